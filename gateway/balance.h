@@ -1,0 +1,35 @@
+/* Balancers: pick a peer of a pool for a request. One small file per algorithm behind these
+ * ops; none of them knows sockets, the loop or a protocol. */
+#ifndef GW_BALANCE_H
+#define GW_BALANCE_H
+
+#include <stdint.h>
+
+#include "gateway/buf.h"
+#include "gateway/pool.h"
+
+typedef struct gw_balancer_ops {
+    const char *name;
+    /* Build per-pool state once the pool's peers are known (may return NULL). */
+    void *(*init)(gw_pool *pool);
+    void (*destroy)(void *state);
+    /* Pick an available peer with room for one more request, skipping those whose bit is set
+     * in `tried` (bit i = pool->peers[i]). `key`: the request's URL path (hash balancer).
+     * Returns NULL when none is available with room. */
+    gw_peer *(*pick)(void *state, gw_pool *pool, gw_str key, const uint8_t *tried, double now);
+} gw_balancer_ops;
+
+extern const gw_balancer_ops gw_balance_rr;
+extern const gw_balancer_ops gw_balance_sqf;
+extern const gw_balancer_ops gw_balance_hash;
+extern const gw_balancer_ops gw_balance_static;
+
+/* By config name: "round-robin", "sqf", "hash", "carp", "static"; NULL if unknown. */
+const gw_balancer_ops *gw_balancer_find(const char *name);
+
+static inline int gw_tried(const uint8_t *tried, unsigned i)
+{
+    return tried && (tried[i >> 3] >> (i & 7)) & 1;
+}
+
+#endif

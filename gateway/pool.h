@@ -1,0 +1,69 @@
+/* Backends of a route (a pool of peers): addresses, state, in-flight counts, idle connections.
+ * Pools are shared: every route naming the same protocol and backend list uses one pool, so
+ * in-flight counts and disable state are the same whichever condition routed the request. */
+#ifndef GW_POOL_H
+#define GW_POOL_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "gateway/backend.h"
+#include "gateway/backlog.h"
+
+struct gw_upconn;
+struct gw_balancer;
+
+enum gw_peer_health { GW_PEER_UP = 0, GW_PEER_DOWN = 1 };
+
+typedef struct gw_peer {
+    char *name; /* owned: as configured, "127.0.0.1:3000", "[::1]:80", "unix:/p", "spawn:app" */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    struct gw_pool *pool; /* borrowed: the pool this peer belongs to */
+    unsigned index;       /* position in pool->peers */
+    uint32_t hash;        /* hash of `name`, for consistent hashing */
+
+    unsigned inflight;     /* requests currently using this peer */
+    unsigned max_inflight; /* max-pool-size, or the process count of a spawned app; 0 = no cap */
+    double disabled_until; /* passive health: skipped until this time (ev_now); 0 = enabled */
+    int health;            /* active health check verdict: GW_PEER_UP | GW_PEER_DOWN */
+    int spawn_ready;       /* spawned apps: 1 once at least one process is running */
+    int is_spawn;          /* spawn:NAME backend */
+
+    struct gw_upconn *idle; /* owned list of idle keep-alive connections */
+    unsigned nidle;
+
+    /* counters for status and metrics */
+    uint64_t requests, failures, retries, responses[6]; /* responses[status / 100] */
+    char last_error[96];
+} gw_peer;
+
+typedef struct gw_pool {
+    char *key; /* owned: "protocol|backend,backend,..."; identity for sharing */
+    const gw_backend_ops *ops;
+    gw_peer *peers; /* owned array */
+    unsigned npeers;
+    const struct gw_balancer_ops *balancer;
+    void *bal_state; /* owned by the balancer */
+    gw_backlog backlog;
+    unsigned inflight; /* sum over peers */
+    int all_down_logged;
+} gw_pool;
+
+/* Is the peer usable at `now` (enabled and healthy), ignoring capacity? */
+static inline int gw_peer_available(const gw_peer *p, double now)
+{
+    return p->health == GW_PEER_UP && p->disabled_until <= now && (!p->is_spawn || p->spawn_ready);
+}
+
+/* Does the peer have room for one more request? */
+static inline int gw_peer_has_room(const gw_peer *p)
+{
+    return p->max_inflight == 0 || p->inflight < p->max_inflight;
+}
+
+/* Parse a backend address ("host:port", "[v6]:port", "unix:/path", "spawn:NAME") into `peer`.
+ * Returns 0, or -1 with a message in err. Does no DNS: hosts are numeric or "localhost". */
+int gw_peer_parse(gw_peer *peer, const char *spec, char *err, size_t errlen);
+
+#endif
