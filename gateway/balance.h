@@ -32,4 +32,17 @@ static inline int gw_tried(const uint8_t *tried, unsigned i)
     return tried && (tried[i >> 3] >> (i & 7)) & 1;
 }
 
+/* May `pool->peers[i]` take this request: not tried yet, available at `now`, with room? The
+ * one filter every balancer applies before its own preference. */
+static inline int gw_peer_pickable(const gw_pool *pool, unsigned i, const uint8_t *tried,
+                                   double now)
+{
+    const gw_peer *p = &pool->peers[i];
+    return !gw_tried(tried, i) && gw_peer_available(p, now) && gw_peer_has_room(p);
+}
+
+/* 32-bit hash of n bytes (FNV-1a with a final avalanche). Stable across processes and builds:
+ * the pool sets peer->hash = gw_hash_str(name), so every process maps URLs the same way. */
+uint32_t gw_hash_str(const char *p, size_t n);
+
 #endif
