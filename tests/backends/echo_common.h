@@ -265,6 +265,69 @@ static inline int ec_write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+/* ---- CGI-style answers (scgi_echo, fcgi_echo) ---- */
+
+/* Where an answer goes: write n bytes; <flush> asks to push them out now (drip). Returns 0,
+ * or -1 when the peer is gone. */
+typedef int (*ec_sink)(void *ctx, const char *p, size_t n, int flush);
+
+/* Start the JSON object and its "params" member. */
+static inline void ec_json_params_open(ec_buf *js)
+{
+    js->n = 0;
+    ec_puts(js, "{\"params\":{");
+}
+
+static inline void ec_json_param(ec_buf *js, const char *name, size_t nn, const char *value,
+                                 size_t vn)
+{
+    if (js->p[js->n - 1] != '{') ec_puts(js, ",");
+    ec_json_str(js, name, nn);
+    ec_puts(js, ":");
+    ec_json_str(js, value, vn);
+}
+
+static inline void ec_json_params_close(ec_buf *js, uint64_t blen, uint64_t h, const char *backend)
+{
+    ec_printf(js,
+              "},\"body_len\":%llu,\"body_fnv\":\"%016llx\",\"backend\":", (unsigned long long)blen,
+              (unsigned long long)h);
+    ec_json_str(js, backend, strlen(backend));
+    ec_puts(js, "}\n");
+}
+
+/* Send a CGI response (Status:, headers, body) shaped by <o>: the JSON in <js>, or the
+ * pattern when bytes=N; no Content-Length when chunked=1; 1 KiB pieces with drip_ms. */
+static inline int ec_cgi_answer(const ec_opts *o, const ec_buf *js, ec_sink sink, void *ctx)
+{
+    ec_msleep(o->delay_ms);
+    int no_body = o->status < 200 || o->status == 204 || o->status == 304;
+    uint64_t total = o->bytes >= 0 ? (uint64_t)o->bytes : js->n;
+    ec_buf h = {0};
+    ec_printf(&h, "Status: %d %s\r\nContent-Type: %s\r\n", o->status, ec_reason(o->status),
+              o->bytes >= 0 ? "application/octet-stream" : "application/json");
+    if (!no_body && !o->chunked)
+        ec_printf(&h, "Content-Length: %llu\r\n", (unsigned long long)total);
+    ec_put(&h, o->headers.p, o->headers.n);
+    ec_puts(&h, "\r\n");
+    if (!no_body && o->bytes < 0 && o->drip_ms < 0) ec_put(&h, js->p, js->n);
+    int rc = sink(ctx, h.p, h.n, o->drip_ms >= 0);
+    free(h.p);
+    if (rc < 0 || no_body || (o->bytes < 0 && o->drip_ms < 0)) return rc;
+
+    static char pattern[65536];
+    if (pattern[0] == '\0') ec_pattern_fill(pattern, sizeof(pattern), 0);
+    size_t piece = o->drip_ms >= 0 ? 1024 : sizeof(pattern);
+    for (uint64_t sent = 0; sent < total;) {
+        size_t k = total - sent < piece ? (size_t)(total - sent) : piece;
+        const char *src = o->bytes >= 0 ? pattern : js->p + sent;
+        ec_msleep(o->drip_ms);
+        if (sink(ctx, src, k, o->drip_ms >= 0) < 0) return -1;
+        sent += k;
+    }
+    return 0;
+}
+
 /* ---- listening ---- */
 
 static const char *ec_unix_path; /* unlinked when the listener process is stopped */
