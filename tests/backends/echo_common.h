@@ -208,6 +208,8 @@ static inline const char *ec_reason(int status)
         return "OK";
     case 201:
         return "Created";
+    case 202:
+        return "Accepted";
     case 204:
         return "No Content";
     case 206:
