@@ -12,8 +12,8 @@
 /* A parsed request head. Slices borrow the input buffer. */
 typedef struct http_req_head {
     gw_str method;
-    gw_str target; /* request-target as sent */
-    int minor;     /* HTTP/1.<minor> */
+    gw_str target;  /* request-target as sent */
+    int minor;      /* HTTP/1.<minor> */
     gw_header *hdr; /* caller's array */
     size_t nhdr;
 } http_req_head;
@@ -23,7 +23,8 @@ typedef struct http_req_head {
  * Returns the number of bytes of the head (through the blank line) on success;
  * GW_AGAIN when the head is incomplete (the caller decides when it is too large: 431/414);
  * GW_ERR on malformed input with *status set to the answer: 400 (syntax, control bytes,
- * whitespace before a colon, obs-fold, bare CR), 414 (target longer than max_target),
+ * whitespace before a colon, obs-fold, bare CR), 414 (target longer than max_target; 0: no
+ * limit),
  * 431 (more than maxhdr fields), 505 (HTTP version other than 1.0/1.1), 501 (method token
  * fine but not a known method is NOT an error here; methods are any token). */
 int http_parse_request(const char *buf, size_t len, http_req_head *out, gw_header *hdr,
@@ -35,8 +36,8 @@ typedef struct http_req_info {
     unsigned chunked : 1;   /* Transfer-Encoding: chunked */
     unsigned keepalive : 1; /* the client wants the connection kept (1.1 default, 1.0 on ask) */
     unsigned expect_continue : 1; /* Expect: 100-continue */
-    unsigned upgrade : 1;   /* Connection: upgrade and an Upgrade header */
-    gw_str host;            /* Host value as sent, or empty */
+    unsigned upgrade : 1;         /* Connection: upgrade and an Upgrade header */
+    gw_str host;                  /* Host value as sent, or empty */
 } http_req_info;
 
 /* Check a parsed head for the strict rules of SPEC §4: both Content-Length and
@@ -79,8 +80,7 @@ static inline void http_chunked_init(http_chunked *c)
  * GW_DONE (the last chunk and the trailer section are complete; bytes after *consumed belong
  * to the next message), or GW_ERR (bad chunk size, overflow, missing CRLF, a size or trailer
  * line longer than 4096 bytes). Chunk extensions are skipped; trailers are discarded. */
-int http_chunked_decode(http_chunked *c, char *buf, size_t len, size_t *consumed,
-                        size_t *datalen);
+int http_chunked_decode(http_chunked *c, char *buf, size_t len, size_t *consumed, size_t *datalen);
 
 /* Is this field hop-by-hop (Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
  * Proxy-Connection), or named in one of the Connection header values of `hdr`? */
@@ -88,5 +88,13 @@ int http_is_hop_by_hop(gw_str name, const gw_header *hdr, size_t nhdr);
 
 /* Does a comma-separated header value contain `token` (case-insensitive)? */
 int http_list_has(gw_str value, const char *token);
+
+/* Content-Length value: one or more digits, nothing else, at most INT64_MAX. GW_OK or GW_ERR. */
+int http_parse_length(gw_str v, int64_t *out);
+
+/* One Transfer-Encoding field value: adds the number of "chunked" elements to *nchunked (empty
+ * list elements are ignored). Returns 0, 501 (a coding other than chunked) or 400 (an element
+ * that is not a token, e.g. with parameters). */
+int http_te_check(gw_str value, int *nchunked);
 
 #endif
