@@ -1,0 +1,19 @@
+/* One condition's operand, compiled at load time (PCRE2 regex, CIDR network) and matched per
+ * request. Knows the condition structs of conf.h; nothing of sockets, the loop or protocols. */
+#ifndef GW_COND_H
+#define GW_COND_H
+
+#include "gateway/conf.h"
+
+/* Prepare c (field, op and pattern filled in): compile a regex for =~ / !~ (JIT where
+ * available), parse the network of remote-ip == / !=. Returns GW_OK, or GW_ERR with *err a
+ * malloc'd message without FILE:LINE (the caller adds it). */
+int gw_cond_compile(gw_cond *c, char **err);
+
+/* Free what gw_cond_compile allocated (the regex); c itself belongs to the caller. */
+void gw_cond_release(gw_cond *c);
+
+/* Free the process-wide regex match data (tests and shutdown; it is re-created on demand). */
+void gw_cond_cleanup(void);
+
+#endif
