@@ -44,6 +44,7 @@ static inline void ec_reserve(ec_buf *b, size_t more)
 
 static inline void ec_put(ec_buf *b, const void *p, size_t n)
 {
+    if (n == 0) return;
     ec_reserve(b, n);
     memcpy(b->p + b->n, p, n);
     b->n += n;
