@@ -245,13 +245,23 @@ static int open_in_root(const char *root, const char *rel, struct stat *st, int 
     return fd;
 }
 
+/* The length of the prefix a root stands for: without trailing slashes, and 0 for "/" (it
+ * covers every path). Roots are taken as written (absolute, already clean): no decoding. A root
+ * that is not absolute covers nothing. */
+static size_t root_len(const char *root, int *ok)
+{
+    size_t n = strlen(root);
+    *ok = root[0] == '/';
+    while (n > 1 && root[n - 1] == '/') n--;
+    return n == 1 ? 0 : n;
+}
+
 /* Roots are tried longest first, each only if it is a prefix of `path` ending on a component
  * boundary ("/srv/a" covers "/srv/a/x", not "/srv/ab"). A shorter root is tried after a 403
  * only: a symlink that leaves "/srv/a" may still land inside a configured "/srv". */
 int gw_sendfile_open(const char *const *roots, size_t nroots, const char *path, struct stat *st,
                      int *status)
 {
-    char root[PATH_MAX];
     size_t below = (size_t)-1;
     int first = 0;
     *status = 403;
@@ -259,21 +269,20 @@ int gw_sendfile_open(const char *const *roots, size_t nroots, const char *path, 
     for (;;) {
         size_t best = (size_t)-1, bestlen = 0;
         for (size_t i = 0; i < nroots; i++) {
+            int ok;
             if (roots[i] == NULL) continue;
-            int rl = gw_sendfile_normalize(gw_str_from(roots[i]), root, sizeof(root));
-            if (rl < 0) continue;
-            size_t len = rl == 1 ? 0 : (size_t)rl; /* "/" covers everything */
-            if (len >= below || (best != (size_t)-1 && len <= bestlen)) continue;
-            if (strncmp(path, root, len) != 0 || (path[len] != '/' && path[len] != '\0')) continue;
+            size_t len = root_len(roots[i], &ok);
+            if (!ok || len >= below || (best != (size_t)-1 && len <= bestlen)) continue;
+            if (strncmp(path, roots[i], len) != 0 || (path[len] != '/' && path[len] != '\0'))
+                continue;
             best = i;
             bestlen = len;
         }
         if (best == (size_t)-1) break;
         below = bestlen;
-        gw_sendfile_normalize(gw_str_from(roots[best]), root, sizeof(root));
         const char *rel = path + bestlen;
         while (*rel == '/') rel++;
-        int fd = open_in_root(root, rel, st, status);
+        int fd = open_in_root(roots[best], rel, st, status);
         if (fd >= 0) return fd;
         if (first == 0) first = *status;
         if (*status != 403) break;
