@@ -223,12 +223,16 @@ static int open_in_root(const char *root, const char *rel, struct stat *st, int 
         *status = status_for(errno);
         return -1;
     }
-    int fd = -1;
+    int fd;
     if (openat2_usable()) {
         fd = open_beneath(rootfd, rel);
-        if (fd < 0 && errno == ENOSYS) openat2_state = -1;
+        if (fd < 0 && errno == ENOSYS) { /* the probe passed, yet the call is gone */
+            openat2_state = -1;
+            fd = open_walk(rootfd, rel);
+        }
+    } else {
+        fd = open_walk(rootfd, rel);
     }
-    if (openat2_state < 0) fd = open_walk(rootfd, rel);
     int e = errno;
     close(rootfd);
     if (fd < 0) {
