@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -434,19 +435,73 @@ static inline int ec_accept(int lfd)
     }
 }
 
-/* Fork a child for one connection. The child dies with its parent, so stopping a backend
- * also ends its kept-alive connections, as stopping a real server would. Returns as fork. */
-static inline pid_t ec_fork_child(void)
+/* ---- process model (http_echo, scgi_echo) ----
+ * Pre-forked workers, each serving one connection at a time, all blocked in accept() on the
+ * shared socket. A worker that takes the last idle slot asks the master for one more, so a
+ * slow or kept-alive connection never starves the others; surplus idle workers exit. No fork
+ * per connection in steady state, which keeps the backend out of the way of benchmarks. Only
+ * the master forks, and workers die with it (PR_SET_PDEATHSIG), so stopping a backend also
+ * ends its kept-alive connections, as stopping a real server would. */
+
+#define EC_WORKERS_START 8
+#define EC_IDLE_MAX 64
+
+typedef void (*ec_serve_fn)(int fd);
+
+static inline void ec_worker(int lfd, int more_fd, volatile int *idle, ec_serve_fn serve)
 {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(0);
+    for (;;) {
+        __atomic_add_fetch(idle, 1, __ATOMIC_SEQ_CST);
+        int fd = ec_accept(lfd);
+        if (fd < 0) _exit(1);
+        if (__atomic_sub_fetch(idle, 1, __ATOMIC_SEQ_CST) <= 0) {
+            char c = 'w';
+            if (write(more_fd, &c, 1) < 0) { /* the master is gone; PDEATHSIG follows */
+            }
+        }
+        serve(fd);
+        close(fd);
+        if (__atomic_load_n(idle, __ATOMIC_SEQ_CST) >= EC_IDLE_MAX) _exit(0);
     }
-    return pid;
+}
+
+static inline void ec_spawn_worker(int lfd, int pipefd[2], volatile int *idle, ec_serve_fn serve)
+{
+    pid_t master = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return;
+    }
+    if (pid > 0) return;
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != master) _exit(0);
+    close(pipefd[0]);
+    ec_worker(lfd, pipefd[1], idle, serve);
+}
+
+/* Serve connections on <lfd> with <serve> (which must not close the fd) until killed. */
+static inline void ec_serve_forever(int lfd, ec_serve_fn serve)
+{
+    volatile int *idle =
+        mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int pipefd[2];
+    if (idle == MAP_FAILED || pipe(pipefd) < 0) {
+        perror("ec_serve_forever");
+        exit(1);
+    }
+    *idle = 0;
+    signal(SIGCHLD, SIG_IGN); /* workers are reaped by the kernel */
+    for (int i = 0; i < EC_WORKERS_START; i++) ec_spawn_worker(lfd, pipefd, idle, serve);
+    for (;;) {
+        char c[64];
+        ssize_t n = read(pipefd[0], c, sizeof(c));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) exit(1);
+        for (ssize_t i = 0; i < n; i++) ec_spawn_worker(lfd, pipefd, idle, serve);
+    }
 }
 
 #endif

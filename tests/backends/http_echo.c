@@ -1,8 +1,8 @@
 /* Test backend: an HTTP/1.1 server that answers every request with JSON describing what it
  * received (method, target, version, headers in order, body length and FNV-1a 64), shaped by
- * query options (status, bytes, chunked, delay_ms, header, close, drip_ms). One process per
- * connection; keep-alive, Content-Length and chunked bodies, HEAD, Expect: 100-continue.
- * Usage: http_echo ADDR   (prints "ready" once listening) */
+ * query options (status, bytes, chunked, delay_ms, header, close, drip_ms). Pre-forked workers,
+ * one connection at a time each; keep-alive, Content-Length and chunked bodies, HEAD, Expect:
+ * 100-continue. Usage: http_echo ADDR   (prints "ready" once listening) */
 #include <strings.h>
 #include <sys/uio.h>
 
@@ -329,7 +329,9 @@ static void serve_conn(int fd)
     char sink[4096];
     while (read(fd, sink, sizeof(sink)) > 0) {
     }
-    close(fd);
+    free(js.p);
+    free(out.p);
+    free(o.headers.p);
 }
 
 int main(int argc, char **argv)
@@ -340,21 +342,7 @@ int main(int argc, char **argv)
     }
     backend_addr = argv[1];
     int lfd = ec_listen("http_echo", argv[1]);
-    signal(SIGCHLD, SIG_IGN); /* children are reaped by the kernel */
     ec_ready();
-    for (;;) {
-        int fd = ec_accept(lfd);
-        if (fd < 0) {
-            perror("http_echo: accept");
-            return 1;
-        }
-        pid_t pid = ec_fork_child();
-        if (pid == 0) {
-            close(lfd);
-            serve_conn(fd);
-            _exit(0);
-        }
-        if (pid < 0) perror("http_echo: fork");
-        close(fd);
-    }
+    ec_serve_forever(lfd, serve_conn);
+    return 1;
 }

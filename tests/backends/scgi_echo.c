@@ -1,6 +1,6 @@
 /* Test backend: an SCGI server that answers with JSON listing every CGI variable received,
  * the body length and its FNV-1a 64, shaped by the query options of QUERY_STRING.
- * One process per connection (SCGI: one request per connection).
+ * Pre-forked workers, one connection (= one request, as SCGI has it) at a time each.
  * Usage: scgi_echo ADDR   (prints "ready" once listening) */
 #include "tests/backends/echo_common.h"
 
@@ -27,29 +27,33 @@ static void serve(int fd)
     /* One read usually brings the whole request; the body part of it is hashed below. */
     size_t cap = 65536, have = 0, len = 0, i = 0;
     char *in = malloc(cap);
+    ec_buf js = {0};
+    ec_opts o;
+    memset(&o, 0, sizeof(o));
     for (;;) {
         ssize_t r = read_some(fd, in + have, cap - have);
-        if (r <= 0) return;
+        if (r <= 0) goto out;
         have += (size_t)r;
         while (i < have && in[i] >= '0' && in[i] <= '9' && i < 8)
             len = len * 10 + (size_t)(in[i++] - '0');
         if (i < have) break;
     }
-    if (i == 0 || i == 8 || in[i] != ':' || len > NETSTRING_MAX) return;
+    if (i == 0 || i == 8 || in[i] != ':' || len > NETSTRING_MAX) goto out;
     size_t need = i + 1 + len + 1; /* "LEN:" payload "," */
     if (need > cap) {
         cap = need + 65536;
-        in = realloc(in, cap);
+        char *bigger = realloc(in, cap);
+        if (bigger == NULL) goto out;
+        in = bigger;
     }
     while (have < need) {
         ssize_t r = read_some(fd, in + have, cap - have);
-        if (r <= 0) return;
+        if (r <= 0) goto out;
         have += (size_t)r;
     }
     char *head = in + i + 1;
-    if (head[len] != ',') return;
+    if (head[len] != ',') goto out;
 
-    ec_buf js = {0};
     ec_json_params_open(&js);
     long long clen = -1;
     const char *query = "";
@@ -57,10 +61,10 @@ static void serve(int fd)
     for (size_t off = 0; off < len;) {
         const char *name = head + off;
         const char *z1 = memchr(name, '\0', len - off);
-        if (z1 == NULL) return;
+        if (z1 == NULL) goto out;
         const char *value = z1 + 1;
         const char *z2 = memchr(value, '\0', (size_t)(head + len - value));
-        if (z2 == NULL) return;
+        if (z2 == NULL) goto out;
         size_t nn = (size_t)(z1 - name), vn = (size_t)(z2 - value);
         ec_json_param(&js, name, nn, value, vn);
         if (nn == 14 && memcmp(name, "CONTENT_LENGTH", 14) == 0) clen = atoll(value);
@@ -70,7 +74,7 @@ static void serve(int fd)
         }
         off = (size_t)(z2 + 1 - head);
     }
-    if (clen < 0) return; /* CONTENT_LENGTH is mandatory in SCGI */
+    if (clen < 0) goto out; /* CONTENT_LENGTH is mandatory in SCGI */
 
     uint64_t h = EC_FNV_INIT;
     size_t early = have - need; /* body bytes that came with the head */
@@ -79,15 +83,29 @@ static void serve(int fd)
     char buf[65536];
     for (long long left = clen - (long long)early; left > 0;) {
         ssize_t r = read_some(fd, buf, left < (long long)sizeof(buf) ? (size_t)left : sizeof(buf));
-        if (r <= 0) return;
+        if (r <= 0) goto out;
         h = ec_fnv1a64(h, buf, (size_t)r);
         left -= r;
     }
     ec_json_params_close(&js, (uint64_t)clen, h, backend_addr);
-    ec_opts o;
-    memset(&o, 0, sizeof(o));
     ec_opts_parse(&o, query, qlen);
     ec_cgi_answer(&o, &js, fd_sink, &fd);
+out:
+    free(in);
+    free(js.p);
+    free(o.headers.p);
+}
+
+static void serve_conn(int fd)
+{
+    serve(fd);
+    /* Half-close and drain so the answer is not destroyed by a reset. */
+    shutdown(fd, SHUT_WR);
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char sink[4096];
+    while (read(fd, sink, sizeof(sink)) > 0) {
+    }
 }
 
 int main(int argc, char **argv)
@@ -98,28 +116,7 @@ int main(int argc, char **argv)
     }
     backend_addr = argv[1];
     int lfd = ec_listen("scgi_echo", argv[1]);
-    signal(SIGCHLD, SIG_IGN);
     ec_ready();
-    for (;;) {
-        int fd = ec_accept(lfd);
-        if (fd < 0) {
-            perror("scgi_echo: accept");
-            return 1;
-        }
-        pid_t pid = ec_fork_child();
-        if (pid == 0) {
-            close(lfd);
-            serve(fd);
-            /* Half-close and drain so the answer is not destroyed by a reset. */
-            shutdown(fd, SHUT_WR);
-            struct timeval tv = {1, 0};
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-            char sink[4096];
-            while (read(fd, sink, sizeof(sink)) > 0) {
-            }
-            _exit(0);
-        }
-        if (pid < 0) perror("scgi_echo: fork");
-        close(fd);
-    }
+    ec_serve_forever(lfd, serve_conn);
+    return 1;
 }
