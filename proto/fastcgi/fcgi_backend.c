@@ -165,6 +165,7 @@ __attribute__((cold)) static int fail(fcgi_state *st, const gw_resp *rsp, const 
  * so a head trickling in one byte per record costs linear time, not quadratic. */
 static int head_gather(fcgi_state *st, const char *p, size_t n, gw_resp *rsp)
 {
+    if (n == 0) return 0;
     if (st->hlen + n > st->hcap) {
         size_t cap = st->hcap ? st->hcap : 1024;
         while (cap < st->hlen + n) cap *= 2;

@@ -609,7 +609,18 @@ static void b_big_head_ok(sbuf *s)
     end_req(s, 0, 0);
 }
 
+static void b_empty_stdout(sbuf *s)
+{
+    /* empty STDOUT records before and inside the head (fuzzer find) */
+    out_s(s, "");
+    out_s(s, "X: 1\n");
+    out_s(s, "");
+    out_s(s, "\nok");
+    end_req(s, 0, 0);
+}
+
 static const rcase rcases[] = {
+    {"empty_stdout", b_empty_stdout, 0, 1, GW_DONE, 200, "ok", "X", "1", -1, 1, 0},
     {"simple", b_simple, 0, 1, GW_DONE, 200, "hello world", "Content-Type", "text/plain", -1, 1, 0},
     {"padding", b_padding, 0, 1, GW_DONE, 200, "abcd", "Content-Type", "a/b", -1, 1, 0},
     {"stderr", b_stderr, 0, 0, GW_DONE, 500, "fail", "X-A", "1", -1, 0, 0},
@@ -734,7 +745,7 @@ START_TEST(resp_stderr_logged)
     sbuf s = {0};
     b_stderr(&s);
     run r;
-    feed(&r, &rcases[2], &s, 0, 1);
+    feed(&r, &rcases[3], &s, 0, 1);
     run_free(&r);
     gw_log_open(NULL);
     FILE *f = fopen(path, "r");
