@@ -352,6 +352,9 @@ START_TEST(test_operators)
     ck_assert(cond_holds("$HTTP[\"url\"] =$ \".css\"", &ctx));
     ck_assert(!cond_holds("$HTTP[\"url\"] =$ \".js\"", &ctx));
     ck_assert(cond_holds("$HTTP[\"url\"] =^ \"\"", &ctx));
+    ck_assert(cond_holds("$HTTP[\"url\"] =^ \"/static/a.css\"", &ctx)); /* the whole of it */
+    ck_assert(cond_holds("$HTTP[\"url\"] =$ \"/static/a.css\"", &ctx));
+    ck_assert(!cond_holds("$HTTP[\"url\"] =$ \"x/static/a.css\"", &ctx));
     ck_assert(cond_holds("$HTTP[\"querystring\"] == \"q=1\"", &ctx));
     ck_assert(cond_holds("$HTTP[\"request-method\"] == \"GET\"", &ctx));
     ck_assert(!cond_holds("$HTTP[\"request-method\"] == \"get\"", &ctx));
