@@ -19,6 +19,7 @@ typedef struct fcgi_state {
     size_t hlen, hcap;
     size_t line_start; /* start of the current line in `head` */
     int64_t body_seen; /* body bytes after the head, dropped ones included */
+    int64_t body_left; /* request body bytes still to frame (CONTENT_LENGTH minus sent) */
     uint8_t endreq[8]; /* END_REQUEST body */
     uint8_t endlen;
     unsigned keepalive : 1;    /* FCGI_KEEP_CONN was sent */
@@ -78,6 +79,7 @@ static int encode_head(void *vst, const gw_req *rq, int keepalive, gw_bufq *out)
     fcgi_decoder_init(&st->dec);
     st->keepalive = keepalive != 0;
     st->is_head = rq->is_head;
+    st->body_left = rq->content_length;
 
     penc pe = {.out = out, .keepalive = st->keepalive};
     int status = 0;
@@ -96,10 +98,12 @@ static int encode_head(void *vst, const gw_req *rq, int keepalive, gw_bufq *out)
 static int encode_body(void *vst, gw_bufq *body, int last, gw_bufq *out)
 {
     fcgi_state *st = vst;
-    if (st->stdin_closed) {
-        if (body->bytes) return GW_ERR; /* more body than CONTENT_LENGTH announced */
-        return GW_OK;
-    }
+    /* a body that disagrees with CONTENT_LENGTH would leave the application reading the
+     * next request's records as this one's body */
+    if (st->stdin_closed || (int64_t)body->bytes > st->body_left)
+        return body->bytes ? GW_ERR : GW_OK;
+    if (last && (int64_t)body->bytes != st->body_left) return GW_ERR;
+    st->body_left -= (int64_t)body->bytes;
     while (body->bytes > 0) {
         size_t n = 0;
         for (const gw_blk *b = body->head; b; b = b->next) {

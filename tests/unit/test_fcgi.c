@@ -468,6 +468,22 @@ START_TEST(req_body_records)
     body_case(two, 2, two_w, 2);
     static const size_t small[] = {1, 2, 3}, small_w[] = {1, 2, 3};
     body_case(small, 3, small_w, 3);
+
+    /* a body that disagrees with CONTENT_LENGTH is refused, not framed */
+    gw_req rq = mkreq(NULL, 0);
+    rq.content_length = 10;
+    for (int i = 0; i < 2; i++) {
+        void *st = new_state();
+        gw_bufq out = {0}, body = {0};
+        ck_assert_int_eq(fcgi_backend_ops.encode_head(st, &rq, 0, &out), GW_OK);
+        size_t before = out.bytes;
+        gw_bufq_append(&body, "0123456789X", i ? 5 : 11);
+        ck_assert_int_eq(fcgi_backend_ops.encode_body(st, &body, 1, &out), GW_ERR);
+        ck_assert_uint_eq(out.bytes, before);
+        gw_bufq_clear(&out);
+        gw_bufq_clear(&body);
+        free(st);
+    }
 }
 END_TEST
 
