@@ -10,6 +10,9 @@
 /* flags */
 #define GW_BE_NEEDS_LENGTH 0x1 /* the backend needs the body length up front (CGI protocols) */
 #define GW_BE_KEEPALIVE 0x2    /* a connection may carry more than one request */
+/* A kept-alive connection occupies one backend worker (a libfcgi or php-cgi process serves one
+ * connection at a time), so connections are only kept when the peer's capacity is known. */
+#define GW_BE_PINS_WORKER 0x4
 
 struct gw_backend_ops {
     const char *name; /* "http" | "fastcgi" | "scgi" */

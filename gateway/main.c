@@ -1,0 +1,219 @@
+/* portico: the command line, signals, start-up and shutdown, and the event loop. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gateway/accesslog.h"
+#include "gateway/cond.h"
+#include "gateway/conn.h"
+#include "gateway/listen.h"
+#include "gateway/log.h"
+#include "gateway/route.h"
+#include "gateway/upstream.h"
+
+static const char *conf_path;
+static ev_signal sig_term, sig_int, sig_hup, sig_usr1;
+static ev_timer shutdown_timer;
+static double shutdown_deadline;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: portico -f FILE     run with this config, in the foreground\n"
+                 "       portico -t -f FILE  check the config and exit (0: good, 1: not)\n"
+                 "       portico -p -f FILE  print the effective config and exit\n"
+                 "       portico -v | -h     version / this help\n");
+}
+
+static void on_shutdown_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    gw_conns_close_idle();
+    if (gw_srv.nconns == 0 || ev_now(loop) >= shutdown_deadline) {
+        if (gw_srv.nconns) gw_log(GW_LOG_WARN, "shutdown: %ld connections cut", gw_srv.nconns);
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    if (gw_srv.stopping) { /* a second signal: stop now */
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    gw_log(GW_LOG_INFO, "signal %d: finishing in-flight requests, then exiting", w->signum);
+    gw_srv.stopping = 1;
+    gw_listeners_pause(1);
+    shutdown_deadline = ev_now(loop) + gw_srv.rt->srv.graceful_timeout;
+    ev_timer_init(&shutdown_timer, on_shutdown_tick, 0, 0.1);
+    ev_timer_start(loop, &shutdown_timer);
+}
+
+static void open_logs(const gw_rt *rt)
+{
+    if (gw_log_open(rt->srv.errorlog) != 0)
+        gw_log(GW_LOG_ERR, "cannot open %s: %s", rt->srv.errorlog, strerror(errno));
+    if (gw_accesslog_open(rt->srv.accesslog) != 0)
+        gw_log(GW_LOG_ERR, "cannot open %s: %s", rt->srv.accesslog, strerror(errno));
+}
+
+static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    char *err = NULL;
+    gw_rt *rt = gw_rt_load(conf_path, &err);
+    if (rt == NULL) {
+        gw_log(GW_LOG_ERR, "reload refused, the running config stays: %s", err);
+        free(err);
+        return;
+    }
+    char msg[512];
+    if (gw_listeners_sync(rt, msg, sizeof(msg)) != 0) {
+        gw_log(GW_LOG_ERR, "reload refused, the running config stays: %s", msg);
+        gw_rt_unref(rt);
+        return;
+    }
+    gw_rt *old = gw_srv.rt;
+    gw_srv.rt = rt;
+    gw_rt_unref(old); /* requests in flight keep their own references */
+    open_logs(rt);
+    gw_log(GW_LOG_INFO, "configuration reloaded from %s", conf_path);
+}
+
+static void on_reopen(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    gw_log_reopen();
+    gw_accesslog_reopen();
+}
+
+static int drop_privileges(const gw_server_conf *s)
+{
+    if (s->groupname) {
+        struct group *g = getgrnam(s->groupname);
+        if (g == NULL || setgroups(0, NULL) != 0 || setgid(g->gr_gid) != 0) {
+            fprintf(stderr, "portico: cannot switch to group %s\n", s->groupname);
+            return -1;
+        }
+    }
+    if (s->username) {
+        struct passwd *pw = getpwnam(s->username);
+        if (pw == NULL || (!s->groupname && setgid(pw->pw_gid) != 0) ||
+            initgroups(pw->pw_name, s->groupname ? getgid() : pw->pw_gid) != 0 ||
+            setuid(pw->pw_uid) != 0) {
+            fprintf(stderr, "portico: cannot switch to user %s\n", s->username);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int write_pid(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) return -1;
+    fprintf(f, "%ld\n", (long)getpid());
+    return fclose(f);
+}
+
+static void cleanup(void)
+{
+    while (gw_srv.conns) gw_conns_close_all();
+    while (gw_srv.listeners) {
+        gw_listener *l = gw_srv.listeners;
+        gw_srv.listeners = l->next;
+        gw_listener_close(l);
+    }
+    gw_listeners_free_retired();
+    gw_rt_unref(gw_srv.rt);
+    gw_srv.rt = NULL;
+    gw_accesslog_open(NULL);
+    gw_log_open(NULL);
+    gw_cond_cleanup();
+    gw_blk_pool_trim();
+}
+
+int main(int argc, char **argv)
+{
+    int test = 0, print = 0, opt;
+    while ((opt = getopt(argc, argv, "f:tpvh")) != -1) {
+        switch (opt) {
+        case 'f':
+            conf_path = optarg;
+            break;
+        case 't':
+            test = 1;
+            break;
+        case 'p':
+            print = 1;
+            break;
+        case 'v':
+            printf("portico %s\n", PACKAGE_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (conf_path == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    char *err = NULL;
+    gw_rt *rt = gw_rt_load(conf_path, &err);
+    if (rt == NULL) {
+        fprintf(stderr, "%s\n", err ? err : "portico: cannot load the config");
+        free(err);
+        return 1;
+    }
+    if (test || print) {
+        if (print) gw_conf_print(rt->conf, stdout);
+        if (test) printf("%s: configuration OK\n", conf_path);
+        gw_rt_unref(rt);
+        gw_cond_cleanup();
+        return 0;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    gw_srv.loop = ev_default_loop(EVFLAG_AUTO);
+    gw_srv.rt = rt;
+    gw_rt_pool_release = gw_upstream_pool_release;
+    char msg[512];
+    if (gw_listeners_sync(rt, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "portico: %s\n", msg);
+        cleanup();
+        return 1;
+    }
+    if (rt->srv.pid_file && write_pid(rt->srv.pid_file) != 0) {
+        fprintf(stderr, "portico: cannot write %s: %s\n", rt->srv.pid_file, strerror(errno));
+        cleanup();
+        return 1;
+    }
+    if (drop_privileges(&rt->srv) != 0) {
+        cleanup();
+        return 1;
+    }
+    open_logs(rt);
+    ev_signal_init(&sig_term, on_stop, SIGTERM);
+    ev_signal_init(&sig_int, on_stop, SIGINT);
+    ev_signal_init(&sig_hup, on_reload, SIGHUP);
+    ev_signal_init(&sig_usr1, on_reopen, SIGUSR1);
+    ev_signal_start(gw_srv.loop, &sig_term);
+    ev_signal_start(gw_srv.loop, &sig_int);
+    ev_signal_start(gw_srv.loop, &sig_hup);
+    ev_signal_start(gw_srv.loop, &sig_usr1);
+    gw_log(GW_LOG_INFO, "portico %s listening on %s", PACKAGE_VERSION, rt->main_socket);
+    ev_run(gw_srv.loop, 0);
+    if (gw_srv.rt->srv.pid_file) unlink(gw_srv.rt->srv.pid_file);
+    gw_log(GW_LOG_INFO, "portico stopped");
+    cleanup();
+    ev_loop_destroy(gw_srv.loop);
+    return 0;
+}

@@ -298,7 +298,7 @@ static int reusable(const void *vst)
 const gw_backend_ops fcgi_backend_ops = {
     .name = "fastcgi",
     .state_size = sizeof(fcgi_state),
-    .flags = GW_BE_NEEDS_LENGTH | GW_BE_KEEPALIVE,
+    .flags = GW_BE_NEEDS_LENGTH | GW_BE_KEEPALIVE | GW_BE_PINS_WORKER,
     .encode_head = encode_head,
     .encode_body = encode_body,
     .parse = parse,
