@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +157,8 @@ void gw_conn_accept(gw_listener *l, int fd, const struct sockaddr *sa, socklen_t
     if (salen <= sizeof(c->peer_sa)) memcpy(&c->peer_sa, sa, salen);
     gw_endpoint_from(&c->client, sa);
     if (!l->local.is_unix) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
@@ -1045,7 +1049,7 @@ void gw_conn_resp_head(gw_conn *c)
         goto out;
     }
     write_head(c, rsp);
-    flush(c);
+    if (rsp->body.bytes == 0 && !rsp->done) flush(c); /* else the body's flush takes it */
 out:
     leave(c);
 }
