@@ -33,15 +33,15 @@ static int is_own_field(gw_str n)
 {
     switch (n.n) {
     case 6:
-        return gw_str_caseeq(n, "expect");
+        return HTTP_IS(n, "expect");
     case 14:
-        return gw_str_caseeq(n, "content-length");
+        return HTTP_IS(n, "content-length");
     case 15:
-        return gw_str_caseeq(n, "x-forwarded-for");
+        return HTTP_IS(n, "x-forwarded-for");
     case 16:
-        return gw_str_caseeq(n, "x-forwarded-host");
+        return HTTP_IS(n, "x-forwarded-host");
     case 17:
-        return gw_str_caseeq(n, "transfer-encoding") || gw_str_caseeq(n, "x-forwarded-proto");
+        return HTTP_IS(n, "transfer-encoding") || HTTP_IS(n, "x-forwarded-proto");
     }
     return 0;
 }
@@ -182,7 +182,7 @@ static int be_encode_head(void *vst, const gw_req *rq, int keepalive, gw_bufq *o
 
     if (rq->upgrade) {
         for (size_t i = 0; i < rq->nhdr; i++)
-            if (gw_str_caseeq(rq->hdr[i].name, "upgrade"))
+            if (HTTP_IS(rq->hdr[i].name, "upgrade"))
                 http_write_header(out, rq->hdr[i].name, rq->hdr[i].value);
         http_write_header(out, GW_STR("Connection"), GW_STR("upgrade"));
     } else if (!keepalive) {
@@ -243,21 +243,21 @@ static int take_head(http_be *st, const http_resp_head *h, gw_resp *rsp)
 
     for (size_t i = 0; i < h->nhdr; i++) {
         gw_str n = h->hdr[i].name, v = h->hdr[i].value;
-        if (gw_str_caseeq(n, "content-length")) {
+        if (HTTP_IS(n, "content-length")) {
             int64_t x;
             if (http_parse_length(v, &x) != GW_OK) return fail(rsp, "bad Content-Length");
             if (ncl++ && x != cl) return fail(rsp, "conflicting Content-Length");
             cl = x;
             continue;
         }
-        if (gw_str_caseeq(n, "transfer-encoding")) {
+        if (HTTP_IS(n, "transfer-encoding")) {
             nte++;
             if (http_te_check(v, &nchunked) != 0) return fail(rsp, "unsupported Transfer-Encoding");
-        } else if (gw_str_caseeq(n, "connection")) {
+        } else if (HTTP_IS(n, "connection")) {
             conn_close |= http_list_has(v, "close");
             conn_ka |= http_list_has(v, "keep-alive");
         }
-        if (h->status == 101 && gw_str_caseeq(n, "upgrade")) {
+        if (h->status == 101 && HTTP_IS(n, "upgrade")) {
             /* the client must learn which protocol it is switching to */
         } else if (http_is_hop_by_hop(n, h->hdr, h->nhdr)) {
             continue;
@@ -272,9 +272,8 @@ static int take_head(http_be *st, const http_resp_head *h, gw_resp *rsp)
     char *p = keep ? gw_arena_alloc(rsp->arena, bytes) : NULL;
     for (size_t i = 0; i < h->nhdr && keep; i++) {
         gw_str n = h->hdr[i].name, v = h->hdr[i].value;
-        if (gw_str_caseeq(n, "content-length")) continue;
-        if (!(h->status == 101 && gw_str_caseeq(n, "upgrade")) &&
-            http_is_hop_by_hop(n, h->hdr, h->nhdr))
+        if (HTTP_IS(n, "content-length")) continue;
+        if (!(h->status == 101 && HTTP_IS(n, "upgrade")) && http_is_hop_by_hop(n, h->hdr, h->nhdr))
             continue;
         gw_str cn = {p, n.n}, cv;
         memcpy(p, n.p, n.n);

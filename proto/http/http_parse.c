@@ -76,6 +76,39 @@ static inline int expect_crlf(const char *p, size_t avail)
     return p[1] == '\n' ? 2 : P_BAD;
 }
 
+/* SWAR tests on 8 bytes at once: does any byte fall below 0x20 (CTL, including HTAB) or
+ * below 0x21 (CTL or SP), or equal DEL? Exact for "any"; bytes >= 0x80 never match. */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+static inline uint64_t swar_less(uint64_t x, unsigned n)
+{
+    return (x - ONES * n) & ~x & HIGHS;
+}
+static inline uint64_t swar_del(uint64_t x)
+{
+    uint64_t y = x ^ (ONES * 0x7f);
+    return (y - ONES) & ~y & HIGHS;
+}
+
+/* Skip field-value bytes from pos; returns the position of the first other byte, or len.
+ * Values are most of a head, so whole words are checked while they hold only plain bytes. */
+static size_t scan_value(const unsigned char *b, size_t pos, size_t len)
+{
+    for (;;) {
+        while (pos + 8 <= len) {
+            uint64_t x;
+            memcpy(&x, b + pos, 8);
+            if (swar_less(x, 0x20) | swar_del(x)) break;
+            pos += 8;
+        }
+        while (pos < len && (cls[b[pos]] & C_V)) {
+            pos++;
+            if (((pos & 7) == 0) && pos + 8 <= len) break; /* back to whole words */
+        }
+        if (pos >= len || !(cls[b[pos]] & C_V)) return pos;
+    }
+}
+
 /* The field section from p up to and including the empty line. Returns its length, P_AGAIN,
  * P_BAD (*status 400) or P_BAD with *status 431 when more than maxhdr fields come. */
 static int parse_fields(const char *buf, size_t len, size_t pos, gw_header *hdr, size_t maxhdr,
@@ -106,14 +139,11 @@ static int parse_fields(const char *buf, size_t len, size_t pos, gw_header *hdr,
         hdr[n].name.n = pos - name;
         pos++;
         while (pos < len && is_ows(b[pos])) pos++;
-        size_t val = pos, end = pos;
-        while (pos < len) {
-            unsigned char c = b[pos];
-            if (!(cls[c] & C_V)) break;
-            pos++;
-            if (!is_ows(c)) end = pos;
-        }
+        size_t val = pos;
+        pos = scan_value(b, pos, len);
         if (pos >= len) return P_AGAIN;
+        size_t end = pos;
+        while (end > val && is_ows(b[end - 1])) end--;
         if (b[pos] != '\r') break; /* control byte, bare LF, DEL */
         if (pos + 1 >= len) return P_AGAIN;
         if (b[pos + 1] != '\n') break;
@@ -153,12 +183,22 @@ int http_parse_request(const char *buf, size_t len, http_req_head *out, gw_heade
 
     size_t t = pos;
     size_t tmax = max_target ? max_target : (size_t)-1;
-    while (pos < len && (cls[b[pos]] & C_U)) {
-        pos++;
+    for (;;) {
+        while (pos + 8 <= len) {
+            uint64_t x;
+            memcpy(&x, b + pos, 8);
+            if (swar_less(x, 0x21) | swar_del(x)) break;
+            pos += 8;
+        }
+        while (pos < len && (cls[b[pos]] & C_U)) {
+            pos++;
+            if (((pos & 7) == 0) && pos + 8 <= len) break;
+        }
         if (pos - t > tmax) {
             *status = 414;
             return GW_ERR;
         }
+        if (pos >= len || !(cls[b[pos]] & C_U)) break;
     }
     if (pos >= len) return GW_AGAIN;
     if (b[pos] != ' ' || pos == t) return GW_ERR;
@@ -269,6 +309,18 @@ static int list_next(gw_str v, size_t *pos, gw_str *elem)
     return 1;
 }
 
+static inline unsigned char lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
+}
+
+static int ieq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i])) return 0;
+    return 1;
+}
+
 static int is_token(gw_str s)
 {
     if (s.n == 0) return 0;
@@ -281,8 +333,9 @@ int http_list_has(gw_str value, const char *token)
 {
     gw_str e;
     size_t pos = 0;
+    size_t n = strlen(token);
     while (list_next(value, &pos, &e))
-        if (gw_str_caseeq(e, token)) return 1;
+        if (e.n == n && ieq(e.p, token, n)) return 1;
     return 0;
 }
 
@@ -295,7 +348,7 @@ int http_te_check(gw_str value, int *nchunked)
         if (e.n == 0) continue; /* empty elements are allowed and ignored */
         if (!is_token(e))
             bad = 1;
-        else if (gw_str_caseeq(e, "chunked"))
+        else if (HTTP_IS(e, "chunked"))
             (*nchunked)++;
         else
             other = 1;
@@ -311,7 +364,30 @@ static int host_ok(gw_str h)
     for (size_t i = 0; i < h.n; i++) {
         unsigned char c = (unsigned char)h.p[i];
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
-        if (strchr("-._~!$&'()*+,;=:[]%", c) == NULL || c == 0) return 0;
+        switch (c) {
+        case '-':
+        case '.':
+        case '_':
+        case '~':
+        case '!':
+        case '$':
+        case '&':
+        case '\'':
+        case '(':
+        case ')':
+        case '*':
+        case '+':
+        case ',':
+        case ';':
+        case '=':
+        case ':':
+        case '[':
+        case ']':
+        case '%':
+            continue;
+        default:
+            return 0;
+        }
     }
     return 1;
 }
@@ -327,34 +403,38 @@ int http_req_analyze(const http_req_head *h, http_req_info *info)
         gw_str name = h->hdr[i].name, v = h->hdr[i].value;
         switch (name.n) {
         case 4:
-            if (gw_str_caseeq(name, "host")) {
+            if (HTTP_IS(name, "host")) {
                 nhost++;
                 info->host = v;
             }
             break;
         case 6:
-            if (gw_str_caseeq(name, "expect")) {
-                if (!gw_str_caseeq(v, "100-continue")) return 417;
+            if (HTTP_IS(name, "expect")) {
+                if (!HTTP_IS(v, "100-continue")) return 417;
                 expect = 1;
             }
             break;
         case 7:
-            if (gw_str_caseeq(name, "upgrade")) has_upgrade = 1;
+            if (HTTP_IS(name, "upgrade")) has_upgrade = 1;
             break;
         case 10:
-            if (gw_str_caseeq(name, "connection")) {
-                conn_close |= http_list_has(v, "close");
-                conn_ka |= http_list_has(v, "keep-alive");
-                conn_upgrade |= http_list_has(v, "upgrade");
+            if (HTTP_IS(name, "connection")) {
+                gw_str e;
+                size_t pos = 0;
+                while (list_next(v, &pos, &e)) {
+                    conn_close |= HTTP_IS(e, "close");
+                    conn_ka |= HTTP_IS(e, "keep-alive");
+                    conn_upgrade |= HTTP_IS(e, "upgrade");
+                }
             }
             break;
         case 14:
-            if (gw_str_caseeq(name, "content-length")) {
+            if (HTTP_IS(name, "content-length")) {
                 if (++ncl > 1 || http_parse_length(v, &cl) != GW_OK) return 400;
             }
             break;
         case 17:
-            if (gw_str_caseeq(name, "transfer-encoding")) {
+            if (HTTP_IS(name, "transfer-encoding")) {
                 nte++;
                 int s = http_te_check(v, &nchunked);
                 if (s == 400 || te_status == 0) te_status = s;
@@ -389,27 +469,27 @@ int http_is_hop_by_hop(gw_str name, const gw_header *hdr, size_t nhdr)
 {
     switch (name.n) {
     case 2:
-        if (gw_str_caseeq(name, "te")) return 1;
+        if (HTTP_IS(name, "te")) return 1;
         break;
     case 7:
-        if (gw_str_caseeq(name, "trailer") || gw_str_caseeq(name, "upgrade")) return 1;
+        if (HTTP_IS(name, "trailer") || HTTP_IS(name, "upgrade")) return 1;
         break;
     case 10:
-        if (gw_str_caseeq(name, "connection") || gw_str_caseeq(name, "keep-alive")) return 1;
+        if (HTTP_IS(name, "connection") || HTTP_IS(name, "keep-alive")) return 1;
         break;
     case 16:
-        if (gw_str_caseeq(name, "proxy-connection")) return 1;
+        if (HTTP_IS(name, "proxy-connection")) return 1;
         break;
     case 17:
-        if (gw_str_caseeq(name, "transfer-encoding")) return 1;
+        if (HTTP_IS(name, "transfer-encoding")) return 1;
         break;
     }
     for (size_t i = 0; i < nhdr; i++) {
-        if (hdr[i].name.n != 10 || !gw_str_caseeq(hdr[i].name, "connection")) continue;
+        if (hdr[i].name.n != 10 || !HTTP_IS(hdr[i].name, "connection")) continue;
         gw_str e;
         size_t pos = 0;
         while (list_next(hdr[i].value, &pos, &e))
-            if (gw_str_caseeq2(e, name)) return 1;
+            if (e.n == name.n && ieq(e.p, name.p, e.n)) return 1;
     }
     return 0;
 }

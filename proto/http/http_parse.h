@@ -24,9 +24,8 @@ typedef struct http_req_head {
  * GW_AGAIN when the head is incomplete (the caller decides when it is too large: 431/414);
  * GW_ERR on malformed input with *status set to the answer: 400 (syntax, control bytes,
  * whitespace before a colon, obs-fold, bare CR), 414 (target longer than max_target; 0: no
- * limit),
- * 431 (more than maxhdr fields), 505 (HTTP version other than 1.0/1.1), 501 (method token
- * fine but not a known method is NOT an error here; methods are any token). */
+ * limit), 431 (more than maxhdr fields), 505 (HTTP version other than 1.0/1.1), 501 (method
+ * token fine but not a known method is NOT an error here; methods are any token). */
 int http_parse_request(const char *buf, size_t len, http_req_head *out, gw_header *hdr,
                        size_t maxhdr, size_t max_target, int *status);
 
@@ -88,6 +87,20 @@ int http_is_hop_by_hop(gw_str name, const gw_header *hdr, size_t nhdr);
 
 /* Does a comma-separated header value contain `token` (case-insensitive)? */
 int http_list_has(gw_str value, const char *token);
+
+/* ASCII case-insensitive comparison with a lower-case literal, without a libc call: header
+ * names are compared many times per request. HTTP_IS(s, "content-length"). */
+static inline int http_str_is(gw_str s, const char *lower, size_t n)
+{
+    if (s.n != n) return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c >= 'A' && c <= 'Z') c |= 0x20;
+        if (c != (unsigned char)lower[i]) return 0;
+    }
+    return 1;
+}
+#define HTTP_IS(s, lit) http_str_is((s), "" lit, sizeof(lit) - 1)
 
 /* Content-Length value: one or more digits, nothing else, at most INT64_MAX. GW_OK or GW_ERR. */
 int http_parse_length(gw_str v, int64_t *out);

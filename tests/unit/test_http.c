@@ -541,6 +541,8 @@ static const struct {
     {S("5 x\r\nhello\r\n0\r\n\r\n")},
     {S("5;\x01\r\nhello\r\n0\r\n\r\n")},
     {S("5\r\nhelloX\r\n0\r\n\r\n")},
+    {S("5\r\nhelloX\n0\r\n\r\n")},
+    {S("5\r\nhello\n\n0\r\n\r\n")},
     {S("5\r\nhello\rX0\r\n\r\n")},
     {S("5\nhello\r\n0\r\n\r\n")},
     {S("5\r\rhello\r\n0\r\n\r\n")},
