@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-from harness import (Client, GatewayTest, IncompleteResponse, chunked, fnv1a64, pattern_bytes,
+from harness import (Client, GatewayTest, IncompleteResponse, fnv1a64, pattern_bytes,
                      request_bytes, route)
 
 MIB = 1 << 20

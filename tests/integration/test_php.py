@@ -113,15 +113,15 @@ class PhpTests:
         return r.json()
 
     def test_get_server_vars(self):
-        j = self.php("/index.php?x=1&y=%41&z[]=2", headers=[("X-Test", "t1"),
+        j = self.php("/index.php?x=1&y=%41&z%5B%5D=2", headers=[("X-Test", "t1"),
                                                            ("Proxy", "http://evil.test/")])
         s = j["server"]
         self.assertEqual(s["SCRIPT_FILENAME"], self.docroot + "/index.php")
         self.assertEqual(s["SCRIPT_NAME"], "/index.php")
         self.assertIn(s["PATH_INFO"], (None, ""))
         self.assertEqual(s["PHP_SELF"], "/index.php")
-        self.assertEqual(s["QUERY_STRING"], "x=1&y=%41&z[]=2")
-        self.assertEqual(s["REQUEST_URI"], "/index.php?x=1&y=%41&z[]=2")
+        self.assertEqual(s["QUERY_STRING"], "x=1&y=%41&z%5B%5D=2")
+        self.assertEqual(s["REQUEST_URI"], "/index.php?x=1&y=%41&z%5B%5D=2")
         self.assertEqual(s["REQUEST_METHOD"], "GET")
         self.assertEqual(s["DOCUMENT_ROOT"], self.docroot)
         self.assertEqual(s["HTTP_X_TEST"], "t1")
