@@ -37,6 +37,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int r = http_parse_request(s, size, &h, hdr, GW_MAX_HEADERS, 8192, &status);
     if (r > 0) {
         if ((size_t)r > size || status != 0) abort();
+        /* what the word-at-a-time scans let through must still be valid bytes */
+        for (size_t i = 0; i < h.target.n; i++) {
+            unsigned char c = (unsigned char)h.target.p[i];
+            if (c <= 0x20 || c == 0x7f) abort();
+        }
+        for (size_t i = 0; i < h.nhdr; i++) {
+            gw_str v = h.hdr[i].value;
+            for (size_t j = 0; j < v.n; j++) {
+                unsigned char c = (unsigned char)v.p[j];
+                if ((c < 0x20 && c != '\t') || c == 0x7f) abort();
+            }
+            if (v.n && (v.p[0] == ' ' || v.p[v.n - 1] == ' ' || v.p[v.n - 1] == '\t')) abort();
+        }
         http_req_info info;
         int st = http_req_analyze(&h, &info);
         if (st != 0 && st != 400 && st != 417 && st != 501) abort();

@@ -234,6 +234,14 @@ static int fail(const gw_resp *rsp, const char *why)
     return GW_ERR;
 }
 
+/* Is a (non Content-Length) response field passed on? Not hop-by-hop ones, except Upgrade on
+ * a 101: the client must learn which protocol it is switching to. */
+static int resp_keep(const http_resp_head *h, gw_str n)
+{
+    if (h->status == 101 && HTTP_IS(n, "upgrade")) return 1;
+    return !http_is_hop_by_hop(n, h->hdr, h->nhdr);
+}
+
 /* Validate framing and copy the end-to-end fields of a final head into rsp. */
 static int take_head(http_be *st, const http_resp_head *h, gw_resp *rsp)
 {
@@ -257,11 +265,7 @@ static int take_head(http_be *st, const http_resp_head *h, gw_resp *rsp)
             conn_close |= http_list_has(v, "close");
             conn_ka |= http_list_has(v, "keep-alive");
         }
-        if (h->status == 101 && HTTP_IS(n, "upgrade")) {
-            /* the client must learn which protocol it is switching to */
-        } else if (http_is_hop_by_hop(n, h->hdr, h->nhdr)) {
-            continue;
-        }
+        if (!resp_keep(h, n)) continue;
         keep++;
         bytes += n.n + v.n + 2;
     }
@@ -272,9 +276,7 @@ static int take_head(http_be *st, const http_resp_head *h, gw_resp *rsp)
     char *p = keep ? gw_arena_alloc(rsp->arena, bytes) : NULL;
     for (size_t i = 0; i < h->nhdr && keep; i++) {
         gw_str n = h->hdr[i].name, v = h->hdr[i].value;
-        if (HTTP_IS(n, "content-length")) continue;
-        if (!(h->status == 101 && HTTP_IS(n, "upgrade")) && http_is_hop_by_hop(n, h->hdr, h->nhdr))
-            continue;
+        if (HTTP_IS(n, "content-length") || !resp_keep(h, n)) continue;
         gw_str cn = {p, n.n}, cv;
         memcpy(p, n.p, n.n);
         p[n.n] = '\0';

@@ -42,8 +42,9 @@ typedef struct http_req_info {
 /* Check a parsed head for the strict rules of SPEC §4: both Content-Length and
  * Transfer-Encoding, a repeated or malformed Content-Length, a Transfer-Encoding that is not
  * exactly "chunked" (501 for an unknown coding, 400 otherwise), a missing or repeated Host on
- * HTTP/1.1, an Expect other than 100-continue (417). Returns 0 and fills `info`, or the HTTP
- * status to answer with. */
+ * HTTP/1.1, an Expect other than 100-continue (417). A Transfer-Encoding in an HTTP/1.0
+ * request is 400 (RFC 9112 §6.1: its framing is faulty); a Host value with characters outside
+ * uri-host/port is 400. Returns 0 and fills `info`, or the HTTP status to answer with. */
 int http_req_analyze(const http_req_head *h, http_req_info *info);
 
 /* A parsed response head (from an HTTP backend). */
