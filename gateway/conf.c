@@ -31,49 +31,50 @@ static const struct keydef {
     const char *name;
     enum ktype type;
     enum kscope scope;
+    const char *choices; /* KT_STR: the accepted values, separated by single spaces */
 } keydefs[] = {
-    {"server.bind", KT_STR, KS_SERVER},
-    {"server.port", KT_INT, KS_SERVER},
-    {"server.document-root", KT_STR, KS_ANY},
-    {"server.tag", KT_STR, KS_SERVER},
-    {"server.errorlog", KT_STR, KS_TOP},
-    {"server.max-connections", KT_INT, KS_SERVER},
-    {"server.max-request-size", KT_INT, KS_SERVER},
-    {"server.max-request-field-size", KT_INT, KS_SERVER},
-    {"server.max-read-idle", KT_INT, KS_SERVER},
-    {"server.max-write-idle", KT_INT, KS_SERVER},
-    {"server.max-keep-alive-idle", KT_INT, KS_SERVER},
-    {"server.max-keep-alive-requests", KT_INT, KS_SERVER},
-    {"server.graceful-shutdown-timeout", KT_INT, KS_TOP},
-    {"server.stream-request-body", KT_BOOL, KS_SERVER},
-    {"server.username", KT_STR, KS_TOP},
-    {"server.groupname", KT_STR, KS_TOP},
-    {"server.pid-file", KT_STR, KS_TOP},
-    {"server.state-dir", KT_STR, KS_TOP},
-    {"server.modules", KT_LIST, KS_TOP},
-    {"accesslog.filename", KT_STR, KS_TOP},
-    {"status.metrics-url", KT_STR, KS_TOP},
-    {"status.status-url", KT_STR, KS_TOP},
-    {"proxy-core.backends", KT_STRLIST, KS_ANY},
-    {"proxy-core.protocol", KT_STR, KS_ANY},
-    {"proxy-core.balancer", KT_STR, KS_ANY},
-    {"proxy-core.max-pool-size", KT_INT, KS_ANY},
-    {"proxy-core.max-keep-alive-requests", KT_INT, KS_ANY},
-    {"proxy-core.max-backlog-size", KT_INT, KS_ANY},
-    {"proxy-core.backlog-timeout", KT_INT, KS_ANY},
-    {"proxy-core.connect-timeout", KT_INT, KS_ANY},
-    {"proxy-core.read-timeout", KT_INT, KS_ANY},
-    {"proxy-core.write-timeout", KT_INT, KS_ANY},
-    {"proxy-core.disable-time", KT_INT, KS_ANY},
-    {"proxy-core.max-retries", KT_INT, KS_ANY},
-    {"proxy-core.allow-x-sendfile", KT_BOOL, KS_ANY},
-    {"proxy-core.allow-x-rewrite", KT_BOOL, KS_ANY},
-    {"proxy-core.x-sendfile-docroot", KT_STRLIST, KS_ANY},
-    {"proxy-core.rewrite-request", KT_MAPMAPSTR, KS_ANY},
-    {"proxy-core.rewrite-response", KT_MAPMAPSTR, KS_ANY},
-    {"proxy-core.script-name", KT_STR, KS_ANY},
-    {"proxy-core.health-check", KT_MAP, KS_ANY},
-    {"spawn.apps", KT_MAPMAP, KS_TOP},
+    {"server.bind", KT_STR, KS_SERVER, NULL},
+    {"server.port", KT_INT, KS_SERVER, NULL},
+    {"server.document-root", KT_STR, KS_ANY, NULL},
+    {"server.tag", KT_STR, KS_SERVER, NULL},
+    {"server.errorlog", KT_STR, KS_TOP, NULL},
+    {"server.max-connections", KT_INT, KS_SERVER, NULL},
+    {"server.max-request-size", KT_INT, KS_SERVER, NULL},
+    {"server.max-request-field-size", KT_INT, KS_SERVER, NULL},
+    {"server.max-read-idle", KT_INT, KS_SERVER, NULL},
+    {"server.max-write-idle", KT_INT, KS_SERVER, NULL},
+    {"server.max-keep-alive-idle", KT_INT, KS_SERVER, NULL},
+    {"server.max-keep-alive-requests", KT_INT, KS_SERVER, NULL},
+    {"server.graceful-shutdown-timeout", KT_INT, KS_TOP, NULL},
+    {"server.stream-request-body", KT_BOOL, KS_SERVER, NULL},
+    {"server.username", KT_STR, KS_TOP, NULL},
+    {"server.groupname", KT_STR, KS_TOP, NULL},
+    {"server.pid-file", KT_STR, KS_TOP, NULL},
+    {"server.state-dir", KT_STR, KS_TOP, NULL},
+    {"server.modules", KT_LIST, KS_TOP, NULL},
+    {"accesslog.filename", KT_STR, KS_TOP, NULL},
+    {"status.metrics-url", KT_STR, KS_TOP, NULL},
+    {"status.status-url", KT_STR, KS_TOP, NULL},
+    {"proxy-core.backends", KT_STRLIST, KS_ANY, NULL},
+    {"proxy-core.protocol", KT_STR, KS_ANY, "http fastcgi scgi"},
+    {"proxy-core.balancer", KT_STR, KS_ANY, "round-robin sqf hash carp static"},
+    {"proxy-core.max-pool-size", KT_INT, KS_ANY, NULL},
+    {"proxy-core.max-keep-alive-requests", KT_INT, KS_ANY, NULL},
+    {"proxy-core.max-backlog-size", KT_INT, KS_ANY, NULL},
+    {"proxy-core.backlog-timeout", KT_INT, KS_ANY, NULL},
+    {"proxy-core.connect-timeout", KT_INT, KS_ANY, NULL},
+    {"proxy-core.read-timeout", KT_INT, KS_ANY, NULL},
+    {"proxy-core.write-timeout", KT_INT, KS_ANY, NULL},
+    {"proxy-core.disable-time", KT_INT, KS_ANY, NULL},
+    {"proxy-core.max-retries", KT_INT, KS_ANY, NULL},
+    {"proxy-core.allow-x-sendfile", KT_BOOL, KS_ANY, NULL},
+    {"proxy-core.allow-x-rewrite", KT_BOOL, KS_ANY, NULL},
+    {"proxy-core.x-sendfile-docroot", KT_STRLIST, KS_ANY, NULL},
+    {"proxy-core.rewrite-request", KT_MAPMAPSTR, KS_ANY, NULL},
+    {"proxy-core.rewrite-response", KT_MAPMAPSTR, KS_ANY, NULL},
+    {"proxy-core.script-name", KT_STR, KS_ANY, NULL},
+    {"proxy-core.health-check", KT_MAP, KS_ANY, NULL},
+    {"spawn.apps", KT_MAPMAP, KS_TOP, NULL},
 };
 
 static const struct keydef *key_find(const char *name)
@@ -691,6 +692,18 @@ static gw_val *parse_expr(parser *P)
 
 /* ---- key types ---- */
 
+/* Is w one of the space-separated words of list? */
+static int word_in(const char *list, const char *w)
+{
+    size_t n = strlen(w);
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, " ");
+        if (k == n && memcmp(p, w, n) == 0) return 1;
+        p += k + (p[k] == ' ');
+    }
+    return 0;
+}
+
 static gw_val *as_map(parser *P, gw_val *v)
 {
     if (v->type == GW_VAL_LIST && v->n == 0) return val_new(P, GW_VAL_MAP, v->line);
@@ -704,9 +717,16 @@ static gw_val *check_type(parser *P, const struct keydef *kd, gw_val *v, const c
     if (v == P->poison) return v;
     switch (kd->type) {
     case KT_STR:
-        if (v->type == GW_VAL_STR) return v;
-        perr(P, file, line, "%s must be a string, not %s", kd->name, type_name(v));
-        return P->poison;
+        if (v->type != GW_VAL_STR) {
+            perr(P, file, line, "%s must be a string, not %s", kd->name, type_name(v));
+            return P->poison;
+        }
+        if (kd->choices && !word_in(kd->choices, v->str)) {
+            perr(P, file, line, "%s cannot be \"%.60s\" (one of: %s)", kd->name, v->str,
+                 kd->choices);
+            return P->poison;
+        }
+        return v;
     case KT_INT:
         if (v->type == GW_VAL_STR && v->str[0] && strspn(v->str, "0123456789") == strlen(v->str) &&
             strlen(v->str) < 19) {
