@@ -232,8 +232,10 @@ static void update_io(gw_conn *c)
     default:
         break;
     }
-    if ((c->io.events & (EV_READ | EV_WRITE)) == ev && ev_is_active(&c->io)) return;
-    ev_io_stop(gw_srv.loop, &c->io);
+    if (ev_is_active(&c->io)) {
+        if ((c->io.events & (EV_READ | EV_WRITE)) == ev) return;
+        ev_io_stop(gw_srv.loop, &c->io); /* (stopping also drops a fed event: only if active) */
+    }
     if (ev) {
         ev_io_set(&c->io, c->fd, ev);
         ev_io_start(gw_srv.loop, &c->io);
@@ -768,9 +770,9 @@ static void process(gw_conn *c)
             }
             break;
         }
-        if (n < 0) {
+        if (n < 0 || (size_t)n > maxf) {
             c->state = GW_C_CLOSING;
-            send_error(c, status ? status : 400);
+            send_error(c, n < 0 ? (status ? status : 400) : 431);
             return;
         }
         on_head(c, &h, (size_t)n);
@@ -823,7 +825,10 @@ void gw_conn_body_drained(gw_conn *c)
 {
     if (c->reading_paused && c->body.mem.bytes < BODY_MEM_MAX) {
         c->reading_paused = 0;
-        update_io(c); /* the next read event feeds more body */
+        update_io(c);
+        /* bytes already buffered are taken on the next loop pass, not from inside the
+         * upstream's send path */
+        if (c->in.data && gw_buf_unread(&c->in) > 0) ev_feed_event(gw_srv.loop, &c->io, EV_READ);
     }
 }
 
@@ -1130,8 +1135,8 @@ static void client_read(gw_conn *c)
     if (c->in.off > 0 && (c->in.off == c->in.len || gw_buf_room(&c->in) < 4096))
         gw_buf_compact(&c->in);
     size_t room = gw_buf_room(&c->in);
-    if (room == 0) {
-        update_io(c);
+    if (room == 0) { /* work through what is buffered first */
+        process(c);
         return;
     }
     ssize_t n = read(c->fd, c->in.data + c->in.len, room);

@@ -249,12 +249,14 @@ static void pump_send(gw_upstream *up)
         }
         if (rc == GW_AGAIN) {
             set_io(up, EV_READ | EV_WRITE);
+            arm_exchange_timer(up);
             return;
         }
         if (up->state != GW_UP_EXCHANGE || up->body_sent_last) break;
         if (up->c->body.streaming && up->c->body.mem.bytes == 0) break;
     }
     set_io(up, EV_READ);
+    arm_exchange_timer(up);
 }
 
 /* ---- the exchange ---- */
@@ -288,7 +290,6 @@ static void start_exchange(gw_upstream *up)
     }
     snprintf(c->backend, sizeof(c->backend), "%s", up->peer->name);
     up->peer->requests++;
-    arm_exchange_timer(up);
     pump_send(up);
 }
 
@@ -306,6 +307,7 @@ static void connect_failed(gw_upstream *up, const char *why)
     set_timer(up, 0);
     up->tried[p->index >> 3] |= (uint8_t)(1u << (p->index & 7));
     peer_release(up);
+    up->fail_status = 503;
     if (up->retries < up->route->max_retries) {
         up->retries++;
         p->retries++;
@@ -373,6 +375,10 @@ static void dispatch(gw_upstream *up)
             up->state = GW_UP_QUEUED;
             gw_backlog_push(&pool->backlog, &up->bl, t);
             set_timer(up, up->route->backlog_timeout);
+            return;
+        }
+        if (up->fail_status) { /* a retry found no other backend: the first failure stands */
+            fail(up, up->fail_status, "no other backend to retry on");
             return;
         }
         if (!pool->all_down_logged) {
@@ -468,6 +474,7 @@ static void early_close(gw_upstream *up, const char *why)
             set_timer(up, 0);
             up->tried[p->index >> 3] |= (uint8_t)(1u << (p->index & 7));
             peer_release(up);
+            up->fail_status = 502;
             up->retries++;
             p->retries++;
             dispatch(up);

@@ -450,7 +450,7 @@ int http_req_analyze(const http_req_head *h, http_req_info *info)
         if (ncl || h->minor == 0) return 400;
         if (te_status) return te_status;
         if (nchunked == 0) return 400; /* only empty elements */
-        if (nchunked > 1) return 501;  /* chunked applied twice: not a coding we undo */
+        if (nchunked > 1) return 400;  /* chunked applied twice: broken framing (RFC 9112 §6.1) */
         info->chunked = 1;
     }
     info->content_length = cl;
