@@ -361,13 +361,44 @@ static int any_waitable(const gw_pool *pool, const uint8_t *tried, double t)
     return 0;
 }
 
+/* X-Rewrite-Backend: the named peer of this route's pool, if it can take the request now.
+ * *unknown is set when no peer has that name (the app may not invent addresses). */
+static gw_peer *pick_named(gw_pool *pool, const char *name, const uint8_t *tried, double t,
+                           int *unknown, int *waitable)
+{
+    *unknown = 1;
+    *waitable = 0;
+    for (unsigned i = 0; i < pool->npeers; i++) {
+        gw_peer *p = &pool->peers[i];
+        if (strcmp(p->name, name) != 0) continue;
+        *unknown = 0;
+        if (gw_tried(tried, i) || !gw_peer_available(p, t)) continue;
+        if (gw_peer_has_room(p)) return p;
+        *waitable = 1;
+    }
+    return NULL;
+}
+
 static void dispatch(gw_upstream *up)
 {
     gw_pool *pool = up->pool;
     double t = now();
-    gw_peer *p = pool->balancer->pick(pool->bal_state, pool, up->c->req.path, up->tried, t);
+    const char *named = up->c->force_backend;
+    gw_peer *p;
+    int waitable;
+    if (named) {
+        int unknown;
+        p = pick_named(pool, named, up->tried, t, &unknown, &waitable);
+        if (unknown) {
+            fail(up, 502, "X-Rewrite-Backend names no backend of this route");
+            return;
+        }
+    } else {
+        p = pool->balancer->pick(pool->bal_state, pool, up->c->req.path, up->tried, t);
+        waitable = p == NULL && any_waitable(pool, up->tried, t);
+    }
     if (p == NULL) {
-        if (any_waitable(pool, up->tried, t)) { /* every candidate is at capacity: wait */
+        if (waitable) { /* every candidate is at capacity: wait */
             if (pool->backlog.len >= up->route->max_backlog) {
                 fail(up, 503, "backlog full");
                 return;
