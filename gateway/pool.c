@@ -124,6 +124,7 @@ void gw_pool_free(gw_pool *p)
     if (p->balancer && p->balancer->destroy) p->balancer->destroy(p->bal_state);
     for (unsigned i = 0; i < p->npeers; i++) free(p->peers[i].name);
     free(p->peers);
+    free(p->hc_path);
     free(p->key);
     free(p);
 }

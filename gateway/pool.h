@@ -48,6 +48,10 @@ typedef struct gw_pool {
     gw_backlog backlog;
     unsigned inflight; /* sum over peers */
     int all_down_logged;
+    /* active health checks (proxy-core.health-check): hc_path NULL = none */
+    char *hc_path;      /* owned */
+    double hc_interval; /* seconds */
+    void *health;       /* owned by health.c while checks run */
 } gw_pool;
 
 /* Is the peer usable at `now` (enabled and healthy), ignoring capacity? */

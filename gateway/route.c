@@ -37,6 +37,7 @@ enum rkey {
     R_RW_RESP,
     R_SCRIPT_NAME,
     R_DOCROOT,
+    R_HEALTH,
     R_NKEYS
 };
 
@@ -50,7 +51,7 @@ static const char *const rkey_names[R_NKEYS] = {
     "proxy-core.allow-x-sendfile",  "proxy-core.x-sendfile-docroot",
     "proxy-core.allow-x-rewrite",   "proxy-core.rewrite-request",
     "proxy-core.rewrite-response",  "proxy-core.script-name",
-    "server.document-root",
+    "server.document-root",         "proxy-core.health-check",
 };
 
 #define MAX_APPENDS 16
@@ -166,14 +167,46 @@ static void route_fail(gw_route *r, char **err, const gw_val *where, const char 
     r->error = "invalid configuration for this request";
 }
 
-static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_ops *bal,
-                        char **specs, size_t n, unsigned max_pool, char **err,
-                        const gw_val *where)
+/* The health-check map: ( "path" => "/ping", "interval" => 5 ). Returns 0 or -1 (err set). */
+static int parse_health(const gw_val *v, const char **path, long long *interval, char **err)
 {
-    size_t len = strlen(ops->name) + strlen(bal->name) + 32;
+    *path = NULL;
+    *interval = 5;
+    if (v == NULL) return 0;
+    char msg[300];
+    msg[0] = '\0';
+    if (v->type != GW_VAL_MAP) {
+        snprintf(msg, sizeof(msg), "proxy-core.health-check: expected ( \"path\" => \"/ping\", "
+                                   "\"interval\" => 5 )");
+    }
+    for (size_t i = 0; msg[0] == '\0' && i < v->n; i++) {
+        const gw_val *it = v->items[i];
+        if (strcmp(v->keys[i], "path") == 0 && it->type == GW_VAL_STR && it->str[0] == '/')
+            *path = it->str;
+        else if (strcmp(v->keys[i], "interval") == 0 && it->type == GW_VAL_INT && it->num >= 1 &&
+                 it->num <= 3600)
+            *interval = it->num;
+        else
+            snprintf(msg, sizeof(msg), "proxy-core.health-check: \"%s\" must be \"path\" (an "
+                     "absolute path) or \"interval\" (1..3600 seconds)", v->keys[i]);
+    }
+    if (msg[0] == '\0' && *path == NULL) *path = "/";
+    if (msg[0] == '\0') return 0;
+    char full[400];
+    snprintf(full, sizeof(full), "%s:%d: %s", v->file ? v->file : "?", v->line, msg);
+    if (*err == NULL) *err = strdup(full);
+    return -1;
+}
+
+static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_ops *bal,
+                        char **specs, size_t n, unsigned max_pool, const char *hc_path,
+                        long long hc_interval, char **err, const gw_val *where)
+{
+    size_t len = strlen(ops->name) + strlen(bal->name) + 64 + (hc_path ? strlen(hc_path) : 0);
     for (size_t i = 0; i < n; i++) len += strlen(specs[i]) + 1;
     char *key = malloc(len);
-    int k = snprintf(key, len, "%s|%s|%u|", ops->name, bal->name, max_pool);
+    int k = snprintf(key, len, "%s|%s|%u|%s|%lld|", ops->name, bal->name, max_pool,
+                     hc_path ? hc_path : "", hc_path ? hc_interval : 0);
     for (size_t i = 0; i < n; i++) k += snprintf(key + k, len - (size_t)k, "%s,", specs[i]);
     for (size_t i = 0; i < rt->npools; i++) {
         if (strcmp(rt->pools[i]->key, key) == 0) {
@@ -190,6 +223,10 @@ static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_
                  where ? where->line : 0, msg);
         if (*err == NULL) *err = strdup(full);
         return NULL;
+    }
+    if (hc_path) {
+        p->hc_path = strdup(hc_path);
+        p->hc_interval = (double)hc_interval;
     }
     rt->pools = realloc(rt->pools, (rt->npools + 1) * sizeof(*rt->pools));
     rt->pools[rt->npools++] = p;
@@ -260,6 +297,10 @@ static void route_build(gw_rt *rt, const eff *e, gw_route *r, char **err)
         free(rwerr);
     }
 
+    const char *hc_path;
+    long long hc_interval;
+    if (parse_health(e->v[R_HEALTH].base, &hc_path, &hc_interval, err) != 0)
+        r->error = "invalid health check";
     size_t nb;
     char **specs = val_strlist(&e->v[R_BACKENDS], &nb);
     if (nb > 0 && r->error == NULL) {
@@ -267,8 +308,8 @@ static void route_build(gw_rt *rt, const eff *e, gw_route *r, char **err)
             route_fail(r, err, e->v[R_BACKENDS].base, "more than %s backends in one list",
                        "2048");
         } else {
-            r->pool = rt_pool(rt, r->ops, bal, specs, nb, r->max_pool_size, err,
-                              e->v[R_BACKENDS].base);
+            r->pool = rt_pool(rt, r->ops, bal, specs, nb, r->max_pool_size, hc_path,
+                              hc_interval, err, e->v[R_BACKENDS].base);
             if (r->pool == NULL) r->error = "invalid backend";
         }
     }
