@@ -16,6 +16,7 @@
 #include "gateway/log.h"
 
 void (*gw_rt_pool_release)(gw_pool *pool);
+void (*gw_rt_pool_created)(gw_pool *pool);
 
 enum rkey {
     R_BACKENDS,
@@ -230,6 +231,7 @@ static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_
     }
     rt->pools = realloc(rt->pools, (rt->npools + 1) * sizeof(*rt->pools));
     rt->pools[rt->npools++] = p;
+    if (gw_rt_pool_created) gw_rt_pool_created(p);
     return p;
 }
 

@@ -64,10 +64,12 @@ typedef struct gw_rt {
  * known, regexes compile, x-sendfile roots exist). NULL with *err malloc'd on failure. */
 gw_rt *gw_rt_load(const char *path, char **err);
 void gw_rt_ref(gw_rt *rt);
-/* Drop a reference; the last one frees the generation. `close_idle` is called for every idle
- * backend connection still pooled (the owner of connections frees them). */
+/* Drop a reference; the last one frees the generation (gw_rt_pool_release for each pool). */
 void gw_rt_unref(gw_rt *rt);
-extern void (*gw_rt_pool_release)(gw_pool *pool); /* set by the upstream engine */
+/* Hooks of the running server (unset for -t / -p): a pool was created (start its health
+ * checks), a pool is about to be freed (close its idle connections, stop its checks). */
+extern void (*gw_rt_pool_created)(gw_pool *pool);
+extern void (*gw_rt_pool_release)(gw_pool *pool);
 
 /* The route for a request. Never NULL: a route with pool == NULL means "not proxied". */
 const gw_route *gw_rt_route(gw_rt *rt, const gw_cond_ctx *ctx);

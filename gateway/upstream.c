@@ -135,6 +135,11 @@ static void wake_backlog(gw_pool *pool)
     }
 }
 
+void gw_upstream_pool_wake(gw_pool *pool)
+{
+    wake_backlog(pool);
+}
+
 static void set_timer(gw_upstream *up, double after)
 {
     ev_timer_stop(gw_srv.loop, &up->timer);

@@ -74,6 +74,8 @@ void gw_upstream_resume(gw_upstream *up);
 void gw_upstream_body_ready(gw_upstream *up);
 /* Tunnel: bytes from the client to forward (moved from `data`). */
 void gw_upstream_tunnel_send(gw_upstream *up, gw_bufq *data);
+/* Capacity may have appeared in `pool` (a peer came back): start waiting requests. */
+void gw_upstream_pool_wake(gw_pool *pool);
 /* Close every idle connection of a pool (config generation freed). */
 void gw_upstream_pool_release(gw_pool *pool);
 
