@@ -80,7 +80,10 @@ static void body_reset(gw_body *b)
  * if it was answered. */
 static void request_reset(gw_conn *c)
 {
-    if (c->status) gw_accesslog_write(c);
+    if (c->status) {
+        gw_accesslog_write(c);
+        if (c->status >= 100 && c->status < 600) gw_srv.responses[c->status / 100]++;
+    }
     if (c->up) gw_upstream_free(c->up);
     c->up = NULL;
     body_reset(&c->body);

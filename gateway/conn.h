@@ -101,6 +101,7 @@ typedef struct gw_server {
     long nconns;
     int stopping;
     int accesslog_fd;
+    uint64_t responses[6]; /* client responses by status class (status / 100) */
 } gw_server;
 
 extern gw_server gw_srv;

@@ -13,6 +13,18 @@
 
 #include "gateway/balance.h"
 
+const double gw_hist_bounds[GW_HIST_N - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                              0.1,   0.25,   0.5,   1,    2.5};
+
+void gw_hist_add(gw_hist *h, double seconds)
+{
+    int i = 0;
+    while (i < GW_HIST_N - 1 && seconds > gw_hist_bounds[i]) i++;
+    h->bucket[i]++;
+    h->count++;
+    h->sum += seconds;
+}
+
 static int parse_port(const char *s, unsigned *port)
 {
     char *end;

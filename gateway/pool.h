@@ -15,6 +15,16 @@ struct gw_balancer;
 
 enum gw_peer_health { GW_PEER_UP = 0, GW_PEER_DOWN = 1 };
 
+/* A latency histogram in seconds, with Prometheus-style cumulative buckets when rendered. */
+#define GW_HIST_N 12
+extern const double gw_hist_bounds[GW_HIST_N - 1]; /* upper bounds; the last bucket is +Inf */
+typedef struct gw_hist {
+    uint64_t bucket[GW_HIST_N]; /* not cumulative */
+    uint64_t count;
+    double sum;
+} gw_hist;
+void gw_hist_add(gw_hist *h, double seconds);
+
 typedef struct gw_peer {
     char *name; /* owned: as configured, "127.0.0.1:3000", "[::1]:80", "unix:/p", "spawn:app" */
     struct sockaddr_storage sa;
@@ -35,6 +45,8 @@ typedef struct gw_peer {
 
     /* counters for status and metrics */
     uint64_t requests, failures, retries, responses[6]; /* responses[status / 100] */
+    gw_hist connect_time;  /* connect() to established */
+    gw_hist response_time; /* request sent to response complete */
     char last_error[96];
 } gw_peer;
 

@@ -33,6 +33,11 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
     gw_bufq_appendf(out, "# HELP portico_connections Open client connections.\n"
                          "# TYPE portico_connections gauge\nportico_connections %ld\n",
                     gw_srv.nconns);
+    gw_bufq_appendf(out, "# HELP portico_responses_total Client responses by status class.\n"
+                         "# TYPE portico_responses_total counter\n");
+    for (int cls = 1; cls <= 5; cls++)
+        gw_bufq_appendf(out, "portico_responses_total{code=\"%dxx\"} %llu\n", cls,
+                        (unsigned long long)gw_srv.responses[cls]);
     static const char *const fams[][3] = {
         {"portico_backend_requests_total", "counter", "Requests sent to the backend."},
         {"portico_backend_failures_total", "counter", "Failed connects and exchanges."},
@@ -75,12 +80,53 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
             }
         }
     }
+    static const char *const hists[][2] = {
+        {"portico_backend_connect_seconds", "Time to establish a backend connection."},
+        {"portico_backend_response_seconds", "Time from the request sent to the response done."},
+    };
+    for (int hi = 0; hi < 2; hi++) {
+        gw_bufq_appendf(out, "# HELP %s %s\n# TYPE %s histogram\n", hists[hi][0], hists[hi][1],
+                        hists[hi][0]);
+        for (size_t i = 0; i < rt->npools; i++) {
+            const gw_pool *pool = rt->pools[i];
+            for (unsigned k = 0; k < pool->npeers; k++) {
+                const gw_peer *p = &pool->peers[k];
+                const gw_hist *h = hi == 0 ? &p->connect_time : &p->response_time;
+                uint64_t cum = 0;
+                for (int b = 0; b < GW_HIST_N; b++) {
+                    cum += h->bucket[b];
+                    gw_bufq_appendf(out, "%s_bucket{protocol=\"%s\",backend=\"", hists[hi][0],
+                                    pool->ops->name);
+                    put_escaped(out, p->name);
+                    if (b < GW_HIST_N - 1)
+                        gw_bufq_appendf(out, "\",le=\"%g\"} %llu\n", gw_hist_bounds[b],
+                                        (unsigned long long)cum);
+                    else
+                        gw_bufq_appendf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+                }
+                gw_bufq_appendf(out, "%s_sum{protocol=\"%s\",backend=\"", hists[hi][0],
+                                pool->ops->name);
+                put_escaped(out, p->name);
+                gw_bufq_appendf(out, "\"} %.6f\n%s_count{protocol=\"%s\",backend=\"", h->sum,
+                                hists[hi][0], pool->ops->name);
+                put_escaped(out, p->name);
+                gw_bufq_appendf(out, "\"} %llu\n", (unsigned long long)h->count);
+            }
+        }
+    }
     gw_bufq_appendf(out, "# HELP portico_backlog_depth Requests waiting for a backend.\n"
                          "# TYPE portico_backlog_depth gauge\n");
     for (size_t i = 0; i < rt->npools; i++) {
         gw_bufq_appendf(out, "portico_backlog_depth{pool=\"");
         put_escaped(out, rt->pools[i]->key);
         gw_bufq_appendf(out, "\"} %zu\n", rt->pools[i]->backlog.len);
+    }
+    gw_bufq_appendf(out, "# HELP portico_pool_inflight Requests in flight to the pool.\n"
+                         "# TYPE portico_pool_inflight gauge\n");
+    for (size_t i = 0; i < rt->npools; i++) {
+        gw_bufq_appendf(out, "portico_pool_inflight{pool=\"");
+        put_escaped(out, rt->pools[i]->key);
+        gw_bufq_appendf(out, "\"} %u\n", rt->pools[i]->inflight);
     }
 }
 

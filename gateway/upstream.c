@@ -272,6 +272,7 @@ static void start_exchange(gw_upstream *up)
     const gw_backend_ops *ops = up->pool->ops;
     up->state = GW_UP_EXCHANGE;
     up->t_connected = now();
+    if (!up->reused) gw_hist_add(&up->peer->connect_time, up->t_connected - up->t_connect);
     if (up->st == NULL) up->st = malloc(ops->state_size ? ops->state_size : 1);
     memset(up->st, 0, ops->state_size);
     gw_bufq_clear(&up->out);
@@ -344,6 +345,7 @@ static void connect_new(gw_upstream *up)
     uc->io.data = up;
     up->uc = uc;
     up->reused = 0;
+    up->t_connect = now();
     if (connect(fd, (struct sockaddr *)&p->sa, p->salen) == 0) {
         start_exchange(up);
         return;
@@ -529,6 +531,7 @@ static void finish(gw_upstream *up)
     ev_io_stop(gw_srv.loop, &up->uc->io);
     int st = up->rsp.status;
     if (st >= 100 && st < 600) up->peer->responses[st / 100]++;
+    gw_hist_add(&up->peer->response_time, now() - up->t_connected);
     uc_release(up->uc, ops->reusable(up->st));
     up->uc = NULL;
     peer_release(up);

@@ -56,7 +56,7 @@ typedef struct gw_upstream {
     uint8_t tried[256];        /* bit i: peers[i] already failed this request */
     unsigned retries;
     int fail_status;           /* what the client gets if no retry is left: 502 or 503 */
-    double t_start, t_connected;
+    double t_start, t_connect, t_connected;
     char log_tag[160];
 } gw_upstream;
 
