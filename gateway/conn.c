@@ -1057,7 +1057,8 @@ void gw_conn_resp_head(gw_conn *c)
         goto out;
     }
     write_head(c, rsp);
-    if (rsp->body.bytes == 0 && !rsp->done) flush(c); /* else the body's flush takes it */
+    if (rsp->upgrade || (rsp->body.bytes == 0 && !rsp->done))
+        flush(c); /* else the body's flush takes it along */
 out:
     leave(c);
 }

@@ -141,6 +141,19 @@ void gw_listeners_free_retired(void)
     }
 }
 
+void gw_listeners_retire_all(void)
+{
+    while (gw_srv.listeners) {
+        gw_listener *l = gw_srv.listeners;
+        gw_srv.listeners = l->next;
+        ev_io_stop(gw_srv.loop, &l->io);
+        close(l->fd);
+        l->fd = -1;
+        l->next = retired;
+        retired = l;
+    }
+}
+
 static gw_listener *find(const char *name)
 {
     for (gw_listener *l = gw_srv.listeners; l; l = l->next)

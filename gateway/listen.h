@@ -14,6 +14,9 @@ void gw_listener_close(gw_listener *l);
 /* Make the set of listeners match a config generation: keep the ones that stay, open the new
  * ones, close the ones that went. Returns 0, or -1 with a message (nothing changed). */
 int gw_listeners_sync(const gw_rt *rt, char *err, size_t errlen);
+/* Stop listening altogether (graceful shutdown): new connections are refused by the kernel,
+ * while connections already accepted go on. */
+void gw_listeners_retire_all(void);
 void gw_listeners_free_retired(void); /* at exit */
 
 #endif
