@@ -13,6 +13,7 @@
 
 #include "gateway/accesslog.h"
 #include "gateway/cond.h"
+#include "gateway/health.h"
 #include "gateway/conn.h"
 #include "gateway/listen.h"
 #include "gateway/log.h"
@@ -23,6 +24,22 @@ static const char *conf_path;
 static ev_signal sig_term, sig_int, sig_hup, sig_usr1;
 static ev_timer shutdown_timer;
 static double shutdown_deadline;
+
+static void pool_created(gw_pool *pool)
+{
+    if (pool->hc_path) gw_health_start(gw_srv.loop, pool);
+}
+
+static void pool_release(gw_pool *pool)
+{
+    gw_health_stop(pool);
+    gw_upstream_pool_release(pool);
+}
+
+static void health_changed(gw_pool *pool, gw_peer *peer)
+{
+    gw_upstream_pool_wake(pool);
+}
 
 static void usage(FILE *out)
 {
@@ -166,6 +183,12 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!test && !print) {
+        gw_srv.loop = ev_default_loop(EVFLAG_AUTO);
+        gw_rt_pool_created = pool_created;
+        gw_rt_pool_release = pool_release;
+        gw_health_changed = health_changed;
+    }
     char *err = NULL;
     gw_rt *rt = gw_rt_load(conf_path, &err);
     if (rt == NULL) {
@@ -182,9 +205,7 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
-    gw_srv.loop = ev_default_loop(EVFLAG_AUTO);
     gw_srv.rt = rt;
-    gw_rt_pool_release = gw_upstream_pool_release;
     char msg[512];
     if (gw_listeners_sync(rt, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "portico: %s\n", msg);
