@@ -292,6 +292,12 @@ static void flush(gw_conn *c)
     update_io(c);
 }
 
+/* Was the request read whole (so that what follows on the connection is the next request)? */
+static int body_read(const gw_conn *c)
+{
+    return c->body.complete || (!c->info.chunked && c->info.content_length <= 0);
+}
+
 /* ---- responses made by the gateway ---- */
 
 static void write_common(gw_conn *c, int status)
@@ -311,8 +317,7 @@ static void send_error(gw_conn *c, int status)
     c->status = status;
     c->resp_started = 1;
     /* the connection stays usable only if the request was read whole */
-    int body_read = c->body.complete || (!c->info.chunked && c->info.content_length <= 0);
-    if (c->state == GW_C_CLOSING || !body_read || c->info.upgrade || !c->info.keepalive)
+    if (c->state == GW_C_CLOSING || !body_read(c) || c->info.upgrade || !c->info.keepalive)
         c->resp_close = 1;
     write_common(c, status);
     http_write_header(&c->out, GW_STR("Server"), gw_str_from(srv(c)->tag));
@@ -356,7 +361,10 @@ void gw_conn_send_body(gw_conn *c, int status, const char *type, gw_bufq *body)
 
 static void finish_request(gw_conn *c)
 {
-    int close_it = c->resp_close || gw_srv.stopping || c->nreq >= (unsigned)srv(c)->ka_requests;
+    /* a backend may answer before the whole body arrived: its rest cannot be told apart from
+     * the next request, so such a connection closes */
+    int close_it = c->resp_close || gw_srv.stopping ||
+                   c->nreq >= (unsigned)srv(c)->ka_requests || !body_read(c);
     request_reset(c);
     if (close_it) {
         begin_close(c);
