@@ -20,8 +20,10 @@ struct gw_backend_ops {
     unsigned flags;
 
     /* Encode the request head into `out`. `keepalive`: ask the backend to keep the connection
-     * open after this request. Returns GW_OK, or GW_ERR with the reason in rsp-free form
-     * (the gateway answers 500/400). */
+     * open after this request. Returns GW_OK, or GW_ERR when the request cannot be expressed
+     * in this protocol (two header names that map to one CGI variable): the gateway answers
+     * 400 and nothing is sent. The gateway guarantees a known content_length to adapters with
+     * GW_BE_NEEDS_LENGTH. */
     int (*encode_head)(void *st, const gw_req *rq, int keepalive, gw_bufq *out);
 
     /* Move or frame body bytes from `body` into `out` (consumes all of `body`). `last`: no
