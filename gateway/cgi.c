@@ -141,13 +141,6 @@ static int henv_add(henv *e, gw_arena *a, gw_str name, gw_str value)
     return GW_OK;
 }
 
-static int extra_has(const gw_req *rq, gw_str name)
-{
-    for (size_t i = 0; i < rq->nextra; i++)
-        if (gw_str_caseeq2(rq->extra[i].name, name)) return 1;
-    return 0;
-}
-
 /* Collect the HTTP_* variables before anything is emitted, so that an ambiguous request is
  * rejected whole instead of half-sent. */
 static int henv_build(henv *e, const gw_req *rq)
@@ -172,7 +165,7 @@ static int henv_build(henv *e, const gw_req *rq)
     for (size_t i = 0; i < rq->nhdr; i++) {
         const gw_header *hd = &rq->hdr[i];
         if (hd->name.n == 0 || skipped_name(hd->name) || in_conn_tokens(&ct, hd->name)) continue;
-        if (rq->nextra && extra_has(rq, hd->name)) continue;
+        if (rq->nextra && gw_req_extra(rq, hd->name)) continue;
         if (henv_add(e, rq->arena, hd->name, hd->value) != GW_OK) return GW_ERR;
     }
     for (size_t i = 0; i < rq->nextra; i++) {

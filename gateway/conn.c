@@ -849,6 +849,36 @@ static gw_str header_value(const gw_resp *rsp, const char *name)
     return h ? h->value : GW_STR_NULL;
 }
 
+/* X-Rewrite-Host: the Host field the backends see is the new one too (a copy of the field
+ * array: the original belongs to the head as received). */
+static void replace_host(gw_conn *c, gw_str host)
+{
+    gw_req *rq = &c->req;
+    gw_header *h = gw_arena_alloc(&c->arena, (rq->nhdr + 1) * sizeof(*h));
+    size_t n = 0;
+    int done = 0;
+    for (size_t i = 0; i < rq->nhdr; i++) {
+        if (!gw_str_caseeq(rq->hdr[i].name, "Host")) {
+            h[n++] = rq->hdr[i];
+        } else if (!done) {
+            h[n++] = (gw_header){rq->hdr[i].name, host};
+            done = 1;
+        }
+    }
+    if (!done) h[n++] = (gw_header){GW_STR("Host"), host};
+    rq->hdr = h;
+    rq->nhdr = n;
+}
+
+/* A target from X-Rewrite-URI must be origin-form without spaces or control bytes. */
+static int rewrite_target_ok(gw_str t)
+{
+    if (t.n == 0 || t.p[0] != '/') return 0;
+    for (size_t i = 0; i < t.n; i++)
+        if ((unsigned char)t.p[i] <= 0x20 || t.p[i] == 0x7f) return 0;
+    return 1;
+}
+
 /* X-Rewrite-*: remember the new target, host and backend; the exchange is drained and the
  * request routed again when it ends. Returns 1 when a re-dispatch is pending. */
 static int take_xrewrite(gw_conn *c, gw_resp *rsp)
@@ -862,7 +892,10 @@ static int take_xrewrite(gw_conn *c, gw_resp *rsp)
     gw_resp_del_header(rsp, "X-Rewrite-Backend");
     if (!c->route->allow_xrewrite || c->body_mode != 0) return 0;
     if (uri.p) c->req.target = gw_arena_str(&c->arena, uri);
-    if (host.p) c->info.host = gw_arena_str(&c->arena, host);
+    if (host.p) {
+        c->info.host = gw_arena_str(&c->arena, host);
+        replace_host(c, c->info.host);
+    }
     c->force_backend = be.p ? gw_arena_strndup(&c->arena, be.p, be.n) : NULL;
     c->rewrite_pending = 1;
     c->up->discard = 1;
@@ -882,15 +915,22 @@ static void redispatch(gw_conn *c)
         send_error(c, 502);
         return;
     }
+    if (!rewrite_target_ok(c->req.target)) {
+        gw_log(GW_LOG_WARN, "X-Rewrite-URI \"%.*s\" is not an origin-form target",
+               (int)c->req.target.n, c->req.target.p);
+        send_error(c, 502); /* the backend sent something invalid */
+        return;
+    }
     http_req_head h = {.method = c->req.method,
                        .target = c->req.target,
                        .minor = c->req.minor,
                        .hdr = c->req.hdr,
                        .nhdr = c->req.nhdr};
     const char *fb = c->force_backend;
-    int st = build_request(c, &h);
-    if (st) {
-        send_error(c, st);
+    c->req.extra = NULL; /* the first route's rewrite-request results do not carry over */
+    c->req.nextra = 0;
+    if (build_request(c, &h) != 0) {
+        send_error(c, 502);
         return;
     }
     route_request(c);
@@ -906,6 +946,22 @@ static void redispatch(gw_conn *c)
     }
     c->body.complete = 1;
     dispatch_request(c);
+}
+
+/* Will the connection close after this response? */
+static void decide_close(gw_conn *c)
+{
+    if (!c->info.keepalive || c->nreq >= (unsigned)srv(c)->ka_requests || gw_srv.stopping ||
+        !body_read(c))
+        c->resp_close = 1;
+}
+
+static void write_connection(gw_conn *c)
+{
+    if (c->resp_close)
+        http_write_header(&c->out, GW_STR("Connection"), GW_STR("close"));
+    else if (c->req.minor == 0)
+        http_write_header(&c->out, GW_STR("Connection"), GW_STR("keep-alive"));
 }
 
 /* X-Sendfile: open the named file confined to the route's roots and answer with it. Returns 0
@@ -969,12 +1025,8 @@ static int start_sendfile(gw_conn *c, gw_resp *rsp, gw_str value)
     }
     if (status_out == 304) len = 0;
     if (status_out != 304) http_write_header_u64(&c->out, GW_STR("Content-Length"), len);
-    if (!c->info.keepalive || c->resp_close) {
-        c->resp_close = 1;
-        http_write_header(&c->out, GW_STR("Connection"), GW_STR("close"));
-    } else if (c->req.minor == 0) {
-        http_write_header(&c->out, GW_STR("Connection"), GW_STR("keep-alive"));
-    }
+    decide_close(c);
+    write_connection(c);
     http_write_crlf(&c->out);
     c->resp_nobody = 1; /* the backend's body is dropped */
     if (c->req.is_head || len == 0) {
@@ -993,8 +1045,7 @@ static void write_head(gw_conn *c, gw_resp *rsp)
     c->status = st;
     c->resp_started = 1;
     c->resp_nobody = c->req.is_head || st < 200 || st == 204 || st == 304;
-    if (!c->info.keepalive || c->nreq >= (unsigned)srv(c)->ka_requests || gw_srv.stopping)
-        c->resp_close = 1;
+    decide_close(c);
     write_common(c, st);
     int have_server = 0;
     for (size_t i = 0; i < rsp->nhdr; i++) {
@@ -1030,10 +1081,7 @@ static void write_head(gw_conn *c, gw_resp *rsp)
             }
         }
     }
-    if (c->resp_close)
-        http_write_header(&c->out, GW_STR("Connection"), GW_STR("close"));
-    else if (c->req.minor == 0)
-        http_write_header(&c->out, GW_STR("Connection"), GW_STR("keep-alive"));
+    write_connection(c);
     http_write_crlf(&c->out);
 }
 

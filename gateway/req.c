@@ -11,6 +11,15 @@ const gw_header *gw_req_header(const gw_req *rq, const char *name)
     return NULL;
 }
 
+const gw_header *gw_req_extra(const gw_req *rq, gw_str name)
+{
+    for (size_t i = 0; i < rq->nextra; i++) {
+        const gw_header *e = &rq->extra[i];
+        if (e->name.n && e->name.p[0] != '_' && gw_str_caseeq2(e->name, name)) return e;
+    }
+    return NULL;
+}
+
 const gw_header *gw_resp_header(const gw_resp *rsp, const char *name)
 {
     for (size_t i = 0; i < rsp->nhdr; i++)

@@ -49,6 +49,9 @@ typedef struct gw_req {
 
 /* Find a request header by name (case-insensitive); NULL if absent. */
 const gw_header *gw_req_header(const gw_req *rq, const char *name);
+/* The rewrite-request result for a header name (case-insensitive; pseudo headers such as
+ * "_uri" never match); NULL if none. Adapters send it instead of the original field. */
+const gw_header *gw_req_extra(const gw_req *rq, gw_str name);
 
 typedef struct gw_resp {
     int status;

@@ -47,15 +47,6 @@ static int is_own_field(gw_str n)
 }
 
 /* A rewrite-request result for this field name (pseudo fields "_uri"... are not fields). */
-static const gw_header *extra_find(const gw_req *rq, gw_str name)
-{
-    for (size_t i = 0; i < rq->nextra; i++) {
-        const gw_header *e = &rq->extra[i];
-        if (e->name.n && e->name.p[0] != '_' && gw_str_caseeq2(e->name, name)) return e;
-    }
-    return NULL;
-}
-
 static int hdr_has(const gw_req *rq, gw_str name)
 {
     for (size_t i = 0; i < rq->nhdr; i++)
@@ -85,7 +76,7 @@ static void write_server_host(gw_bufq *out, const gw_endpoint *srv)
 static void write_xff(gw_bufq *out, const gw_req *rq)
 {
     static const gw_str name = {"X-Forwarded-For", 15};
-    const gw_header *e = extra_find(rq, name);
+    const gw_header *e = gw_req_extra(rq, name);
     if (e) {
         http_write_header(out, name, e->value);
         return;
@@ -108,9 +99,18 @@ static void write_xff(gw_bufq *out, const gw_req *rq)
     http_write_crlf(out);
 }
 
+/* Every rewrite-request result of this name, in order (a header the client sent several
+ * times gives several results). */
+static void write_extras(gw_bufq *out, const gw_req *rq, gw_str name)
+{
+    for (size_t k = 0; k < rq->nextra; k++)
+        if (gw_str_caseeq2(rq->extra[k].name, name))
+            http_write_header(out, rq->extra[k].name, rq->extra[k].value);
+}
+
 static void write_own(gw_bufq *out, const gw_req *rq, gw_str name, gw_str value)
 {
-    const gw_header *e = extra_find(rq, name);
+    const gw_header *e = gw_req_extra(rq, name);
     if (e) value = e->value;
     if (value.n) http_write_header(out, name, value);
 }
@@ -133,7 +133,7 @@ static int be_encode_head(void *vst, const gw_req *rq, int keepalive, gw_bufq *o
 
     /* HTTP/1.0 clients may send no Host; a backend speaking 1.1 requires one. */
     if (!hdr_has(rq, host)) {
-        const gw_header *e = extra_find(rq, host);
+        const gw_header *e = gw_req_extra(rq, host);
         if (e)
             http_write_header(out, host, e->value);
         else
@@ -146,24 +146,24 @@ static int be_encode_head(void *vst, const gw_req *rq, int keepalive, gw_bufq *o
         int is_host = gw_str_caseeq2(h->name, host);
         if (!is_host && (is_own_field(h->name) || http_is_hop_by_hop(h->name, rq->hdr, rq->nhdr)))
             continue;
-        const gw_header *e = extra_find(rq, h->name);
+        const gw_header *e = gw_req_extra(rq, h->name);
         if (e == NULL) {
             http_write_header(out, h->name, h->value);
             continue;
         }
-        /* A replaced field is written once, at its first occurrence. */
+        /* Replaced fields are written at the first occurrence of their name. */
         size_t j = 0;
         while (j < i && !gw_str_caseeq2(rq->hdr[j].name, h->name)) j++;
-        if (j == i) http_write_header(out, h->name, e->value);
+        if (j == i) write_extras(out, rq, h->name);
     }
     for (size_t i = 0; i < rq->nextra; i++) {
         const gw_header *e = &rq->extra[i];
         if (e->name.n == 0 || e->name.p[0] == '_' || gw_str_caseeq2(e->name, host)) continue;
         if (is_own_field(e->name) || http_is_hop_by_hop(e->name, NULL, 0)) continue;
         if (hdr_has(rq, e->name)) continue;
-        size_t j = 0; /* a name given twice in extras: the first one wins, as in extra_find */
+        size_t j = 0; /* a name given twice in extras: all of them, at the first */
         while (j < i && !gw_str_caseeq2(rq->extra[j].name, e->name)) j++;
-        if (j == i) http_write_header(out, e->name, e->value);
+        if (j == i) write_extras(out, rq, e->name);
     }
 
     write_xff(out, rq);

@@ -190,7 +190,6 @@ class XSendfile(GatewayTest):
     # The last request a connection may carry (server.max-keep-alive-requests) is answered
     # with "Connection: close" and then closed, as for any response: the client must learn
     # from the head that the connection ends.
-    @unittest.expectedFailure
     def test_last_keepalive_request_says_close(self):
         data = b"last one\n"
         path = self.file("last.txt", data)
