@@ -15,7 +15,7 @@
 #define GW_BE_PINS_WORKER 0x4
 
 struct gw_backend_ops {
-    const char *name; /* "http" | "fastcgi" | "scgi" */
+    const char *name;  /* "http" | "fastcgi" | "scgi" */
     size_t state_size; /* per-exchange private state; the gateway zeroes it before encode_head */
     unsigned flags;
 

@@ -19,7 +19,7 @@ typedef struct gw_backlog {
 
 void gw_backlog_push(gw_backlog *bl, gw_backlog_node *n, double now); /* at the tail */
 gw_backlog_node *gw_backlog_pop(gw_backlog *bl);                      /* the oldest, or NULL */
-void gw_backlog_remove(gw_backlog *bl, gw_backlog_node *n); /* no-op if not queued */
+void gw_backlog_remove(gw_backlog *bl, gw_backlog_node *n);           /* no-op if not queued */
 /* The oldest entry if it has waited `timeout` seconds or more at `now`, else NULL. */
 gw_backlog_node *gw_backlog_expired(gw_backlog *bl, double now, double timeout);
 

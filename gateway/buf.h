@@ -22,8 +22,8 @@ typedef struct gw_str {
 #define GW_STR(lit) ((gw_str){(lit), sizeof(lit) - 1})
 #define GW_STR_NULL ((gw_str){NULL, 0})
 
-int gw_str_eq(gw_str a, const char *lit);      /* exact */
-int gw_str_caseeq(gw_str a, const char *lit);  /* ASCII case-insensitive */
+int gw_str_eq(gw_str a, const char *lit);     /* exact */
+int gw_str_caseeq(gw_str a, const char *lit); /* ASCII case-insensitive */
 int gw_str_caseeq2(gw_str a, gw_str b);
 gw_str gw_str_from(const char *cstr);
 

@@ -20,11 +20,11 @@ struct gw_val {
     gw_val_type type;
     const char *file; /* borrowed from the conf: where the value was written */
     int line;
-    char *str;       /* GW_VAL_STR: NUL-terminated */
-    long long num;   /* GW_VAL_INT */
-    size_t n;        /* GW_VAL_LIST / GW_VAL_MAP: number of items */
-    gw_val **items;  /* LIST items; MAP values */
-    char **keys;     /* MAP keys (same order as items) */
+    char *str;      /* GW_VAL_STR: NUL-terminated */
+    long long num;  /* GW_VAL_INT */
+    size_t n;       /* GW_VAL_LIST / GW_VAL_MAP: number of items */
+    gw_val **items; /* LIST items; MAP values */
+    char **keys;    /* MAP keys (same order as items) */
 };
 
 /* One assignment: `key = value` or `key += value` (append). Top-level appends are folded
@@ -56,9 +56,9 @@ typedef struct gw_cond {
     enum gw_cond_field field;
     char *header; /* GW_COND_HEADER: the field name */
     enum gw_cond_op op;
-    char *pattern;       /* the operand as written */
+    char *pattern; /* the operand as written */
     size_t pattern_len;
-    pcre2_code *re;      /* GW_OP_RE / GW_OP_NRE: compiled (JIT where available) */
+    pcre2_code *re; /* GW_OP_RE / GW_OP_NRE: compiled (JIT where available) */
     /* GW_COND_REMOTE_IP with == / != and a "a.b.c.d/n" or "v6/n" operand (or a plain
      * address, /32 or /128): the network, compared bit by bit with the client address */
     int cidr_family; /* 0: not a CIDR; AF_INET or AF_INET6 */
@@ -70,9 +70,9 @@ typedef struct gw_cond {
 
 typedef struct gw_block gw_block;
 struct gw_block {
-    int id;           /* 0: the global block; 1.. in source order */
-    gw_cond *cond;    /* NULL for the global block and for a plain `else` */
-    gw_block *parent; /* NULL for the global block */
+    int id;               /* 0: the global block; 1.. in source order */
+    gw_cond *cond;        /* NULL for the global block and for a plain `else` */
+    gw_block *parent;     /* NULL for the global block */
     gw_setting *settings; /* in source order */
     size_t nsettings;
     gw_block **children; /* nested condition blocks in source order; only chain heads */
@@ -112,9 +112,9 @@ int gw_val_bool(const gw_val *v);
 
 /* Everything conditions look at. Slices borrow the request. */
 typedef struct gw_cond_ctx {
-    gw_str url;    /* decoded, normalised path, no query */
-    gw_str query;  /* without '?' */
-    gw_str host;   /* without port, lower case */
+    gw_str url;   /* decoded, normalised path, no query */
+    gw_str query; /* without '?' */
+    gw_str host;  /* without port, lower case */
     gw_str method;
     gw_str scheme;
     const struct sockaddr *remote; /* client address (AF_INET/AF_INET6), NULL for unix */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "gateway/accesslog.h"
+#include "gateway/body.h"
 #include "gateway/log.h"
 #include "gateway/sendfile.h"
 #include "gateway/status.h"
@@ -27,9 +28,8 @@
 
 gw_server gw_srv = {.accesslog_fd = -1};
 
-#define OUT_HIGH (256 * 1024)    /* pause the backend read above this */
-#define OUT_LOW (64 * 1024)      /* resume below this */
-#define BODY_MEM_MAX (64 * 1024) /* buffered bodies spill to a file past this */
+#define OUT_HIGH (256 * 1024) /* pause the backend read above this */
+#define OUT_LOW (64 * 1024)   /* resume below this */
 #define MAX_REWRITES 4
 
 static void on_client_io(struct ev_loop *loop, ev_io *w, int revents);
@@ -66,16 +66,6 @@ static const char *date_now(void)
 
 /* ---- lifetime ---- */
 
-static void body_reset(gw_body *b)
-{
-    gw_bufq_clear(&b->mem);
-    if (b->fd >= 0) close(b->fd);
-    b->fd = -1;
-    b->total = 0;
-    b->complete = 0;
-    b->streaming = 0;
-}
-
 /* Forget the current request (its upstream, body, sendfile, arena, config reference); log it
  * if it was answered. */
 static void request_reset(gw_conn *c)
@@ -86,7 +76,7 @@ static void request_reset(gw_conn *c)
     }
     if (c->up) gw_upstream_free(c->up);
     c->up = NULL;
-    body_reset(&c->body);
+    gw_body_reset(&c->body);
     if (c->sf_fd >= 0) close(c->sf_fd);
     c->sf_fd = -1;
     c->sf_left = 0;
@@ -155,7 +145,7 @@ void gw_conn_accept(gw_listener *l, int fd, const struct sockaddr *sa, socklen_t
     c->fd = fd;
     c->lst = l;
     c->sf_fd = -1;
-    c->body.fd = -1;
+    gw_body_init(&c->body);
     c->server = l->local;
     if (salen <= sizeof(c->peer_sa)) memcpy(&c->peer_sa, sa, salen);
     gw_endpoint_from(&c->client, sa);
@@ -363,8 +353,8 @@ static void finish_request(gw_conn *c)
 {
     /* a backend may answer before the whole body arrived: its rest cannot be told apart from
      * the next request, so such a connection closes */
-    int close_it = c->resp_close || gw_srv.stopping ||
-                   c->nreq >= (unsigned)srv(c)->ka_requests || !body_read(c);
+    int close_it = c->resp_close || gw_srv.stopping || c->nreq >= (unsigned)srv(c)->ka_requests ||
+                   !body_read(c);
     request_reset(c);
     if (close_it) {
         begin_close(c);
@@ -384,60 +374,6 @@ static void finish_request(gw_conn *c)
 
 /* ---- request head ---- */
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
-
-/* Decode %XX and resolve dot segments of an origin-form path into the arena. GW_ERR on %00
- * or a bad escape. */
-static int normalize_path(gw_arena *a, gw_str raw, gw_str *out)
-{
-    char *buf = gw_arena_alloc(a, raw.n + 2);
-    size_t n = 0;
-    for (size_t i = 0; i < raw.n; i++) {
-        char ch = raw.p[i];
-        if (ch == '%') {
-            if (i + 2 >= raw.n) return GW_ERR;
-            int h = hexval((unsigned char)raw.p[i + 1]), l = hexval((unsigned char)raw.p[i + 2]);
-            if (h < 0 || l < 0) return GW_ERR;
-            ch = (char)(h * 16 + l);
-            if (ch == '\0') return GW_ERR;
-            i += 2;
-        }
-        buf[n++] = ch;
-    }
-    /* segment by segment, writing over the same buffer: the output never runs ahead */
-    size_t w = 0, i = 0;
-    int trailing = 0;
-    while (i < n) {
-        while (i < n && buf[i] == '/') i++;
-        size_t j = i;
-        while (j < n && buf[j] != '/') j++;
-        size_t seg = j - i;
-        if (seg == 0 || (seg == 1 && buf[i] == '.')) {
-            trailing = 1;
-        } else if (seg == 2 && buf[i] == '.' && buf[i + 1] == '.') {
-            while (w > 0 && buf[w - 1] != '/') w--;
-            if (w > 0) w--;
-            trailing = 1;
-        } else {
-            buf[w++] = '/';
-            memmove(buf + w, buf + i, seg);
-            w += seg;
-            trailing = j < n;
-        }
-        i = j;
-    }
-    if (trailing || w == 0) buf[w++] = '/';
-    buf[w] = '\0';
-    *out = (gw_str){buf, w};
-    return GW_OK;
-}
-
 /* Copy the head out of the read buffer into the arena, so the buffer can be compacted and
  * reused for the body and for pipelined requests while the request is in flight. */
 static void adopt_head(gw_conn *c, const char *base, size_t len, http_req_head *h)
@@ -456,26 +392,6 @@ static void adopt_head(gw_conn *c, const char *base, size_t len, http_req_head *
     }
 #undef REBASE
     h->hdr = hdr;
-}
-
-/* Host without the port, lower case, for $HTTP["host"] and SERVER_NAME. */
-static gw_str lower_host(gw_arena *a, gw_str host)
-{
-    size_t n = host.n;
-    if (n > 0 && host.p[0] == '[') { /* [v6]:port */
-        const char *close = memchr(host.p, ']', n);
-        if (close) n = (size_t)(close - host.p) + 1;
-    } else if (n > 0) {
-        const char *colon = memchr(host.p, ':', n);
-        if (colon) n = (size_t)(colon - host.p);
-    }
-    char *s = gw_arena_alloc(a, n + 1);
-    for (size_t i = 0; i < n; i++) {
-        char ch = host.p[i];
-        s[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
-    }
-    s[n] = '\0';
-    return (gw_str){s, n};
 }
 
 /* Fill the neutral request from a checked head. Returns 0 or a status to answer with. */
@@ -525,10 +441,10 @@ static int build_request(gw_conn *c, http_req_head *h)
         const char *q = memchr(t.p, '?', t.n);
         gw_str rawpath = q ? (gw_str){t.p, (size_t)(q - t.p)} : t;
         rq->query = q ? (gw_str){q + 1, (size_t)(t.p + t.n - q - 1)} : GW_STR("");
-        if (normalize_path(&c->arena, rawpath, &rq->path) != GW_OK) return 400;
+        if (gw_path_normalize(&c->arena, rawpath, &rq->path) != GW_OK) return 400;
     }
     rq->host_full = host;
-    rq->host = lower_host(&c->arena, host);
+    rq->host = gw_host_lower(&c->arena, host);
     return 0;
 }
 
@@ -579,84 +495,12 @@ static void route_request(gw_conn *c)
 
 /* ---- request body ---- */
 
-ssize_t gw_body_pread(const gw_body *b, uint64_t off, void *dst, size_t n)
-{
-    if (b->fd >= 0) {
-        ssize_t r;
-        do r = pread(b->fd, dst, n, (off_t)off);
-        while (r < 0 && errno == EINTR);
-        return r;
-    }
-    return (ssize_t)gw_bufq_copyout(&b->mem, (size_t)off, dst, n);
-}
-
-static int spill_open(void)
-{
-    const char *dir = getenv("TMPDIR");
-    if (dir == NULL || dir[0] == '\0') dir = "/tmp";
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0) return fd;
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/portico-body-XXXXXX", dir);
-    fd = mkostemp(path, O_CLOEXEC);
-    if (fd >= 0) unlink(path);
-    return fd;
-}
-
-static int write_all(int fd, const char *p, size_t n, uint64_t off)
-{
-    while (n > 0) {
-        ssize_t w = pwrite(fd, p, n, (off_t)off);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return GW_ERR;
-        }
-        p += w;
-        n -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return GW_OK;
-}
-
-/* Keep body bytes: in memory, or in the spill file once past BODY_MEM_MAX. Returns 0 or a
- * status (413, 500). */
-static int body_append(gw_conn *c, const char *p, size_t n)
-{
-    gw_body *b = &c->body;
-    if (n == 0) return 0;
-    if (b->total + n > (uint64_t)srv(c)->max_request_size) return 413;
-    if (!b->streaming && b->fd < 0 && b->mem.bytes + n > BODY_MEM_MAX) {
-        b->fd = spill_open();
-        if (b->fd < 0) {
-            gw_log(GW_LOG_ERR, "cannot create a temp file for a request body: %s",
-                   strerror(errno));
-            return 500;
-        }
-        uint64_t off = 0;
-        while (b->mem.bytes > 0) {
-            struct iovec iov;
-            if (gw_bufq_iov(&b->mem, &iov, 1) == 0 ||
-                write_all(b->fd, iov.iov_base, iov.iov_len, off) != GW_OK)
-                return 500;
-            off += iov.iov_len;
-            gw_bufq_consume(&b->mem, iov.iov_len);
-        }
-    }
-    if (b->fd >= 0) {
-        if (write_all(b->fd, p, n, b->total) != GW_OK) return 500;
-    } else {
-        gw_bufq_append(&b->mem, p, n);
-    }
-    b->total += n;
-    return 0;
-}
-
 /* Take body bytes from the read buffer. Returns 0, or a status to answer with. */
 static int read_body(gw_conn *c)
 {
     gw_buf *in = &c->in;
     while (!c->body.complete && in->data && gw_buf_unread(in) > 0) {
-        if (c->body.streaming && c->body.mem.bytes >= BODY_MEM_MAX) {
+        if (c->body.streaming && c->body.mem.bytes >= GW_BODY_MEM_MAX) {
             c->reading_paused = 1;
             break;
         }
@@ -664,7 +508,7 @@ static int read_body(gw_conn *c)
         size_t avail = gw_buf_unread(in);
         if (c->body_mode == 1) {
             size_t k = avail < c->body_left ? avail : (size_t)c->body_left;
-            int st = body_append(c, p, k);
+            int st = gw_body_append(&c->body, p, k, (uint64_t)srv(c)->max_request_size);
             if (st) return st;
             gw_buf_consume(in, k);
             c->body_left -= k;
@@ -673,7 +517,7 @@ static int read_body(gw_conn *c)
             size_t used = 0, data = 0;
             int rc = http_chunked_decode(&c->chunk, p, avail, &used, &data);
             if (rc == GW_ERR) return 400;
-            int st = body_append(c, p, data);
+            int st = gw_body_append(&c->body, p, data, (uint64_t)srv(c)->max_request_size);
             if (st) return st;
             gw_buf_consume(in, used);
             if (rc == GW_DONE) c->body.complete = 1;
@@ -771,8 +615,8 @@ static void process(gw_conn *c)
         const char *p = c->in.data + c->in.off;
         size_t avail = gw_buf_unread(&c->in);
         size_t maxf = (size_t)srv(c)->max_field_size;
-        int n = http_parse_request(p, avail, &h, scratch, GW_MAX_HEADERS,
-                                   maxf < 8192 ? maxf : 8192, &status);
+        int n = http_parse_request(p, avail, &h, scratch, GW_MAX_HEADERS, maxf < 8192 ? maxf : 8192,
+                                   &status);
         if (n == GW_AGAIN) {
             if (avail >= maxf) {
                 c->state = GW_C_CLOSING;
@@ -834,7 +678,7 @@ int gw_conn_out_full(const gw_conn *c)
 
 void gw_conn_body_drained(gw_conn *c)
 {
-    if (c->reading_paused && c->body.mem.bytes < BODY_MEM_MAX) {
+    if (c->reading_paused && c->body.mem.bytes < GW_BODY_MEM_MAX) {
         c->reading_paused = 0;
         update_io(c);
         /* bytes already buffered are taken on the next loop pass, not from inside the
@@ -984,8 +828,8 @@ static int start_sendfile(gw_conn *c, gw_resp *rsp, gw_str value)
         const gw_header *range = gw_req_header(&c->req, "Range");
         const gw_header *ifr = gw_req_header(&c->req, "If-Range");
         if (range && (gw_str_eq(c->req.method, "GET") || c->req.is_head))
-            code = gw_range_parse(range->value, ifr ? ifr->value : GW_STR_NULL, etag,
-                                  st.st_mtime, (uint64_t)st.st_size, &start, &len);
+            code = gw_range_parse(range->value, ifr ? ifr->value : GW_STR_NULL, etag, st.st_mtime,
+                                  (uint64_t)st.st_size, &start, &len);
     }
     if (code == 412) {
         close(fd);
@@ -1070,8 +914,7 @@ static void write_head(gw_conn *c, gw_resp *rsp)
     }
     if (st >= 200 && st != 204) {
         if (rsp->content_length >= 0 && st != 304) {
-            http_write_header_u64(&c->out, GW_STR("Content-Length"),
-                                  (uint64_t)rsp->content_length);
+            http_write_header_u64(&c->out, GW_STR("Content-Length"), (uint64_t)rsp->content_length);
         } else if (!c->resp_nobody) {
             if (c->req.minor >= 1) {
                 c->resp_chunked = 1;
@@ -1102,8 +945,7 @@ void gw_conn_resp_head(gw_conn *c)
         send_error(c, 500);
         goto out;
     }
-    if (xs.p && r->allow_xsendfile && rsp->status >= 200 && rsp->status < 300 &&
-        !rsp->upgrade) {
+    if (xs.p && r->allow_xsendfile && rsp->status >= 200 && rsp->status < 300 && !rsp->upgrade) {
         c->up->discard = 1;
         int st = start_sendfile(c, rsp, xs);
         if (st)

@@ -7,6 +7,7 @@
 #include <ev.h>
 #include <sys/socket.h>
 
+#include "gateway/body.h"
 #include "gateway/buf.h"
 #include "gateway/req.h"
 #include "gateway/route.h"
@@ -23,22 +24,12 @@ typedef struct gw_listener {
     int mark; /* reload bookkeeping */
 } gw_listener;
 
-/* The request body as received: in memory, spilled to an unlinked temp file past 64 KiB when
- * buffered; in streaming mode only the bytes not yet sent are held. */
-typedef struct gw_body {
-    gw_bufq mem;
-    int fd;          /* spill file, or -1 */
-    uint64_t total;  /* bytes received */
-    unsigned complete : 1;
-    unsigned streaming : 1;
-} gw_body;
-
 enum gw_conn_state {
-    GW_C_HEAD,     /* reading a request head */
-    GW_C_BODY,     /* buffering a request body before dispatch */
-    GW_C_ACTIVE,   /* the request is with the upstream engine or being answered */
-    GW_C_CLOSING,  /* flushing a final response, then close */
-    GW_C_TUNNEL    /* after 101: raw bytes both ways */
+    GW_C_HEAD,    /* reading a request head */
+    GW_C_BODY,    /* buffering a request body before dispatch */
+    GW_C_ACTIVE,  /* the request is with the upstream engine or being answered */
+    GW_C_CLOSING, /* flushing a final response, then close */
+    GW_C_TUNNEL   /* after 101: raw bytes both ways */
 };
 
 typedef struct gw_conn {
@@ -62,7 +53,7 @@ typedef struct gw_conn {
     http_req_info info;
     const gw_route *route;
     struct gw_upstream *up;
-    int rewrites; /* X-Rewrite re-dispatches so far */
+    int rewrites;                 /* X-Rewrite re-dispatches so far */
     unsigned rewrite_pending : 1; /* the response asked for X-Rewrite: route again when over */
     const char *force_backend;    /* X-Rewrite-Backend: the peer to use (arena) */
 
@@ -115,21 +106,18 @@ void gw_conns_close_idle(void);
 void gw_conns_close_all(void); /* at exit */
 
 /* Called by the upstream engine. */
-void gw_conn_resp_head(gw_conn *c);          /* c->up->rsp head is complete */
-void gw_conn_resp_body(gw_conn *c);          /* body bytes are in c->up->rsp.body */
-void gw_conn_resp_done(gw_conn *c);          /* the exchange is over (response complete) */
+void gw_conn_resp_head(gw_conn *c);              /* c->up->rsp head is complete */
+void gw_conn_resp_body(gw_conn *c);              /* body bytes are in c->up->rsp.body */
+void gw_conn_resp_done(gw_conn *c);              /* the exchange is over (response complete) */
 void gw_conn_resp_error(gw_conn *c, int status); /* failed; status for the client if unsent */
-int gw_conn_out_full(const gw_conn *c);      /* the client side has enough queued: pause */
-void gw_conn_body_drained(gw_conn *c);       /* streaming: the upstream took body bytes */
-void gw_conn_tunnel_data(gw_conn *c);        /* tunnel: backend bytes queued in c->out */
+int gw_conn_out_full(const gw_conn *c);          /* the client side has enough queued: pause */
+void gw_conn_body_drained(gw_conn *c);           /* streaming: the upstream took body bytes */
+void gw_conn_tunnel_data(gw_conn *c);            /* tunnel: backend bytes queued in c->out */
 
 /* Answer with a body the gateway made itself (status pages); `body` is moved. */
 void gw_conn_send_body(gw_conn *c, int status, const char *type, gw_bufq *body);
 
 /* "127.0.0.1" / "::1" / unix path and port text of a socket address. */
 void gw_endpoint_from(gw_endpoint *ep, const struct sockaddr *sa);
-
-/* Read up to n body bytes at offset off (buffered mode). Returns bytes read or -1. */
-ssize_t gw_body_pread(const gw_body *b, uint64_t off, void *dst, size_t n);
 
 #endif

@@ -43,8 +43,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno != EAGAIN)
-                gw_log(GW_LOG_ERR, "accept on %s: %s", l->name, strerror(errno));
+            if (errno != EAGAIN) gw_log(GW_LOG_ERR, "accept on %s: %s", l->name, strerror(errno));
             return;
         }
         if (l->local.is_unix) {

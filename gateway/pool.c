@@ -43,8 +43,10 @@ int gw_peer_parse(gw_peer *peer, const char *spec, char *err, size_t errlen)
         const char *path = spec + 5;
         struct sockaddr_un *un = (struct sockaddr_un *)&peer->sa;
         if (path[0] != '/' || strlen(path) >= sizeof(un->sun_path)) {
-            snprintf(err, errlen, "backend \"%s\": a unix socket needs an absolute path shorter "
-                                  "than %zu bytes", spec, sizeof(un->sun_path));
+            snprintf(err, errlen,
+                     "backend \"%s\": a unix socket needs an absolute path shorter "
+                     "than %zu bytes",
+                     spec, sizeof(un->sun_path));
             return -1;
         }
         un->sun_family = AF_UNIX;
@@ -71,8 +73,10 @@ int gw_peer_parse(gw_peer *peer, const char *spec, char *err, size_t errlen)
     } else {
         colon = strrchr(spec, ':');
         if (colon == NULL || (size_t)(colon - spec) >= sizeof(host)) {
-            snprintf(err, errlen, "backend \"%s\": expected \"host:port\", \"[v6]:port\" or "
-                                  "\"unix:/path\"", spec);
+            snprintf(err, errlen,
+                     "backend \"%s\": expected \"host:port\", \"[v6]:port\" or "
+                     "\"unix:/path\"",
+                     spec);
             return -1;
         }
         memcpy(host, spec, (size_t)(colon - spec));

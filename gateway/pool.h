@@ -45,8 +45,8 @@ typedef struct gw_peer {
 
     /* counters for status and metrics */
     uint64_t requests, failures, retries, responses[6]; /* responses[status / 100] */
-    gw_hist connect_time;  /* connect() to established */
-    gw_hist response_time; /* request sent to response complete */
+    gw_hist connect_time;                               /* connect() to established */
+    gw_hist response_time;                              /* request sent to response complete */
     char last_error[96];
 } gw_peer;
 
@@ -85,9 +85,8 @@ int gw_peer_parse(gw_peer *peer, const char *spec, char *err, size_t errlen);
 /* A pool of `n` peers from their specs. `max_inflight`: the per-peer cap (0 = none). Returns
  * NULL with a message in err when a spec does not parse. The pool owns copies of the strings;
  * idle connections are the upstream engine's to close before gw_pool_free. */
-gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops,
-                     const struct gw_balancer_ops *bal, char *const *specs, size_t n,
-                     unsigned max_inflight, char *err, size_t errlen);
+gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const struct gw_balancer_ops *bal,
+                     char *const *specs, size_t n, unsigned max_inflight, char *err, size_t errlen);
 void gw_pool_free(gw_pool *p);
 
 #endif

@@ -21,14 +21,14 @@ typedef struct gw_endpoint {
 typedef struct gw_req {
     /* As received (slices of the client's input, or of the arena after a rewrite). */
     gw_str method;
-    gw_str target; /* request-target as sent: REQUEST_URI */
-    gw_str path;   /* decoded, normalised path, no query ($HTTP["url"]) */
-    gw_str query;  /* after '?', without it; empty if none */
-    gw_str host;   /* Host without port, lower-cased */
+    gw_str target;    /* request-target as sent: REQUEST_URI */
+    gw_str path;      /* decoded, normalised path, no query ($HTTP["url"]) */
+    gw_str query;     /* after '?', without it; empty if none */
+    gw_str host;      /* Host without port, lower-cased */
     gw_str host_full; /* Host header value as sent (with port) */
-    gw_str scheme; /* "http" | "https" */
-    int minor;     /* HTTP/1.<minor> */
-    gw_header *hdr; /* request header fields, in order, as sent (hop-by-hop included) */
+    gw_str scheme;    /* "http" | "https" */
+    int minor;        /* HTTP/1.<minor> */
+    gw_header *hdr;   /* request header fields, in order, as sent (hop-by-hop included) */
     size_t nhdr;
     int64_t content_length; /* body length; -1 while unknown (chunked, streaming) */
     unsigned chunked : 1;   /* the client sent Transfer-Encoding: chunked */
@@ -41,7 +41,7 @@ typedef struct gw_req {
     gw_str backend_target; /* the target sent on (after "_uri" rewrite); default = target */
     gw_str script_name, path_info, script_filename, docroot;
     gw_str server_software; /* server.tag */
-    gw_header *extra; /* headers added or replaced by rewrite-request (arena) */
+    gw_header *extra;       /* headers added or replaced by rewrite-request (arena) */
     size_t nextra;
 
     gw_arena *arena; /* per-request allocations; borrowed from the connection */
@@ -52,6 +52,12 @@ const gw_header *gw_req_header(const gw_req *rq, const char *name);
 /* The rewrite-request result for a header name (case-insensitive; pseudo headers such as
  * "_uri" never match); NULL if none. Adapters send it instead of the original field. */
 const gw_header *gw_req_extra(const gw_req *rq, gw_str name);
+
+/* Decode %XX and resolve "." / ".." segments and "//" of an origin-form path (no query) into
+ * the arena: the $HTTP["url"] of a request. GW_ERR on %00 or a bad escape. */
+int gw_path_normalize(gw_arena *a, gw_str raw, gw_str *out);
+/* A Host value without its port, in lower case, copied into the arena. */
+gw_str gw_host_lower(gw_arena *a, gw_str host);
 
 typedef struct gw_resp {
     int status;

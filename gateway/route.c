@@ -43,16 +43,26 @@ enum rkey {
 };
 
 static const char *const rkey_names[R_NKEYS] = {
-    "proxy-core.backends",          "proxy-core.protocol",
-    "proxy-core.balancer",          "proxy-core.max-pool-size",
-    "proxy-core.max-keep-alive-requests", "proxy-core.max-backlog-size",
-    "proxy-core.backlog-timeout",   "proxy-core.connect-timeout",
-    "proxy-core.read-timeout",      "proxy-core.write-timeout",
-    "proxy-core.disable-time",      "proxy-core.max-retries",
-    "proxy-core.allow-x-sendfile",  "proxy-core.x-sendfile-docroot",
-    "proxy-core.allow-x-rewrite",   "proxy-core.rewrite-request",
-    "proxy-core.rewrite-response",  "proxy-core.script-name",
-    "server.document-root",         "proxy-core.health-check",
+    "proxy-core.backends",
+    "proxy-core.protocol",
+    "proxy-core.balancer",
+    "proxy-core.max-pool-size",
+    "proxy-core.max-keep-alive-requests",
+    "proxy-core.max-backlog-size",
+    "proxy-core.backlog-timeout",
+    "proxy-core.connect-timeout",
+    "proxy-core.read-timeout",
+    "proxy-core.write-timeout",
+    "proxy-core.disable-time",
+    "proxy-core.max-retries",
+    "proxy-core.allow-x-sendfile",
+    "proxy-core.x-sendfile-docroot",
+    "proxy-core.allow-x-rewrite",
+    "proxy-core.rewrite-request",
+    "proxy-core.rewrite-response",
+    "proxy-core.script-name",
+    "server.document-root",
+    "proxy-core.health-check",
 };
 
 #define MAX_APPENDS 16
@@ -177,8 +187,9 @@ static int parse_health(const gw_val *v, const char **path, long long *interval,
     char msg[300];
     msg[0] = '\0';
     if (v->type != GW_VAL_MAP) {
-        snprintf(msg, sizeof(msg), "proxy-core.health-check: expected ( \"path\" => \"/ping\", "
-                                   "\"interval\" => 5 )");
+        snprintf(msg, sizeof(msg),
+                 "proxy-core.health-check: expected ( \"path\" => \"/ping\", "
+                 "\"interval\" => 5 )");
     }
     for (size_t i = 0; msg[0] == '\0' && i < v->n; i++) {
         const gw_val *it = v->items[i];
@@ -188,8 +199,10 @@ static int parse_health(const gw_val *v, const char **path, long long *interval,
                  it->num <= 3600)
             *interval = it->num;
         else
-            snprintf(msg, sizeof(msg), "proxy-core.health-check: \"%s\" must be \"path\" (an "
-                     "absolute path) or \"interval\" (1..3600 seconds)", v->keys[i]);
+            snprintf(msg, sizeof(msg),
+                     "proxy-core.health-check: \"%s\" must be \"path\" (an "
+                     "absolute path) or \"interval\" (1..3600 seconds)",
+                     v->keys[i]);
     }
     if (msg[0] == '\0' && *path == NULL) *path = "/";
     if (msg[0] == '\0') return 0;
@@ -266,7 +279,8 @@ static void route_build(gw_rt *rt, const eff *e, gw_route *r, char **err)
     if (bal == NULL) {
         route_fail(r, err, e->v[R_BALANCER].base,
                    "unknown proxy-core.balancer \"%s\" (known: round-robin, sqf, hash, carp, "
-                   "static)", balname);
+                   "static)",
+                   balname);
         return;
     }
 
@@ -307,11 +321,10 @@ static void route_build(gw_rt *rt, const eff *e, gw_route *r, char **err)
     char **specs = val_strlist(&e->v[R_BACKENDS], &nb);
     if (nb > 0 && r->error == NULL) {
         if (nb > 2048) {
-            route_fail(r, err, e->v[R_BACKENDS].base, "more than %s backends in one list",
-                       "2048");
+            route_fail(r, err, e->v[R_BACKENDS].base, "more than %s backends in one list", "2048");
         } else {
-            r->pool = rt_pool(rt, r->ops, bal, specs, nb, r->max_pool_size, hc_path,
-                              hc_interval, err, e->v[R_BACKENDS].base);
+            r->pool = rt_pool(rt, r->ops, bal, specs, nb, r->max_pool_size, hc_path, hc_interval,
+                              err, e->v[R_BACKENDS].base);
             if (r->pool == NULL) r->error = "invalid backend";
         }
     }
@@ -471,8 +484,9 @@ static int check_server(gw_rt *rt, char **err)
     if (msg[0] == '\0') {
         const gw_setting *st = gw_block_get(rt->conf->root, "spawn.apps");
         if (st && st->val->n > 0)
-            snprintf(msg, sizeof(msg), "spawn.apps: spawned apps are not available in this "
-                                       "version");
+            snprintf(msg, sizeof(msg),
+                     "spawn.apps: spawned apps are not available in this "
+                     "version");
     }
     if (msg[0] == '\0') return 0;
     char full[400];

@@ -30,8 +30,9 @@ static void put_escaped(gw_bufq *out, const char *s)
 void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
 {
     double now = ev_now(gw_srv.loop);
-    gw_bufq_appendf(out, "# HELP portico_connections Open client connections.\n"
-                         "# TYPE portico_connections gauge\nportico_connections %ld\n",
+    gw_bufq_appendf(out,
+                    "# HELP portico_connections Open client connections.\n"
+                    "# TYPE portico_connections gauge\nportico_connections %ld\n",
                     gw_srv.nconns);
     gw_bufq_appendf(out, "# HELP portico_responses_total Client responses by status class.\n"
                          "# TYPE portico_responses_total counter\n");
@@ -136,26 +137,26 @@ void gw_status_json(const gw_rt *rt, gw_bufq *out)
     gw_bufq_appendf(out, "{\"connections\":%ld,\"pools\":[", gw_srv.nconns);
     for (size_t i = 0; i < rt->npools; i++) {
         const gw_pool *pool = rt->pools[i];
-        gw_bufq_appendf(out, "%s{\"protocol\":\"%s\",\"balancer\":\"%s\",\"inflight\":%u,"
-                             "\"backlog\":%zu,\"backends\":[",
+        gw_bufq_appendf(out,
+                        "%s{\"protocol\":\"%s\",\"balancer\":\"%s\",\"inflight\":%u,"
+                        "\"backlog\":%zu,\"backends\":[",
                         i ? "," : "", pool->ops->name, pool->balancer->name, pool->inflight,
                         pool->backlog.len);
         for (unsigned k = 0; k < pool->npeers; k++) {
             const gw_peer *p = &pool->peers[k];
             gw_bufq_appendf(out, "%s{\"name\":\"", k ? "," : "");
             put_escaped(out, p->name);
-            gw_bufq_appendf(out,
-                            "\",\"state\":\"%s\",\"inflight\":%u,\"idle\":%u,\"requests\":%llu,"
-                            "\"failures\":%llu,\"retries\":%llu,\"responses\":{\"1xx\":%llu,"
-                            "\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},"
-                            "\"last_error\":\"",
-                            peer_state(p, now), p->inflight, p->nidle,
-                            (unsigned long long)p->requests, (unsigned long long)p->failures,
-                            (unsigned long long)p->retries, (unsigned long long)p->responses[1],
-                            (unsigned long long)p->responses[2],
-                            (unsigned long long)p->responses[3],
-                            (unsigned long long)p->responses[4],
-                            (unsigned long long)p->responses[5]);
+            gw_bufq_appendf(
+                out,
+                "\",\"state\":\"%s\",\"inflight\":%u,\"idle\":%u,\"requests\":%llu,"
+                "\"failures\":%llu,\"retries\":%llu,\"responses\":{\"1xx\":%llu,"
+                "\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},"
+                "\"last_error\":\"",
+                peer_state(p, now), p->inflight, p->nidle, (unsigned long long)p->requests,
+                (unsigned long long)p->failures, (unsigned long long)p->retries,
+                (unsigned long long)p->responses[1], (unsigned long long)p->responses[2],
+                (unsigned long long)p->responses[3], (unsigned long long)p->responses[4],
+                (unsigned long long)p->responses[5]);
             put_escaped(out, p->last_error);
             gw_bufq_appendf(out, "\"}");
         }
@@ -177,7 +178,6 @@ int gw_status_handle(gw_conn *c)
         gw_status_json(c->rt, &body);
     c->body.complete = 1;
     c->state = GW_C_ACTIVE;
-    gw_conn_send_body(c, 200, metrics ? "text/plain; version=0.0.4" : "application/json",
-                      &body);
+    gw_conn_send_body(c, 200, metrics ? "text/plain; version=0.0.4" : "application/json", &body);
     return 1;
 }

@@ -18,9 +18,9 @@
 #include "gateway/balance.h"
 #include "gateway/log.h"
 
-#define UP_IN_SIZE 65536          /* read buffer per backend connection */
-#define UP_OUT_HIGH (64 * 1024)   /* encode more body only below this */
-#define UP_IDLE_MAX_UNCAPPED 32   /* idle connections kept to a peer without a cap */
+#define UP_IN_SIZE 65536        /* read buffer per backend connection */
+#define UP_OUT_HIGH (64 * 1024) /* encode more body only below this */
+#define UP_IDLE_MAX_UNCAPPED 32 /* idle connections kept to a peer without a cap */
 
 static void on_up_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents);
@@ -505,8 +505,8 @@ static void early_close(gw_upstream *up, const char *why)
             p->disabled_until = now() + up->route->disable_time;
             p->failures++;
             snprintf(p->last_error, sizeof(p->last_error), "%s", why);
-            gw_log(GW_LOG_WARN, "backend %s: %s before responding; disabled for %.0f s",
-                   p->name, why, up->route->disable_time);
+            gw_log(GW_LOG_WARN, "backend %s: %s before responding; disabled for %.0f s", p->name,
+                   why, up->route->disable_time);
             uc_close(up->uc);
             up->uc = NULL;
             set_timer(up, 0);
@@ -593,8 +593,8 @@ static void do_read(gw_upstream *up)
             return;
         }
         if (rc == GW_ERR) {
-            fail(up, 502, up->head_given ? "invalid or truncated response body"
-                                         : "invalid response head");
+            fail(up, 502,
+                 up->head_given ? "invalid or truncated response body" : "invalid response head");
             return;
         }
         if (up->rsp.head_done && !up->head_given) {

@@ -23,9 +23,9 @@ typedef struct gw_upconn {
 
 enum gw_up_state {
     GW_UP_NEW,
-    GW_UP_QUEUED,     /* in the pool's backlog */
+    GW_UP_QUEUED, /* in the pool's backlog */
     GW_UP_CONNECTING,
-    GW_UP_EXCHANGE,   /* sending and/or receiving */
+    GW_UP_EXCHANGE, /* sending and/or receiving */
     GW_UP_TUNNEL,
     GW_UP_DONE
 };
@@ -39,23 +39,23 @@ typedef struct gw_upstream {
     ev_timer timer;
     gw_backlog_node bl;
     int state;
-    void *st; /* the protocol's per-exchange state */
-    gw_bufq out;   /* encoded bytes for the backend */
+    void *st;          /* the protocol's per-exchange state */
+    gw_bufq out;       /* encoded bytes for the backend */
     uint64_t body_off; /* buffered body: next offset to encode */
     unsigned body_sent_last : 1;
-    unsigned sent_any : 1;     /* request bytes reached the backend socket */
-    unsigned recv_any : 1;     /* response bytes arrived */
-    unsigned head_given : 1;   /* the response head went to the connection */
-    unsigned discard : 1;      /* drop body bytes (X-Sendfile, X-Rewrite) */
-    unsigned reused : 1;       /* the connection came from the idle pool */
+    unsigned sent_any : 1;   /* request bytes reached the backend socket */
+    unsigned recv_any : 1;   /* response bytes arrived */
+    unsigned head_given : 1; /* the response head went to the connection */
+    unsigned discard : 1;    /* drop body bytes (X-Sendfile, X-Rewrite) */
+    unsigned reused : 1;     /* the connection came from the idle pool */
     unsigned paused : 1;
-    unsigned counted : 1;      /* peer->inflight was incremented */
-    unsigned dead : 1;         /* freed by the connection during a callback */
-    int busy;                  /* depth of calls into the connection */
+    unsigned counted : 1; /* peer->inflight was incremented */
+    unsigned dead : 1;    /* freed by the connection during a callback */
+    int busy;             /* depth of calls into the connection */
     gw_resp rsp;
-    uint8_t tried[256];        /* bit i: peers[i] already failed this request */
+    uint8_t tried[256]; /* bit i: peers[i] already failed this request */
     unsigned retries;
-    int fail_status;           /* what the client gets if no retry is left: 502 or 503 */
+    int fail_status; /* what the client gets if no retry is left: 502 or 503 */
     double t_start, t_connect, t_connected;
     char log_tag[160];
 } gw_upstream;
