@@ -33,12 +33,13 @@ typedef struct gw_peer {
     unsigned index;       /* position in pool->peers */
     uint32_t hash;        /* hash of `name`, for consistent hashing */
 
-    unsigned inflight;     /* requests currently using this peer */
-    unsigned max_inflight; /* max-pool-size, or the process count of a spawned app; 0 = no cap */
-    double disabled_until; /* passive health: skipped until this time (ev_now); 0 = enabled */
-    int health;            /* active health check verdict: GW_PEER_UP | GW_PEER_DOWN */
-    int spawn_ready;       /* spawned apps: 1 once at least one process is running */
-    int is_spawn;          /* spawn:NAME backend */
+    unsigned inflight;      /* requests currently using this peer */
+    unsigned max_inflight;  /* max-pool-size, or the process count of a spawned app; 0 = no cap */
+    unsigned peak_inflight; /* most requests it has served at once: bounds idle connections */
+    double disabled_until;  /* passive health: skipped until this time (ev_now); 0 = enabled */
+    int health;             /* active health check verdict: GW_PEER_UP | GW_PEER_DOWN */
+    int spawn_ready;        /* spawned apps: 1 once at least one process is running */
+    int is_spawn;           /* spawn:NAME backend */
 
     struct gw_upconn *idle; /* owned list of idle keep-alive connections */
     unsigned nidle;

@@ -20,9 +20,10 @@
 
 #define UP_IN_SIZE 65536        /* read buffer per backend connection */
 #define UP_OUT_HIGH (64 * 1024) /* encode more body only below this */
-#define UP_IDLE_MAX_UNCAPPED 32 /* idle connections kept to a peer without a cap */
+#define UP_IDLE_MAX 1024        /* idle connections kept to one peer, at most */
 
 static void on_up_io(struct ev_loop *loop, ev_io *w, int revents);
+static void on_uc_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void dispatch(gw_upstream *up);
 static void fail(gw_upstream *up, int status, const char *why);
@@ -70,27 +71,36 @@ static void idle_remove(gw_upconn *uc)
     }
 }
 
-/* Any event on an idle connection (data or EOF) means the backend closed it or broke the
- * protocol: drop it. */
-static void on_idle_io(struct ev_loop *loop, ev_io *w, int revents)
+/* Events of a backend connection: of its exchange, or, while idle, a sign that the backend
+ * closed it or broke the protocol (data or EOF on an idle connection): drop it. */
+static void on_uc_io(struct ev_loop *loop, ev_io *w, int revents)
 {
     gw_upconn *uc = w->data;
+    if (uc->up) {
+        on_up_io(loop, w, revents);
+        return;
+    }
     idle_remove(uc);
     uc_close(uc);
 }
 
+/* Keep the connection for the next request, or close it. Never more idle connections than the
+ * peer can serve at once: its cap, or the most it has served concurrently. */
 static void uc_release(gw_upconn *uc, int reusable)
 {
     gw_peer *p = uc->peer;
-    unsigned cap = p->max_inflight ? p->max_inflight : UP_IDLE_MAX_UNCAPPED;
+    unsigned cap = p->max_inflight ? p->max_inflight : p->peak_inflight;
+    if (cap > UP_IDLE_MAX) cap = UP_IDLE_MAX;
+    uc->up = NULL;
     if (!reusable || gw_srv.stopping || p->nidle >= cap || gw_buf_unread(&uc->in) > 0) {
         uc_close(uc);
         return;
     }
-    ev_io_stop(gw_srv.loop, &uc->io);
-    ev_io_init(&uc->io, on_idle_io, uc->fd, EV_READ);
-    uc->io.data = uc;
-    ev_io_start(gw_srv.loop, &uc->io);
+    if (!ev_is_active(&uc->io) || uc->io.events != EV_READ) {
+        ev_io_stop(gw_srv.loop, &uc->io);
+        ev_io_set(&uc->io, uc->fd, EV_READ);
+        ev_io_start(gw_srv.loop, &uc->io);
+    }
     uc->next = p->idle;
     p->idle = uc;
     p->nidle++;
@@ -341,8 +351,9 @@ static void connect_new(gw_upstream *up)
     if (uc == NULL || gw_buf_init(&uc->in, UP_IN_SIZE) != GW_OK) abort();
     uc->fd = fd;
     uc->peer = p;
-    ev_io_init(&uc->io, on_up_io, fd, EV_WRITE);
-    uc->io.data = up;
+    ev_io_init(&uc->io, on_uc_io, fd, EV_WRITE);
+    uc->io.data = uc;
+    uc->up = up;
     up->uc = uc;
     up->reused = 0;
     up->t_connect = now();
@@ -431,6 +442,7 @@ static void dispatch(gw_upstream *up)
     up->counted = 1;
     p->inflight++;
     pool->inflight++;
+    if (p->inflight > p->peak_inflight) p->peak_inflight = p->inflight;
     snprintf(up->log_tag, sizeof(up->log_tag), "backend %s %.*s %.*s", p->name,
              (int)up->c->req.method.n, up->c->req.method.p, (int)up->c->req.path.n,
              up->c->req.path.p);
@@ -439,9 +451,7 @@ static void dispatch(gw_upstream *up)
     if (uc) {
         p->idle = uc->next;
         p->nidle--;
-        ev_io_stop(gw_srv.loop, &uc->io);
-        ev_io_init(&uc->io, on_up_io, uc->fd, EV_READ);
-        uc->io.data = up;
+        uc->up = up;
         up->uc = uc;
         up->reused = 1;
         start_exchange(up);
@@ -528,7 +538,6 @@ static void finish(gw_upstream *up)
     const gw_backend_ops *ops = up->pool->ops;
     up->state = GW_UP_DONE;
     set_timer(up, 0);
-    ev_io_stop(gw_srv.loop, &up->uc->io);
     int st = up->rsp.status;
     if (st >= 100 && st < 600) up->peer->responses[st / 100]++;
     gw_hist_add(&up->peer->response_time, now() - up->t_connected);
@@ -632,7 +641,7 @@ static void do_read(gw_upstream *up)
 
 static void on_up_io(struct ev_loop *loop, ev_io *w, int revents)
 {
-    gw_upstream *up = w->data;
+    gw_upstream *up = ((gw_upconn *)w->data)->up;
     if (up->state == GW_UP_CONNECTING) {
         int err = 0;
         socklen_t len = sizeof(err);

@@ -13,9 +13,10 @@
 
 /* A connection to a backend; pooled while idle. */
 typedef struct gw_upconn {
-    ev_io io;
+    ev_io io; /* stays started while the connection lives: no epoll churn between requests */
     int fd;
     gw_peer *peer;
+    struct gw_upstream *up; /* the exchange using it; NULL while idle */
     unsigned nreq;          /* requests sent on it */
     struct gw_upconn *next; /* the peer's idle list */
     gw_buf in;
