@@ -11,6 +11,18 @@
 #include <string.h>
 #include <strings.h>
 
+/* Names as written in the config: the parser reads them, the printer writes them. */
+const char *const gw_cond_field_names[] = {
+    [GW_COND_URL] = "url",       [GW_COND_QUERY] = "querystring",
+    [GW_COND_HOST] = "host",     [GW_COND_METHOD] = "request-method",
+    [GW_COND_SCHEME] = "scheme", [GW_COND_REMOTE_IP] = "remote-ip",
+    [GW_COND_HEADER] = NULL,     [GW_COND_SOCKET] = "socket",
+};
+const char *const gw_cond_op_names[] = {
+    [GW_OP_EQ] = "==",  [GW_OP_NE] = "!=",     [GW_OP_RE] = "=~",
+    [GW_OP_NRE] = "!~", [GW_OP_PREFIX] = "=^", [GW_OP_SUFFIX] = "=$",
+};
+
 /* The program is single-threaded, so one match data block serves every regex. Only whether a
  * regex matches is used, so one pair of offsets is enough. */
 static pcre2_match_data *match_data;

@@ -5,6 +5,11 @@
 
 #include "gateway/conf.h"
 
+/* The config spelling of fields ($HTTP["url"] -> "url"; NULL for $REQUEST_HEADER) and of
+ * operators ("==", "=~", ...), indexed by enum gw_cond_field / gw_cond_op. */
+extern const char *const gw_cond_field_names[];
+extern const char *const gw_cond_op_names[];
+
 /* Prepare c (field, op and pattern filled in): compile a regex for =~ / !~ (JIT where
  * available), parse the network of remote-ip == / !=. Returns GW_OK, or GW_ERR with *err a
  * malloc'd message without FILE:LINE (the caller adds it). */
