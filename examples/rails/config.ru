@@ -1,0 +1,4 @@
+# Rack entry point, read by puma (and by rackup).
+require_relative "config/environment"
+
+run Rails.application
