@@ -74,7 +74,7 @@ void gw_accesslog_write(const gw_conn *c)
     n += put_field(line + n, room - n, ua ? ua->value : GW_STR_NULL);
     double dt = ev_now(gw_srv.loop) - c->t_start;
     n += (size_t)snprintf(line + n, room - n, "\" %.3f %s\n", dt < 0 ? 0 : dt,
-                          c->backend[0] ? c->backend : "-");
+                          c->backend ? c->backend : "-");
     if (n > sizeof(line)) n = sizeof(line);
     ssize_t w = write(gw_srv.accesslog_fd, line, n);
     (void)w;

@@ -26,8 +26,15 @@ int gw_str_eq(gw_str a, const char *lit)
 
 int gw_str_caseeq(gw_str a, const char *lit)
 {
-    size_t n = strlen(lit);
-    return a.n == n && strncasecmp(a.p, lit, n) == 0;
+    /* called with header names on every request: compare as we go instead of strlen first */
+    size_t i = 0;
+    for (; i < a.n; i++) {
+        unsigned char x = (unsigned char)a.p[i], y = (unsigned char)lit[i];
+        if (y == 0) return 0;
+        if (x != y && (x | 0x20) != (y | 0x20)) return 0;
+        if (x != y && ((x | 0x20) < 'a' || (x | 0x20) > 'z')) return 0;
+    }
+    return lit[i] == '\0';
 }
 
 int gw_str_caseeq2(gw_str a, gw_str b)

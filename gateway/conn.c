@@ -93,7 +93,7 @@ static void request_reset(gw_conn *c)
     c->up_done = 0;
     c->status = 0;
     c->bytes_out = 0;
-    c->backend[0] = '\0';
+    c->backend = NULL;
     c->rewrites = 0;
     c->rewrite_pending = 0;
     c->force_backend = NULL;
@@ -527,6 +527,33 @@ static int read_body(gw_conn *c)
     return 0;
 }
 
+/* A target from X-Rewrite-URI or a "_uri" rewrite must be origin-form without spaces or
+ * control bytes. */
+static int rewrite_target_ok(gw_str t)
+{
+    if (t.n == 0 || t.p[0] != '/') return 0;
+    for (size_t i = 0; i < t.n; i++)
+        if ((unsigned char)t.p[i] <= 0x20 || t.p[i] == 0x7f) return 0;
+    return 1;
+}
+
+/* rewrite-request: a result with CR/LF/NUL, or a "_uri" result that is no origin-form target,
+ * is the configuration's fault: 500 and a log line, nothing reaches the backend. */
+static int apply_rewrites(gw_conn *c)
+{
+    gw_req *rq = &c->req;
+    const char *what = NULL;
+    if (gw_rewrite_request(&c->route->rw_req, rq) != GW_OK)
+        what = "a CR, LF or NUL";
+    else if (rq->backend_target.p != rq->target.p && !rewrite_target_ok(rq->backend_target))
+        what = "a request target that is not origin-form";
+    if (what == NULL) return GW_OK;
+    gw_log(GW_LOG_ERR, "rewrite-request for %.*s produced %s; refused", (int)rq->path.n, rq->path.p,
+           what);
+    send_error(c, 500);
+    return GW_ERR;
+}
+
 static void dispatch_request(gw_conn *c)
 {
     c->state = GW_C_ACTIVE;
@@ -538,7 +565,6 @@ static void dispatch_request(gw_conn *c)
 /* After the head: the status pages, routing, limits, then the body or the dispatch. */
 static void handle_request(gw_conn *c)
 {
-    gw_req *rq = &c->req;
     const gw_server_conf *s = srv(c);
     if (gw_status_handle(c)) return;
     route_request(c);
@@ -558,12 +584,7 @@ static void handle_request(gw_conn *c)
     c->body_left = c->info.content_length > 0 ? (uint64_t)c->info.content_length : 0;
     if (c->body_mode == 2) http_chunked_init(&c->chunk);
     resolve_cgi(c);
-    if (gw_rewrite_request(&c->route->rw_req, rq) != GW_OK) {
-        gw_log(GW_LOG_ERR, "rewrite-request for %.*s produced a CR, LF or NUL; refused",
-               (int)rq->path.n, rq->path.p);
-        send_error(c, 500);
-        return;
-    }
+    if (apply_rewrites(c) != GW_OK) return;
     if (c->body_mode == 0) {
         c->body.complete = 1;
         dispatch_request(c);
@@ -714,15 +735,6 @@ static void replace_host(gw_conn *c, gw_str host)
     rq->nhdr = n;
 }
 
-/* A target from X-Rewrite-URI must be origin-form without spaces or control bytes. */
-static int rewrite_target_ok(gw_str t)
-{
-    if (t.n == 0 || t.p[0] != '/') return 0;
-    for (size_t i = 0; i < t.n; i++)
-        if ((unsigned char)t.p[i] <= 0x20 || t.p[i] == 0x7f) return 0;
-    return 1;
-}
-
 /* X-Rewrite-*: remember the new target, host and backend; the exchange is drained and the
  * request routed again when it ends. Returns 1 when a re-dispatch is pending. */
 static int take_xrewrite(gw_conn *c, gw_resp *rsp)
@@ -784,10 +796,7 @@ static void redispatch(gw_conn *c)
     }
     c->force_backend = fb;
     resolve_cgi(c);
-    if (gw_rewrite_request(&c->route->rw_req, &c->req) != GW_OK) {
-        send_error(c, 500);
-        return;
-    }
+    if (apply_rewrites(c) != GW_OK) return;
     c->body.complete = 1;
     dispatch_request(c);
 }

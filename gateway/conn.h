@@ -80,7 +80,7 @@ typedef struct gw_conn {
     off_t sf_off;
     uint64_t sf_left;
     double t_start;
-    char backend[64];
+    const char *backend; /* the peer that answered (its name lives as long as c->rt) */
 } gw_conn;
 
 /* The process-wide server state. */

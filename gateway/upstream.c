@@ -304,7 +304,7 @@ static void start_exchange(gw_upstream *up)
         fail(up, 400, "the request cannot be encoded for this backend");
         return;
     }
-    snprintf(c->backend, sizeof(c->backend), "%s", up->peer->name);
+    c->backend = up->peer->name;
     up->peer->requests++;
     pump_send(up);
 }
@@ -370,6 +370,20 @@ static void connect_new(gw_upstream *up)
     up->state = GW_UP_CONNECTING;
     ev_io_start(gw_srv.loop, &uc->io);
     set_timer(up, up->route->connect_timeout);
+}
+
+/* "backend NAME METHOD PATH" for log lines, built per request without printf. */
+static void make_tag(char *dst, size_t cap, const char *name, const gw_req *rq)
+{
+    const gw_str parts[] = {GW_STR("backend "), gw_str_from(name), GW_STR(" "),
+                            rq->method,         GW_STR(" "),       rq->path};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        size_t k = parts[i].n < cap - 1 - n ? parts[i].n : cap - 1 - n;
+        memcpy(dst + n, parts[i].p, k);
+        n += k;
+    }
+    dst[n] = '\0';
 }
 
 static int any_waitable(const gw_pool *pool, const uint8_t *tried, double t)
@@ -443,9 +457,7 @@ static void dispatch(gw_upstream *up)
     p->inflight++;
     pool->inflight++;
     if (p->inflight > p->peak_inflight) p->peak_inflight = p->inflight;
-    snprintf(up->log_tag, sizeof(up->log_tag), "backend %s %.*s %.*s", p->name,
-             (int)up->c->req.method.n, up->c->req.method.p, (int)up->c->req.path.n,
-             up->c->req.path.p);
+    make_tag(up->log_tag, sizeof(up->log_tag), p->name, &up->c->req);
     up->rsp.log_tag = up->log_tag;
     gw_upconn *uc = p->idle;
     if (uc) {
