@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Turn the raw outputs bench/run leaves in its work directory into the report: one table per
+measurement, each gateway's figure, portico's ratio to the best peer, and PASS/MISS against
+the targets of SPEC section 7. Usage: report.py WORKDIR"""
+import os
+import re
+import sys
+
+GATEWAYS = ["nginx", "haproxy", "lighttpd", "portico"]
+PEERS = GATEWAYS[:-1]
+PROTOS = [("http", "HTTP keep-alive"), ("fastcgi", "FastCGI"), ("scgi", "SCGI")]
+UNIT_S = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+UNIT_B = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+work = sys.argv[1]
+verdicts = []
+
+
+def read(name):
+    try:
+        with open(os.path.join(work, name)) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def parse_wrk(text):
+    """requests/s, p50 and p99 in ms, request count, error count (non-2xx + socket errors)."""
+    if not text:
+        return None
+    r = {}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if not m:
+        return None
+    r["rps"] = float(m.group(1))
+    for pct in ("50", "99"):
+        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s|m)\s*$" % pct, text, re.M)
+        r["p" + pct] = float(m.group(1)) * UNIT_S[m.group(2)] * 1e3 if m else None
+    m = re.search(r"(\d+) requests in", text)
+    r["requests"] = int(m.group(1)) if m else 0
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    r["errors"] = errors
+    m = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB|TB)", text)
+    r["mibps"] = float(m.group(1)) * UNIT_B[m.group(2)] / 1024**2 if m else None
+    return r
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def verdict(label, ok, detail):
+    line = "%-4s %s: %s" % ("PASS" if ok else "MISS", label, detail)
+    verdicts.append(line)
+    return line
+
+
+def table(title, header, rows):
+    print("\n== %s ==" % title)
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    for r in [header] + rows:
+        print("  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                        for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+
+
+def usable(r):
+    """A peer figure counts for 'best' only when its run finished and mostly succeeded."""
+    return r is not None and r.get("requests", 0) > 0 and r["errors"] <= r["requests"] * 0.01
+
+
+def main():
+    meta = read("meta")
+    if meta:
+        print(meta.rstrip())
+
+    for proto, title in PROTOS:
+        res = {}
+        for gw in GATEWAYS:
+            r = parse_wrk(read("wrk-%s-%s.txt" % (proto, gw)))
+            cpu = read("cpu-%s-%s" % (proto, gw))
+            if r and cpu:
+                t0, t1, hz = (int(x) for x in cpu.split())
+                r["cpu_us"] = (t1 - t0) / hz / r["requests"] * 1e6 if r["requests"] else None
+            if r:
+                r["check"] = (read("check-%s-%s" % (proto, gw)) or "").strip()
+                res[gw] = r
+        if not res:
+            continue
+        rows = []
+        for gw in GATEWAYS:
+            r = res.get(gw)
+            if r is None:
+                rows.append([gw, "n/a", "", "", "", "", ""])
+                continue
+            rows.append([gw, fmt(r["rps"], ".0f"), fmt(r["p50"], ".2f"), fmt(r["p99"], ".2f"),
+                         fmt(r.get("cpu_us"), ".1f"), str(r["errors"]), r["check"]])
+        table("%s: wrk, GET %s" % (title, {"http": "/h/", "fastcgi": "/f/", "scgi": "/s/"}[proto]
+                                   + "?bytes=100"),
+              ["gateway", "req/s", "p50 ms", "p99 ms", "CPU us/req", "errors", "check"], rows)
+        p = res.get("portico")
+        peers = [res[g] for g in PEERS if usable(res.get(g))]
+        if not p or not peers:
+            print("(no comparison: portico or every peer missing or failing)")
+            continue
+        best_rps = max(r["rps"] for r in peers)
+        ratio = p["rps"] / best_rps
+        print(verdict("%s throughput >= 1.2x best" % title, ratio >= 1.2 and usable(p),
+                      "%.2fx (%.0f vs %.0f req/s)" % (ratio, p["rps"], best_rps)))
+        cpus = [r["cpu_us"] for r in peers if r.get("cpu_us")]
+        if cpus and p.get("cpu_us") is not None:
+            ratio = p["cpu_us"] / min(cpus)
+            print(verdict("%s CPU/request <= 0.8x best" % title, ratio <= 0.8,
+                          "%.2fx (%.1f vs %.1f us)" % (ratio, p["cpu_us"], min(cpus))))
+        p99s = [r["p99"] for r in peers if r.get("p99") is not None]
+        if p99s and p["p99"] is not None and p["p50"]:
+            ok = p["p99"] <= min(p99s) and p["p99"] <= 20 * p["p50"]
+            print(verdict("%s p99 <= best and <= 20x p50" % title, ok,
+                          "%.2f ms vs best %.2f ms; p99/p50 = %.1f"
+                          % (p["p99"], min(p99s), p["p99"] / p["p50"])))
+
+    # callgrind
+    rows, figures = [], {}
+    for proto, title in PROTOS:
+        for gw in GATEWAYS:
+            t = read("cg-%s-%s" % (proto, gw))
+            if not t:
+                continue
+            parts = t.split()
+            if len(parts) == 3:
+                n, base, full = (int(x) for x in parts)
+                per = (full - base) / n
+                figures[(proto, gw)] = per
+                rows.append([title, gw, "%d" % per, "%.1f M" % (base / 1e6)])
+            else:
+                rows.append([title, gw, "failed", ""])
+    if rows:
+        table("user-space instructions per proxied request (callgrind, keep-alive client, "
+              "one request at a time)", ["protocol", "gateway", "Ir/request", "Ir base run"], rows)
+        for proto, title in PROTOS:
+            p = figures.get((proto, "portico"))
+            peers = [figures[(proto, g)] for g in PEERS if (proto, g) in figures]
+            if p is None or not peers:
+                continue
+            print(verdict("%s instructions/request <= best" % title, p <= min(peers),
+                          "%.2fx (%d vs %d)" % (p / min(peers), p, min(peers))))
+    for proto, title in PROTOS:
+        top = read("callgrind-portico-%s.top" % proto)
+        if top:
+            print("\nportico, %s, whole callgrind run (start-up included), top functions by own"
+                  " instructions:" % title)
+            print(top.rstrip())
+
+    # X-Sendfile
+    rows, mib = [], {}
+    for name in ("portico-x-sendfile", "nginx-static", "nginx-x-accel", "lighttpd-static"):
+        runs, i = [], 1
+        while True:
+            text = read("sendfile-%s-%d.txt" % (name, i))
+            if text is None:
+                break
+            r = parse_wrk(text)
+            if r is not None:
+                runs.append(r)
+            i += 1
+        check = (read("check-sendfile-%s" % name) or "").strip()
+        if not runs:
+            continue
+        runs.sort(key=lambda r: r["mibps"] or 0)
+        r = runs[(len(runs) - 1) // 2]
+        errors = sum(x["errors"] for x in runs)
+        mib[name] = r["mibps"] if errors == 0 else None
+        rows.append([name, fmt(r["mibps"], ".0f"),
+                     " ".join(fmt(x["mibps"], ".0f") for x in runs), fmt(r["rps"], ".2f"),
+                     str(errors), check])
+    if rows:
+        table("100 MiB file, wrk -t2 -c4, median of the rounds",
+              ["server", "MiB/s", "rounds MiB/s", "files/s", "errors", "check"], rows)
+        if mib.get("portico-x-sendfile") and mib.get("nginx-static"):
+            ratio = mib["portico-x-sendfile"] / mib["nginx-static"]
+            print(verdict("X-Sendfile >= nginx static", ratio >= 1.0, "%.2fx" % ratio))
+
+    # idle connections
+    rows, idle = [], {}
+    for gw in GATEWAYS:
+        t = read("idle-%s" % gw)
+        if not t:
+            continue
+        parts = t.split()
+        before, after, opened = int(parts[0]), int(parts[1]), parts[2] if len(parts) > 2 else "?"
+        total = int(parts[3]) if len(parts) > 3 else after
+        idle[gw] = (after, opened)
+        rows.append([gw, opened, "%.1f" % (before / 1024), "%.1f" % (after / 1024),
+                     "%.2f" % ((after - before) / max(int(opened) if opened.isdigit() else 1, 1)),
+                     "%.1f" % (total / 1024)])
+    if rows:
+        table("idle keep-alive connections: resident memory of the serving process",
+              ["gateway", "open", "RSS before MiB", "RSS after MiB", "kB/conn",
+               "all procs MiB"], rows)
+        if "portico" in idle and "nginx" in idle:
+            p, n = idle["portico"], idle["nginx"]
+            ok = p[0] <= n[0] and p[1] == n[1]
+            print(verdict("idle connections RSS <= nginx", ok,
+                          "%.2fx (%.1f vs %.1f MiB, %s vs %s connections)"
+                          % (p[0] / n[0], p[0] / 1024, n[0] / 1024, p[1], n[1])))
+
+    # 1 GiB transfers: "HWM_KB BYTES proto-dir:STATUS/BYTES ..."
+    rows, lines = [], []
+    for mode in ("disable", "enable"):
+        t = read("big-%s" % mode)
+        if not t:
+            continue
+        parts = t.split()
+        hwm, size, transfers = int(parts[0]), parts[1], parts[2:]
+        good = bool(transfers) and all(x.endswith(":200/" + size) for x in transfers)
+        rows.append(["stream-request-body=" + mode, "%.1f" % (hwm / 1024), " ".join(transfers)])
+        lines.append(verdict("1 GiB transfers, stream-request-body=%s: peak RSS < 32 MiB" % mode,
+                             hwm < 32 * 1024 and good,
+                             "%.1f MiB%s" % (hwm / 1024, "" if good else " (a transfer failed)")))
+    if rows:
+        table("1 GiB upload and download through portico (peak RSS = VmHWM)",
+              ["mode", "peak MiB", "transfers (status/bytes)"], rows)
+        print("\n".join(lines))
+
+    for proto in ("http", "fastcgi"):
+        top = read("perf-portico-%s.top" % proto)
+        if top:
+            print("\nportico, %s under wrk, perf top symbols (self, incl. kernel):" % proto)
+            print(top.rstrip())
+
+    print("\n== summary against SPEC section 7 ==")
+    for v in verdicts:
+        print(v)
+
+
+main()
