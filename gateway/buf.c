@@ -49,17 +49,39 @@ gw_str gw_str_from(const char *cstr)
 
 /* ---- gw_buf ---- */
 
+/* Freed buffers are kept for the next gw_buf_init of the same size: connections take and
+ * give back their read buffers on every keep-alive round, and malloc of 24-64 KiB is not free.
+ * Bounded, so idle connections hold no memory through here. */
+#define BUF_POOL_MAX 64
+static struct {
+    char *data;
+    size_t cap;
+} buf_pool[BUF_POOL_MAX];
+static size_t buf_npool;
+
 int gw_buf_init(gw_buf *b, size_t cap)
 {
-    b->data = malloc(cap);
     b->off = b->len = 0;
+    for (size_t i = buf_npool; i-- > 0;) {
+        if (buf_pool[i].cap != cap) continue;
+        b->data = buf_pool[i].data;
+        b->cap = cap;
+        buf_pool[i] = buf_pool[--buf_npool];
+        return GW_OK;
+    }
+    b->data = malloc(cap);
     b->cap = b->data ? cap : 0;
     return b->data ? GW_OK : GW_ERR;
 }
 
 void gw_buf_free(gw_buf *b)
 {
-    free(b->data);
+    if (b->data && buf_npool < BUF_POOL_MAX) {
+        buf_pool[buf_npool].data = b->data;
+        buf_pool[buf_npool++].cap = b->cap;
+    } else {
+        free(b->data);
+    }
     b->data = NULL;
     b->off = b->len = b->cap = 0;
 }
@@ -109,6 +131,8 @@ static void blk_release(gw_blk *b)
     blk_nfree++;
 }
 
+static void arena_pool_trim(void);
+
 void gw_blk_pool_trim(void)
 {
     while (blk_free) {
@@ -117,6 +141,8 @@ void gw_blk_pool_trim(void)
         free(b);
     }
     blk_nfree = 0;
+    while (buf_npool > 0) free(buf_pool[--buf_npool].data);
+    arena_pool_trim();
 }
 
 static void q_push(gw_bufq *q, gw_blk *b)
@@ -283,6 +309,21 @@ struct gw_arena_chunk {
 };
 
 #define ARENA_CHUNK 4096
+#define ARENA_POOL_MAX 256 /* standard chunks kept for reuse: 1 MiB at most */
+
+static gw_arena_chunk *chunk_free;
+static size_t chunk_nfree;
+
+static void chunk_release(gw_arena_chunk *c)
+{
+    if (c->cap != ARENA_CHUNK || chunk_nfree >= ARENA_POOL_MAX) {
+        free(c);
+        return;
+    }
+    c->next = chunk_free;
+    chunk_free = c;
+    chunk_nfree++;
+}
 
 void *gw_arena_alloc(gw_arena *a, size_t n)
 {
@@ -290,7 +331,14 @@ void *gw_arena_alloc(gw_arena *a, size_t n)
     gw_arena_chunk *c = a->head;
     if (c == NULL || c->cap - c->used < n) {
         size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-        gw_arena_chunk *nc = xmalloc(sizeof(*nc) + cap);
+        gw_arena_chunk *nc;
+        if (cap == ARENA_CHUNK && chunk_free) {
+            nc = chunk_free;
+            chunk_free = nc->next;
+            chunk_nfree--;
+        } else {
+            nc = xmalloc(sizeof(*nc) + cap);
+        }
         nc->used = 0;
         nc->cap = cap;
         if (c && n > ARENA_CHUNK / 4) { /* big one-off: keep the current chunk in front */
@@ -342,7 +390,7 @@ void gw_arena_reset(gw_arena *a)
     /* keep the last chunk in the list (the oldest, a standard-size one if any) */
     while (c->next) {
         gw_arena_chunk *next = c->next;
-        free(c);
+        chunk_release(c);
         c = next;
     }
     c->used = 0;
@@ -355,9 +403,19 @@ void gw_arena_free(gw_arena *a)
     gw_arena_chunk *c = a->head;
     while (c) {
         gw_arena_chunk *next = c->next;
-        free(c);
+        chunk_release(c);
         c = next;
     }
     a->head = NULL;
     a->used_total = 0;
+}
+
+static void arena_pool_trim(void)
+{
+    while (chunk_free) {
+        gw_arena_chunk *c = chunk_free;
+        chunk_free = c->next;
+        free(c);
+    }
+    chunk_nfree = 0;
 }

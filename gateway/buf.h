@@ -72,7 +72,7 @@ int gw_bufq_iov(const gw_bufq *q, struct iovec *iov, int max);             /* re
 /* Space to write into at the tail (allocating a block if needed); commit what was written. */
 char *gw_bufq_reserve(gw_bufq *q, size_t *avail);
 void gw_bufq_commit(gw_bufq *q, size_t n);
-void gw_blk_pool_trim(void); /* free the recycled blocks (tests, shutdown) */
+void gw_blk_pool_trim(void); /* free every recycled block, buffer and arena chunk (tests, exit) */
 
 /* Per-request arena: many small allocations freed in one call. */
 typedef struct gw_arena_chunk gw_arena_chunk;

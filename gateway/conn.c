@@ -708,6 +708,17 @@ void gw_conn_body_drained(gw_conn *c)
     }
 }
 
+/* Could the response carry one of the X- fields the gateway acts on? (one cheap pass, so that
+ * the common response skips a dozen lookups) */
+static int has_x_fields(const gw_resp *rsp)
+{
+    for (size_t i = 0; i < rsp->nhdr; i++) {
+        gw_str n = rsp->hdr[i].name;
+        if (n.n >= 10 && (n.p[0] | 0x20) == 'x' && n.p[1] == '-') return 1;
+    }
+    return 0;
+}
+
 static gw_str header_value(const gw_resp *rsp, const char *name)
 {
     const gw_header *h = gw_resp_header(rsp, name);
@@ -904,12 +915,28 @@ static void write_head(gw_conn *c, gw_resp *rsp)
     for (size_t i = 0; i < rsp->nhdr; i++) {
         const gw_header *h = &rsp->hdr[i];
         gw_str n = h->name;
-        if (gw_str_caseeq(n, "Content-Length") || gw_str_caseeq(n, "Transfer-Encoding") ||
-            gw_str_caseeq(n, "Connection") || gw_str_caseeq(n, "Keep-Alive") ||
-            gw_str_caseeq(n, "Date") || gw_str_caseeq(n, "Upgrade"))
-            continue;
-        if (gw_str_caseeq(n, "Server")) have_server = 1;
-        http_write_header(&c->out, n, h->value);
+        int skip = 0;
+        switch (n.n) { /* the fields the gateway writes itself (by length first: hot path) */
+        case 4:
+            skip = gw_str_caseeq(n, "Date");
+            break;
+        case 6:
+            have_server |= gw_str_caseeq(n, "Server");
+            break;
+        case 7:
+            skip = gw_str_caseeq(n, "Upgrade");
+            break;
+        case 10:
+            skip = gw_str_caseeq(n, "Connection") || gw_str_caseeq(n, "Keep-Alive");
+            break;
+        case 14:
+            skip = gw_str_caseeq(n, "Content-Length");
+            break;
+        case 17:
+            skip = gw_str_caseeq(n, "Transfer-Encoding");
+            break;
+        }
+        if (!skip) http_write_header(&c->out, n, h->value);
     }
     if (!have_server) http_write_header(&c->out, GW_STR("Server"), gw_str_from(srv(c)->tag));
     if (rsp->upgrade) {
@@ -942,11 +969,14 @@ void gw_conn_resp_head(gw_conn *c)
     enter(c);
     gw_resp *rsp = &c->up->rsp;
     const gw_route *r = c->route;
-    if (take_xrewrite(c, rsp)) goto out;
-    gw_str xs = header_value(rsp, "X-Sendfile");
-    if (!xs.p) xs = header_value(rsp, "X-LIGHTTPD-send-file");
-    gw_resp_del_header(rsp, "X-Sendfile");
-    gw_resp_del_header(rsp, "X-LIGHTTPD-send-file");
+    gw_str xs = GW_STR_NULL;
+    if (has_x_fields(rsp)) { /* X-Rewrite-*, X-Sendfile, X-LIGHTTPD-send-file */
+        if (take_xrewrite(c, rsp)) goto out;
+        xs = header_value(rsp, "X-Sendfile");
+        if (!xs.p) xs = header_value(rsp, "X-LIGHTTPD-send-file");
+        gw_resp_del_header(rsp, "X-Sendfile");
+        gw_resp_del_header(rsp, "X-LIGHTTPD-send-file");
+    }
     if (gw_rewrite_response(&r->rw_resp, rsp) != GW_OK) {
         gw_log(GW_LOG_ERR, "rewrite-response for %.*s produced a CR, LF or NUL; refused",
                (int)c->req.path.n, c->req.path.p);

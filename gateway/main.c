@@ -151,6 +151,7 @@ static void cleanup(void)
     gw_accesslog_open(NULL);
     gw_log_open(NULL);
     gw_cond_cleanup();
+    gw_upstream_pool_trim();
     gw_blk_pool_trim();
 }
 

@@ -101,6 +101,7 @@ static void uc_release(gw_upconn *uc, int reusable)
         ev_io_set(&uc->io, uc->fd, EV_READ);
         ev_io_start(gw_srv.loop, &uc->io);
     }
+    gw_buf_free(&uc->in); /* idle connections hold no buffer */
     uc->next = p->idle;
     p->idle = uc;
     p->nidle++;
@@ -281,9 +282,15 @@ static void start_exchange(gw_upstream *up)
     gw_conn *c = up->c;
     const gw_backend_ops *ops = up->pool->ops;
     up->state = GW_UP_EXCHANGE;
+    if (up->uc->in.data == NULL && gw_buf_init(&up->uc->in, UP_IN_SIZE) != GW_OK) abort();
     up->t_connected = now();
     if (!up->reused) gw_hist_add(&up->peer->connect_time, up->t_connected - up->t_connect);
-    if (up->st == NULL) up->st = malloc(ops->state_size ? ops->state_size : 1);
+    if (up->st_cap < ops->state_size || up->st == NULL) {
+        free(up->st);
+        up->st_cap = ops->state_size ? ops->state_size : 1;
+        up->st = malloc(up->st_cap);
+        if (up->st == NULL) abort();
+    }
     memset(up->st, 0, ops->state_size);
     gw_bufq_clear(&up->out);
     gw_bufq_clear(&up->rsp.body);
@@ -348,7 +355,7 @@ static void connect_new(gw_upstream *up)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     gw_upconn *uc = calloc(1, sizeof(*uc));
-    if (uc == NULL || gw_buf_init(&uc->in, UP_IN_SIZE) != GW_OK) abort();
+    if (uc == NULL) abort();
     uc->fd = fd;
     uc->peer = p;
     ev_io_init(&uc->io, on_uc_io, fd, EV_WRITE);
@@ -472,10 +479,26 @@ static void dispatch(gw_upstream *up)
     connect_new(up);
 }
 
+/* Exchanges are recycled: one is taken and given back per request. */
+#define UP_POOL_MAX 256
+static gw_upstream *up_pool[UP_POOL_MAX];
+static size_t up_npool;
+
 void gw_upstream_start(gw_conn *c)
 {
-    gw_upstream *up = calloc(1, sizeof(*up));
-    if (up == NULL) abort();
+    gw_upstream *up;
+    void *st = NULL;
+    if (up_npool > 0) {
+        up = up_pool[--up_npool];
+        st = up->st; /* its protocol state buffer comes along (see start_exchange) */
+        size_t st_cap = up->st_cap;
+        memset(up, 0, sizeof(*up));
+        up->st = st;
+        up->st_cap = st_cap;
+    } else {
+        up = calloc(1, sizeof(*up));
+        if (up == NULL) abort();
+    }
     up->c = c;
     up->route = c->route;
     up->pool = c->route->pool;
@@ -725,8 +748,21 @@ void gw_upstream_tunnel_send(gw_upstream *up, gw_bufq *data)
 
 static void up_destroy(gw_upstream *up)
 {
+    if (up_npool < UP_POOL_MAX && !gw_srv.stopping) {
+        up_pool[up_npool++] = up;
+        return;
+    }
     free(up->st);
     free(up);
+}
+
+void gw_upstream_pool_trim(void)
+{
+    while (up_npool > 0) {
+        gw_upstream *up = up_pool[--up_npool];
+        free(up->st);
+        free(up);
+    }
 }
 
 void gw_upstream_free(gw_upstream *up)

@@ -40,7 +40,8 @@ typedef struct gw_upstream {
     ev_timer timer;
     gw_backlog_node bl;
     int state;
-    void *st;          /* the protocol's per-exchange state */
+    void *st; /* the protocol's per-exchange state */
+    size_t st_cap;
     gw_bufq out;       /* encoded bytes for the backend */
     uint64_t body_off; /* buffered body: next offset to encode */
     unsigned body_sent_last : 1;
@@ -75,6 +76,8 @@ void gw_upstream_resume(gw_upstream *up);
 void gw_upstream_body_ready(gw_upstream *up);
 /* Tunnel: bytes from the client to forward (moved from `data`). */
 void gw_upstream_tunnel_send(gw_upstream *up, gw_bufq *data);
+/* Free the recycled exchanges (exit). */
+void gw_upstream_pool_trim(void);
 /* Capacity may have appeared in `pool` (a peer came back): start waiting requests. */
 void gw_upstream_pool_wake(gw_pool *pool);
 /* Close every idle connection of a pool (config generation freed). */
