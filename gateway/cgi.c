@@ -221,9 +221,12 @@ int gw_cgi_env(const gw_req *rq, int scgi, gw_cgi_emit emit, void *ctx, int *sta
         return GW_ERR;
     }
 
-    char clen[24];
-    int k = snprintf(clen, sizeof(clen), "%lld", (long long)rq->content_length);
-    EMIT("CONTENT_LENGTH", ((gw_str){clen, (size_t)k}));
+    char clen[24]; /* per request: digits by hand, printf costs more than the rest here */
+    size_t k = sizeof(clen);
+    uint64_t left = (uint64_t)rq->content_length;
+    do clen[--k] = (char)('0' + left % 10);
+    while ((left /= 10) != 0);
+    EMIT("CONTENT_LENGTH", ((gw_str){clen + k, sizeof(clen) - k}));
     const gw_header *ctype = find_field(rq, "Content-Type");
     if (ctype) EMIT("CONTENT_TYPE", ctype->value);
     EMIT("QUERY_STRING", rq->query);
@@ -247,9 +250,7 @@ int gw_cgi_env(const gw_req *rq, int scgi, gw_cgi_emit emit, void *ctx, int *sta
         srv && srv->port[0] ? gw_str_from(srv->port) : (https ? GW_STR("443") : GW_STR("80"));
     EMIT("SERVER_PORT", sport);
     if (srv) EMIT("SERVER_ADDR", gw_str_from(srv->addr));
-    char proto[16];
-    k = snprintf(proto, sizeof(proto), "HTTP/1.%d", rq->minor);
-    EMIT("SERVER_PROTOCOL", ((gw_str){proto, (size_t)k}));
+    EMIT("SERVER_PROTOCOL", rq->minor == 0 ? GW_STR("HTTP/1.0") : GW_STR("HTTP/1.1"));
     if (rq->server_software.n) EMIT("SERVER_SOFTWARE", rq->server_software);
     EMIT("GATEWAY_INTERFACE", GW_STR("CGI/1.1"));
     if (cli) {

@@ -121,6 +121,19 @@ void fcgi_params_add(fcgi_params *w, gw_str name, gw_str value)
     uint8_t lens[8];
     size_t k = len_encode(lens, name.n);
     k += len_encode(lens + k, value.n);
+    size_t total = k + name.n + value.n, room;
+    if (w->open && w->clen + total <= FCGI_MAX_CONTENT) {
+        /* the usual pair: one copy into the tail block, one commit */
+        char *dst = gw_bufq_reserve(w->out, &room);
+        if (room >= total) {
+            memcpy(dst, lens, k);
+            memcpy(dst + k, name.p, name.n);
+            memcpy(dst + k + name.n, value.p, value.n);
+            gw_bufq_commit(w->out, total);
+            w->clen += (uint32_t)total;
+            return;
+        }
+    }
     params_put(w, lens, k);
     params_put(w, name.p, name.n);
     params_put(w, value.p, value.n);
