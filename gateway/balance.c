@@ -1,5 +1,6 @@
 /* The balancer registry and the string hash shared by the pool and the hash balancer.
  * Knows the algorithms only by their ops tables; knows nothing of sockets or the loop. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway/balance.h"
@@ -36,4 +37,14 @@ uint32_t gw_hash_str(const char *p, size_t n)
     h *= 0xc2b2ae35u;
     h ^= h >> 16;
     return h;
+}
+
+void *gw_balance_cursor_new(gw_pool *pool)
+{
+    return calloc(1, sizeof(gw_balance_cursor));
+}
+
+void gw_balance_cursor_free(void *state)
+{
+    free(state);
 }

@@ -19,6 +19,13 @@ typedef struct gw_balancer_ops {
     gw_peer *(*pick)(void *state, gw_pool *pool, gw_str key, const uint8_t *tried, double now);
 } gw_balancer_ops;
 
+/* The state of the rotating balancers (round-robin, sqf): where the next search starts. */
+typedef struct gw_balance_cursor {
+    unsigned next;
+} gw_balance_cursor;
+void *gw_balance_cursor_new(gw_pool *pool);
+void gw_balance_cursor_free(void *state);
+
 extern const gw_balancer_ops gw_balance_rr;
 extern const gw_balancer_ops gw_balance_sqf;
 extern const gw_balancer_ops gw_balance_hash;

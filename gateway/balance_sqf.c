@@ -1,29 +1,13 @@
 /* The shortest-queue-first balancer (the default): the usable peer with the fewest requests in
  * flight. Knows nothing of sockets, the loop or a protocol. */
-#include <stdlib.h>
-
 #include "gateway/balance.h"
-
-typedef struct sqf_state {
-    unsigned next; /* index the next search starts at: ties go to the first one from here */
-} sqf_state;
-
-static void *sqf_init(gw_pool *pool)
-{
-    return calloc(1, sizeof(sqf_state));
-}
-
-static void sqf_destroy(void *state)
-{
-    free(state);
-}
 
 /* Ties are common (an idle pool has every peer at 0). Always breaking them at index 0 would
  * send every light-load request to the first peer and keep the others cold; starting the search
  * just after the last pick rotates among equally loaded peers instead. */
 static gw_peer *sqf_pick(void *state, gw_pool *pool, gw_str key, const uint8_t *tried, double now)
 {
-    sqf_state *st = state;
+    gw_balance_cursor *st = state;
     unsigned n = pool->npeers;
     if (n == 0) return NULL;
     unsigned start = st ? st->next % n : 0;
@@ -46,7 +30,7 @@ static gw_peer *sqf_pick(void *state, gw_pool *pool, gw_str key, const uint8_t *
 
 const gw_balancer_ops gw_balance_sqf = {
     .name = "sqf",
-    .init = sqf_init,
-    .destroy = sqf_destroy,
+    .init = gw_balance_cursor_new,
+    .destroy = gw_balance_cursor_free,
     .pick = sqf_pick,
 };
