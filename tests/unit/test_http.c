@@ -741,6 +741,7 @@ START_TEST(test_encode_post)
                         "Host: h\r\n"
                         "User-Agent: rw\r\n"
                         "X-New: 1\r\n"
+                        "x-new: 2\r\n" /* every result of a name goes out, in order */
                         "X-Forwarded-For: 192.0.2.7\r\n"
                         "X-Forwarded-Proto: x\r\n"
                         "X-Forwarded-Host: h\r\n"
