@@ -198,3 +198,47 @@ class Ops(GatewayTest):
                 pass
             self.assertEqual(bytes(c.buf[:12]), b"HELLO TUNNEL")
         self.assertIn(b"upgrade", be.seen[0].lower())
+
+
+class Limits(GatewayTest):
+    def test_max_connections_makes_accept_wait(self):
+        a = self.start_backend("http_echo")
+        pt = self.start_portico("server.max-connections = 2\n" + route([a]))
+        first, second = Client(pt.port), Client(pt.port)
+        for c in (first, second):  # both accepted and served, then held open (keep-alive)
+            c.send(request_bytes("GET", "/held"))
+            self.assertEqual(c.read_response().status, 200)
+        third = Client(pt.port, timeout=1.0)
+        third.send(request_bytes("GET", "/waits"))
+        with self.assertRaises(OSError):  # accepted by the kernel, not by portico: no answer
+            third._fill()
+        first.close()  # a slot frees: the waiting connection is taken up and answered
+        third.sock.settimeout(5)
+        r = third.read_response()
+        self.assertEqual(r.status, 200)
+        for c in (second, third):
+            c.close()
+
+    def test_max_keep_alive_requests(self):
+        a = self.start_backend("http_echo")
+        pt = self.start_portico("server.max-keep-alive-requests = 3\n" + route([a]))
+        with Client(pt.port) as c:
+            for i in range(3):
+                c.send(request_bytes("GET", "/k/%d" % i))
+                r = c.read_response()
+                self.assertEqual(r.status, 200)
+            self.assertEqual((r.header("Connection") or "").lower(), "close")
+            self.assertClosed(c)
+
+    def test_privileges_dropped_after_binding(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to switch users")
+        a = self.start_backend("http_echo")
+        pt = self.start_portico('server.username = "nobody"\nserver.groupname = "nogroup"\n' +
+                                route([a]))
+        with open("/proc/%d/status" % pt.pid) as f:
+            status = f.read()
+        uid = re.search(r"^Uid:\s+(\d+)\s+(\d+)", status, re.M)
+        self.assertNotEqual(uid.group(1), "0")
+        self.assertNotEqual(uid.group(2), "0")
+        self.assertEqual(self.get(pt.port, "/as-nobody").status, 200)
