@@ -663,3 +663,18 @@ def route(backends, protocol="http", cond=None, extra=""):
     if cond is None:
         return body
     return "%s {\n%s}\n" % (cond, body)
+
+
+def multipart(fields, files, boundary="----portico-it-boundary-7e3a"):
+    """A multipart/form-data body: (body bytes, Content-Type value). `files`: (name, filename,
+    bytes) triples."""
+    parts = []
+    for k, v in fields:
+        parts.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
+                      % (boundary, k, v)).encode())
+    for k, fname, data in files:
+        parts.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
+                      "Content-Type: application/octet-stream\r\n\r\n"
+                      % (boundary, k, fname)).encode() + data + b"\r\n")
+    parts.append(("--%s--\r\n" % boundary).encode())
+    return b"".join(parts), "multipart/form-data; boundary=%s" % boundary

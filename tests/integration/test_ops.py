@@ -157,7 +157,7 @@ class Ops(GatewayTest):
         a = self.start_backend("http_echo")
         sock_path = os.path.join(self.tmp, "portico.sock")
         p6 = free_port()
-        pt = self.start_portico(
+        self.start_portico(
             route([a]) +
             '$SERVER["socket"] == "unix:%s" {\n}\n' % sock_path +
             '$SERVER["socket"] == "[::1]:%d" {\n}\n' % p6)

@@ -11,7 +11,7 @@ import subprocess
 import time
 import urllib.parse
 
-from harness import (Client, GatewayTest, Proc, chunked, free_port, request_bytes, route,
+from harness import (Client, GatewayTest, Proc, chunked, free_port, multipart, request_bytes, route,
                      wait_port)
 
 PHP_SCRIPT = r"""<?php
@@ -67,19 +67,6 @@ class PidGroup:
                     return 0
                 time.sleep(0.05)
         return None
-
-
-def multipart(fields, files, boundary="----portico-it-boundary-7e3a"):
-    parts = []
-    for k, v in fields:
-        parts.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
-                      % (boundary, k, v)).encode())
-    for k, fname, data in files:
-        parts.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
-                      "Content-Type: application/octet-stream\r\n\r\n"
-                      % (boundary, k, fname)).encode() + data + b"\r\n")
-    parts.append(("--%s--\r\n" % boundary).encode())
-    return b"".join(parts), "multipart/form-data; boundary=%s" % boundary
 
 
 class PhpTests:

@@ -18,7 +18,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import (SRCDIR, Client, GatewayTest, Proc, chunked, conf_list, conf_str,
+from harness import (SRCDIR, Client, GatewayTest, Proc, chunked, conf_list, conf_str, multipart,
                      free_port, request_bytes, wait_port)
 
 APP = os.path.join(SRCDIR, "examples", "rails")
@@ -28,19 +28,6 @@ BOOT_TIMEOUT = 30
 
 def sha(b):
     return hashlib.sha256(b).hexdigest()
-
-
-def multipart(fields, files, boundary="----portico-rails-boundary-91c2"):
-    parts = []
-    for k, v in fields:
-        parts.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
-                      % (boundary, k, v)).encode())
-    for k, fname, data in files:
-        parts.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
-                      "Content-Type: application/octet-stream\r\n\r\n"
-                      % (boundary, k, fname)).encode() + data + b"\r\n")
-    parts.append(("--%s--\r\n" % boundary).encode())
-    return b"".join(parts), "multipart/form-data; boundary=%s" % boundary
 
 
 _ruby_checks = {}

@@ -6,7 +6,6 @@ mod_proxy_core setup: an app mounted under /proxyme that believes it lives at "/
 import os
 import re
 import subprocess
-import unittest
 import urllib.parse
 
 from harness import (PORTICO, Client, GatewayTest, conf_list, conf_str, free_port,
