@@ -39,6 +39,7 @@ static void flush(gw_conn *c);
 static void send_error(gw_conn *c, int status);
 static void update_io(gw_conn *c);
 static void finish_request(gw_conn *c);
+static void decide_close(gw_conn *c);
 
 static double now(void)
 {
@@ -329,9 +330,10 @@ static void send_error(gw_conn *c, int status)
 
 void gw_conn_send_body(gw_conn *c, int status, const char *type, gw_bufq *body)
 {
+    c->state = GW_C_ACTIVE;
     c->status = status;
     c->resp_started = 1;
-    if (!c->info.keepalive) c->resp_close = 1;
+    decide_close(c); /* a body sent along is not read: such a connection closes */
     write_common(c, status);
     http_write_header(&c->out, GW_STR("Server"), gw_str_from(srv(c)->tag));
     http_write_header(&c->out, GW_STR("Content-Type"), gw_str_from(type));

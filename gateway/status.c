@@ -176,8 +176,6 @@ int gw_status_handle(gw_conn *c)
         gw_status_metrics(c->rt, &body);
     else
         gw_status_json(c->rt, &body);
-    c->body.complete = 1;
-    c->state = GW_C_ACTIVE;
     gw_conn_send_body(c, 200, metrics ? "text/plain; version=0.0.4" : "application/json", &body);
     return 1;
 }
