@@ -120,8 +120,9 @@ static void conn_free(gw_conn *c)
     else
         gw_srv.conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    long before = gw_srv.nconns--;
-    if (gw_srv.rt && before >= gw_srv.rt->srv.max_connections && !gw_srv.stopping)
+    gw_srv.nconns--;
+    /* below the limit (of the config now in force: a reload may have changed it): accept */
+    if (gw_srv.rt && gw_srv.nconns < gw_srv.rt->srv.max_connections && !gw_srv.stopping)
         gw_listeners_pause(0);
     if (c->busy == 0) free(c);
 }
@@ -641,7 +642,8 @@ static void process(gw_conn *c)
         int n = http_parse_request(p, avail, &h, scratch, GW_MAX_HEADERS, maxf < 8192 ? maxf : 8192,
                                    &status);
         if (n == GW_AGAIN) {
-            if (avail >= maxf) {
+            /* too long; or the buffer, sized by the config before a reload, is full */
+            if (avail >= maxf || (c->in.off == 0 && gw_buf_room(&c->in) == 0)) {
                 c->state = GW_C_CLOSING;
                 send_error(c, memchr(p, '\n', avail) ? 431 : 414);
                 return;
@@ -683,6 +685,8 @@ static void process(gw_conn *c)
             gw_bufq_append(&q, c->in.data + c->in.off, gw_buf_unread(&c->in));
             gw_buf_consume(&c->in, gw_buf_unread(&c->in));
             gw_upstream_tunnel_send(c->up, &q);
+            /* a backend that does not read slows the client (gw_conn_body_drained resumes) */
+            if (c->up && c->up->out.bytes >= OUT_HIGH) c->reading_paused = 1;
         }
         break;
     default:
@@ -1049,6 +1053,8 @@ void gw_conn_resp_error(gw_conn *c, int status)
     if (discarding && c->resp_started) { /* the answer did not need the backend's body */
         c->up_done = 1;
         flush(c);
+    } else if (c->resp_started && c->state == GW_C_TUNNEL) { /* the tunnel ends: deliver */
+        begin_close(c);
     } else if (c->resp_started) { /* cut: the client sees the truncation */
         conn_free(c);
     } else {

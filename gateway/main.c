@@ -98,6 +98,7 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     gw_rt *old = gw_srv.rt;
     gw_srv.rt = rt;
     gw_rt_unref(old); /* requests in flight keep their own references */
+    gw_listeners_pause(gw_srv.nconns >= rt->srv.max_connections);
     open_logs(rt);
     gw_log(GW_LOG_INFO, "configuration reloaded from %s", conf_path);
 }

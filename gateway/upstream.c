@@ -133,7 +133,10 @@ static void peer_release(gw_upstream *up)
 /* Capacity freed in `pool`: hand it to the oldest waiting requests. */
 static void wake_backlog(gw_pool *pool)
 {
-    while (pool->backlog.len > 0) {
+    /* One pass at most: each waiter gets one try. A peer with room is not necessarily one a
+     * given request may use (it already failed there, or X-Rewrite-Backend names another);
+     * such a request queues again at the tail and the next one gets its chance. */
+    for (size_t pass = pool->backlog.len; pass > 0 && pool->backlog.len > 0; pass--) {
         int room = 0;
         double t = now();
         for (unsigned i = 0; i < pool->npeers && !room; i++)
@@ -144,6 +147,20 @@ static void wake_backlog(gw_pool *pool)
         ev_timer_stop(gw_srv.loop, &w->timer);
         dispatch(w);
     }
+}
+
+/* How long a queued request sleeps: until its backlog-timeout, or until the first disabled peer
+ * of its pool comes back (a disable-time ending is not an event of its own). */
+static double queue_wait(const gw_upstream *up, double t)
+{
+    double until = up->queued_at + up->route->backlog_timeout;
+    const gw_pool *pool = up->pool;
+    for (unsigned i = 0; i < pool->npeers; i++) {
+        const gw_peer *p = &pool->peers[i];
+        if (p->health == GW_PEER_UP && p->disabled_until > t && p->disabled_until < until)
+            until = p->disabled_until;
+    }
+    return until - t > 0.001 ? until - t : 0.001;
 }
 
 void gw_upstream_pool_wake(gw_pool *pool)
@@ -271,6 +288,7 @@ static void pump_send(gw_upstream *up)
             arm_exchange_timer(up);
             return;
         }
+        if (up->state == GW_UP_TUNNEL) gw_conn_body_drained(up->c); /* the client may send more */
         if (up->state != GW_UP_EXCHANGE || up->body_sent_last) break;
         if (up->c->body.streaming && up->c->body.mem.bytes == 0) break;
     }
@@ -446,8 +464,9 @@ static void dispatch(gw_upstream *up)
                 return;
             }
             up->state = GW_UP_QUEUED;
+            if (up->queued_at == 0) up->queued_at = t; /* a re-queue keeps its deadline */
             gw_backlog_push(&pool->backlog, &up->bl, t);
-            set_timer(up, up->route->backlog_timeout);
+            set_timer(up, queue_wait(up, t));
             return;
         }
         if (up->fail_status) { /* a retry found no other backend: the first failure stands */
@@ -579,7 +598,8 @@ static void finish(gw_upstream *up)
     int st = up->rsp.status;
     if (st >= 100 && st < 600) up->peer->responses[st / 100]++;
     gw_hist_add(&up->peer->response_time, now() - up->t_connected);
-    uc_release(up->uc, ops->reusable(up->st));
+    /* an answer that came before the whole request went out leaves the stream mid-message */
+    uc_release(up->uc, ops->reusable(up->st) && up->body_sent_last && up->out.bytes == 0);
     up->uc = NULL;
     peer_release(up);
     wake_backlog(up->pool);
@@ -597,6 +617,11 @@ static void do_read(gw_upstream *up)
             gw_buf_consume(&uc->in, gw_buf_unread(&uc->in));
             CONN_CALL(up, gw_conn_tunnel_data(up->c));
             if (up->paused) return;
+            if (gw_conn_out_full(up->c)) { /* a client that does not read slows the backend */
+                up->paused = 1;
+                set_io(up, up->out.bytes ? EV_WRITE : 0);
+                return;
+            }
         }
         int eof = 0;
         gw_buf_compact(&uc->in);
@@ -695,7 +720,13 @@ static void on_up_io(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     if (revents & EV_WRITE) {
+        up->busy++; /* a failed send ends the exchange: keep `up` readable until here */
         pump_send(up);
+        up->busy--;
+        if (up->dead) {
+            if (up->busy == 0) up_destroy(up);
+            return;
+        }
         if (up->state == GW_UP_DONE) return;
     }
     if (revents & EV_READ) do_read(up);
@@ -705,11 +736,24 @@ static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     gw_upstream *up = w->data;
     switch (up->state) {
-    case GW_UP_QUEUED:
+    case GW_UP_QUEUED: {
+        double t = now();
+        if (t < up->queued_at + up->route->backlog_timeout) { /* a disabled peer is back */
+            up->busy++; /* waking may serve (and free) this very request */
+            wake_backlog(up->pool);
+            up->busy--;
+            if (up->dead) {
+                if (up->busy == 0) up_destroy(up);
+                return;
+            }
+            if (up->state == GW_UP_QUEUED) set_timer(up, queue_wait(up, t));
+            return;
+        }
         gw_backlog_remove(&up->pool->backlog, &up->bl);
         up->state = GW_UP_DONE;
         CONN_CALL(up, gw_conn_resp_error(up->c, 503));
         return;
+    }
     case GW_UP_CONNECTING:
         connect_failed(up, "connect timed out");
         return;

@@ -59,6 +59,7 @@ typedef struct gw_upstream {
     unsigned retries;
     int fail_status; /* what the client gets if no retry is left: 502 or 503 */
     double t_start, t_connect, t_connected;
+    double queued_at; /* when it first waited in the backlog (backlog-timeout counts from it) */
     char log_tag[160];
 } gw_upstream;
 
