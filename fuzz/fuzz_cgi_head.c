@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/cgi.h"
+#include "gateway/base/cgi.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

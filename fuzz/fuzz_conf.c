@@ -1,8 +1,8 @@
 /* libFuzzer target for the configuration parser: any input must parse or fail with a located
  * error; what parses must print, re-parse and print the same again; matching must not crash.
  * The name "fuzz" disables include, so the fuzzer never reads the file system. */
-#include "gateway/conf.h"
-#include "gateway/cond.h"
+#include "gateway/config/conf.h"
+#include "gateway/config/cond.h"
 
 #include <netinet/in.h>
 #include <stdint.h>

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/log.h"
+#include "gateway/base/log.h"
 #include "proto/fastcgi/fcgi_backend.h"
 #include "proto/fastcgi/fcgi_codec.h"
 

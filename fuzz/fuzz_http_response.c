@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/log.h"
+#include "gateway/base/log.h"
 #include "proto/http/http_backend.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

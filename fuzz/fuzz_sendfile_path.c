@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/sendfile.h"
+#include "gateway/respond/sendfile.h"
 
 #define ETAG "\"1a-3e8-5f5e100\""
 #define MTIME ((time_t)100000000)

@@ -11,14 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gateway/accesslog.h"
-#include "gateway/cond.h"
-#include "gateway/health.h"
-#include "gateway/conn.h"
-#include "gateway/listen.h"
-#include "gateway/log.h"
-#include "gateway/route.h"
-#include "gateway/upstream.h"
+#include "gateway/client/accesslog.h"
+#include "gateway/config/cond.h"
+#include "gateway/upstream/health.h"
+#include "gateway/client/conn.h"
+#include "gateway/client/listen.h"
+#include "gateway/base/log.h"
+#include "gateway/config/route.h"
+#include "gateway/upstream/upstream.h"
 
 static const char *conf_path;
 static ev_signal sig_term, sig_int, sig_hup, sig_usr1;

@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-#include "gateway/cgi.h"
-#include "gateway/log.h"
+#include "gateway/base/cgi.h"
+#include "gateway/base/log.h"
 #include "proto/fastcgi/fcgi_codec.h"
 
 #define FCGI_REQUEST_ID 1 /* one request per connection at a time: no multiplexing */

@@ -3,7 +3,7 @@
 #ifndef FCGI_BACKEND_H
 #define FCGI_BACKEND_H
 
-#include "gateway/backend.h"
+#include "gateway/base/backend.h"
 
 /* Largest CGI response head accepted from an application, in bytes (larger: GW_ERR). */
 #define FCGI_HEAD_MAX 65536

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "gateway/buf.h"
+#include "gateway/base/buf.h"
 
 #define FCGI_VERSION_1 1
 #define FCGI_HEADER_LEN 8

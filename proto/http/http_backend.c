@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "gateway/log.h"
+#include "gateway/base/log.h"
 #include "proto/http/http_parse.h"
 #include "proto/http/http_write.h"
 

@@ -3,7 +3,7 @@
 #ifndef HTTP_BACKEND_H
 #define HTTP_BACKEND_H
 
-#include "gateway/backend.h"
+#include "gateway/base/backend.h"
 
 /* proxy-core.protocol = "http" (flags GW_BE_KEEPALIVE).
  * Request: hop-by-hop fields, Expect, X-Forwarded-* from the client and the client's framing

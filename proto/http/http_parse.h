@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-#include "gateway/buf.h"
-#include "gateway/req.h"
+#include "gateway/base/buf.h"
+#include "gateway/base/req.h"
 
 /* A parsed request head. Slices borrow the input buffer. */
 typedef struct http_req_head {

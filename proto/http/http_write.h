@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "gateway/buf.h"
+#include "gateway/base/buf.h"
 
 #define HTTP_CRLF "\r\n"
 #define HTTP_LAST_CHUNK "0\r\n\r\n" /* last-chunk and an empty trailer section */

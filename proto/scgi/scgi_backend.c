@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "gateway/cgi.h"
+#include "gateway/base/cgi.h"
 #include "proto/scgi/scgi_codec.h"
 
 typedef struct scgi_state {

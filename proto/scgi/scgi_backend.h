@@ -3,7 +3,7 @@
 #ifndef SCGI_BACKEND_H
 #define SCGI_BACKEND_H
 
-#include "gateway/backend.h"
+#include "gateway/base/backend.h"
 
 /* Longest response head accepted before the backend is declared broken. */
 #define SCGI_HEAD_MAX 65536

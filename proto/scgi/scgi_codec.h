@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "gateway/buf.h"
+#include "gateway/base/buf.h"
 
 /* Longest "LEN:" prefix: 20 digits of a size_t and the colon. */
 #define SCGI_PREFIX_MAX 21

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/backlog.h"
-#include "gateway/balance.h"
+#include "gateway/upstream/backlog.h"
+#include "gateway/upstream/balance.h"
 
 #define MAXP 256
 #define NOW 1000.0

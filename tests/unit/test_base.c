@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/buf.h"
-#include "gateway/req.h"
+#include "gateway/base/buf.h"
+#include "gateway/base/req.h"
 
 Suite *cgi_suite(void);
 

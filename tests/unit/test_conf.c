@@ -1,7 +1,7 @@
 /* Unit tests of the configuration language (gateway/conf.c) and of condition matching
  * (gateway/cond.c): syntax, every error with its FILE:LINE, includes, printing, matching. */
-#include "gateway/conf.h"
-#include "gateway/cond.h"
+#include "gateway/config/conf.h"
+#include "gateway/config/cond.h"
 
 #include <arpa/inet.h>
 #include <check.h>

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gateway/cgi.h"
-#include "gateway/log.h"
+#include "gateway/base/cgi.h"
+#include "gateway/base/log.h"
 #include "proto/fastcgi/fcgi_backend.h"
 #include "proto/fastcgi/fcgi_codec.h"
 

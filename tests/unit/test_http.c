@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/log.h"
+#include "gateway/base/log.h"
 #include "proto/http/http_backend.h"
 #include "proto/http/http_parse.h"
 #include "proto/http/http_write.h"

@@ -1,7 +1,7 @@
 /* Unit tests for gateway/rewrite.c: compiling hand-built config values (errors with FILE:LINE),
  * $0..$9 expansion, first-match-wins, pseudo headers, request and response rewriting, and the
  * CR/LF/NUL refusal. */
-#include "gateway/rewrite.h"
+#include "gateway/config/rewrite.h"
 
 #include <check.h>
 #include <stdarg.h>

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/cgi.h"
+#include "gateway/base/cgi.h"
 #include "proto/scgi/scgi_backend.h"
 #include "proto/scgi/scgi_codec.h"
 

@@ -1,7 +1,7 @@
 /* Unit tests for gateway/sendfile.c: normalisation, the confined open against a real temp tree
  * (escapes through "..", encodings, symlinks, loops, FIFOs, devices), ranges, conditionals,
  * validators, dates and MIME types. Includes the .c to force the openat2-less walk as well. */
-#include "gateway/sendfile.c"
+#include "gateway/respond/sendfile.c"
 
 #include <check.h>
 #include <ftw.h>

@@ -1,0 +1,1150 @@
+/* Client connections: read and check a request head, read or stream its body, hand it to the
+ * upstream engine, write the response (framing, X-Sendfile, X-Rewrite, header rewrites), and
+ * keep the connection alive. Every client protocol error becomes its status code here. */
+#include "config.h"
+
+#include "gateway/client/conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "gateway/client/accesslog.h"
+#include "gateway/base/body.h"
+#include "gateway/base/log.h"
+#include "gateway/respond/sendfile.h"
+#include "gateway/respond/status.h"
+#include "gateway/upstream/upstream.h"
+#include "proto/http/http_write.h"
+
+gw_server gw_srv = {.accesslog_fd = -1};
+
+#define OUT_HIGH (256 * 1024) /* pause the backend read above this */
+#define OUT_LOW (64 * 1024)   /* resume below this */
+#define MAX_REWRITES 4
+
+static void on_client_io(struct ev_loop *loop, ev_io *w, int revents);
+static void on_client_timer(struct ev_loop *loop, ev_timer *w, int revents);
+static void process(gw_conn *c);
+static void flush(gw_conn *c);
+static void send_error(gw_conn *c, int status);
+static void update_io(gw_conn *c);
+static void finish_request(gw_conn *c);
+static void decide_close(gw_conn *c);
+
+static double now(void)
+{
+    return ev_now(gw_srv.loop);
+}
+
+static const gw_server_conf *srv(const gw_conn *c)
+{
+    return &(c->rt ? c->rt : gw_srv.rt)->srv;
+}
+
+/* ---- Date header, formatted once a second ---- */
+
+static const char *date_now(void)
+{
+    static char buf[32];
+    static time_t last;
+    time_t t = (time_t)now();
+    if (t != last) {
+        gw_http_date(t, buf);
+        last = t;
+    }
+    return buf;
+}
+
+/* ---- lifetime ---- */
+
+/* Forget the current request (its upstream, body, sendfile, arena, config reference); log it
+ * if it was answered. */
+static void request_reset(gw_conn *c)
+{
+    if (c->status) {
+        gw_accesslog_write(c);
+        if (c->status >= 100 && c->status < 600) gw_srv.responses[c->status / 100]++;
+    }
+    if (c->up) gw_upstream_free(c->up);
+    c->up = NULL;
+    gw_body_reset(&c->body);
+    if (c->sf_fd >= 0) close(c->sf_fd);
+    c->sf_fd = -1;
+    c->sf_left = 0;
+    if (c->rt) gw_rt_unref(c->rt);
+    c->rt = NULL;
+    c->route = NULL;
+    memset(&c->req, 0, sizeof(c->req));
+    memset(&c->info, 0, sizeof(c->info));
+    c->body_mode = 0;
+    c->body_left = 0;
+    c->expect_pending = 0;
+    c->reading_paused = 0;
+    c->resp_started = c->resp_chunked = c->resp_nobody = 0;
+    c->up_done = 0;
+    c->status = 0;
+    c->bytes_out = 0;
+    c->backend = NULL;
+    c->rewrites = 0;
+    c->rewrite_pending = 0;
+    c->force_backend = NULL;
+    gw_arena_reset(&c->arena);
+}
+
+/* Close the connection now; free its memory once no callback is running on it, so that code
+ * up the stack may still look at c->dead. */
+static void conn_free(gw_conn *c)
+{
+    if (c->dead) return;
+    c->dead = 1;
+    request_reset(c);
+    ev_io_stop(gw_srv.loop, &c->io);
+    ev_timer_stop(gw_srv.loop, &c->timer);
+    close(c->fd);
+    c->fd = -1;
+    gw_buf_free(&c->in);
+    gw_bufq_clear(&c->out);
+    gw_arena_free(&c->arena);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        gw_srv.conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    gw_srv.nconns--;
+    /* below the limit (of the config now in force: a reload may have changed it): accept */
+    if (gw_srv.rt && gw_srv.nconns < gw_srv.rt->srv.max_connections && !gw_srv.stopping)
+        gw_listeners_pause(0);
+    if (c->busy == 0) free(c);
+}
+
+static void enter(gw_conn *c)
+{
+    c->busy++;
+}
+
+static void leave(gw_conn *c)
+{
+    if (--c->busy == 0 && c->dead) free(c);
+}
+
+void gw_conn_accept(gw_listener *l, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+    gw_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->lst = l;
+    c->sf_fd = -1;
+    gw_body_init(&c->body);
+    c->server = l->local;
+    if (salen <= sizeof(c->peer_sa)) memcpy(&c->peer_sa, sa, salen);
+    gw_endpoint_from(&c->client, sa);
+    if (!l->local.is_unix) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            gw_endpoint_from(&c->server, (struct sockaddr *)&ss);
+    }
+    c->next = gw_srv.conns;
+    if (c->next) c->next->prev = c;
+    gw_srv.conns = c;
+    gw_srv.nconns++;
+    if (gw_srv.nconns >= gw_srv.rt->srv.max_connections) gw_listeners_pause(1);
+    ev_io_init(&c->io, on_client_io, fd, EV_READ);
+    c->io.data = c;
+    ev_init(&c->timer, on_client_timer);
+    c->timer.data = c;
+    c->last_io = now();
+    c->state = GW_C_HEAD;
+    ev_io_start(gw_srv.loop, &c->io);
+    c->timer.repeat = gw_srv.rt->srv.ka_idle;
+    ev_timer_again(gw_srv.loop, &c->timer);
+}
+
+void gw_conns_close_idle(void)
+{
+    for (gw_conn *c = gw_srv.conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == GW_C_HEAD && (c->in.data == NULL || gw_buf_unread(&c->in) == 0) &&
+            c->out.bytes == 0)
+            conn_free(c);
+    }
+}
+
+void gw_conns_close_all(void)
+{
+    while (gw_srv.conns) conn_free(gw_srv.conns);
+}
+
+/* ---- writing ---- */
+
+static void begin_close(gw_conn *c)
+{
+    c->state = GW_C_CLOSING;
+    c->resp_close = 1;
+    if (c->up) {
+        gw_upstream_free(c->up);
+        c->up = NULL;
+    }
+    shutdown(c->fd, SHUT_RD);
+    update_io(c);
+    flush(c);
+}
+
+static void update_io(gw_conn *c)
+{
+    if (c->dead) return;
+    int ev = 0;
+    if (c->out.bytes > 0 || c->sf_left > 0) ev |= EV_WRITE;
+    switch (c->state) {
+    case GW_C_HEAD:
+    case GW_C_BODY:
+        ev |= EV_READ;
+        break;
+    case GW_C_ACTIVE:
+        /* streaming bodies are read under backpressure; otherwise only watch for the client
+         * going away (and let pipelined bytes wait in the buffer) */
+        if (!c->reading_paused && !c->client_eof && c->in.data && gw_buf_room(&c->in) > 0)
+            ev |= EV_READ;
+        break;
+    case GW_C_TUNNEL:
+        if (!c->reading_paused) ev |= EV_READ;
+        break;
+    default:
+        break;
+    }
+    if (ev_is_active(&c->io)) {
+        if ((c->io.events & (EV_READ | EV_WRITE)) == ev) return;
+        ev_io_stop(gw_srv.loop, &c->io); /* (stopping also drops a fed event: only if active) */
+    }
+    if (ev) {
+        ev_io_set(&c->io, c->fd, ev);
+        ev_io_start(gw_srv.loop, &c->io);
+    }
+}
+
+/* Write queued bytes, then the X-Sendfile file; finish the request when all is out. */
+static void flush(gw_conn *c)
+{
+    if (c->dead) return;
+    while (c->out.bytes > 0) {
+        struct iovec iov[64];
+        int n = gw_bufq_iov(&c->out, iov, 64);
+        ssize_t w = writev(c->fd, iov, n);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EINTR) break;
+            conn_free(c);
+            return;
+        }
+        c->last_io = now();
+        c->bytes_out += (uint64_t)w;
+        gw_bufq_consume(&c->out, (size_t)w);
+    }
+    while (c->out.bytes == 0 && c->sf_left > 0) {
+        size_t n = c->sf_left > (1u << 30) ? (1u << 30) : (size_t)c->sf_left;
+        ssize_t w = sendfile(c->fd, c->sf_fd, &c->sf_off, n);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EINTR) break;
+            conn_free(c);
+            return;
+        }
+        if (w == 0) { /* the file shrank under us: the client sees the truncation */
+            conn_free(c);
+            return;
+        }
+        c->last_io = now();
+        c->bytes_out += (uint64_t)w;
+        c->sf_left -= (uint64_t)w;
+    }
+    if (c->out.bytes < OUT_LOW && c->up && c->up->paused) gw_upstream_resume(c->up);
+    if (c->out.bytes == 0 && c->sf_left == 0) {
+        if (c->state == GW_C_CLOSING) {
+            conn_free(c);
+            return;
+        }
+        if (c->state == GW_C_ACTIVE && c->up_done) {
+            finish_request(c);
+            return;
+        }
+    }
+    update_io(c);
+}
+
+/* Was the request read whole (so that what follows on the connection is the next request)? */
+static int body_read(const gw_conn *c)
+{
+    return c->body.complete || (!c->info.chunked && c->info.content_length <= 0);
+}
+
+/* ---- responses made by the gateway ---- */
+
+static void write_common(gw_conn *c, int status)
+{
+    http_write_status(&c->out, 1, status);
+    http_write_header(&c->out, GW_STR("Date"), gw_str_from(date_now()));
+}
+
+static void send_error(gw_conn *c, int status)
+{
+    if (c->dead) return;
+    char body[256];
+    int n = snprintf(body, sizeof(body),
+                     "<html><head><title>%d %s</title></head><body><h1>%d %s</h1></body>"
+                     "</html>\n",
+                     status, http_reason(status), status, http_reason(status));
+    c->status = status;
+    c->resp_started = 1;
+    /* the connection stays usable only if the request was read whole */
+    if (c->state == GW_C_CLOSING || !body_read(c) || c->info.upgrade || !c->info.keepalive)
+        c->resp_close = 1;
+    write_common(c, status);
+    http_write_header(&c->out, GW_STR("Server"), gw_str_from(srv(c)->tag));
+    http_write_header(&c->out, GW_STR("Content-Type"), GW_STR("text/html"));
+    if (status == 503) http_write_header(&c->out, GW_STR("Retry-After"), GW_STR("2"));
+    if (status == 405) http_write_header(&c->out, GW_STR("Allow"), GW_STR("GET, HEAD, POST"));
+    http_write_header_u64(&c->out, GW_STR("Content-Length"), (uint64_t)n);
+    if (c->resp_close) http_write_header(&c->out, GW_STR("Connection"), GW_STR("close"));
+    http_write_crlf(&c->out);
+    if (!c->req.is_head) gw_bufq_append(&c->out, body, (size_t)n);
+    if (c->resp_close) {
+        begin_close(c);
+        return;
+    }
+    c->state = GW_C_ACTIVE;
+    if (c->up == NULL) c->up_done = 1; /* else: done when the exchange ends */
+    flush(c);
+}
+
+void gw_conn_send_body(gw_conn *c, int status, const char *type, gw_bufq *body)
+{
+    c->state = GW_C_ACTIVE;
+    c->status = status;
+    c->resp_started = 1;
+    decide_close(c); /* a body sent along is not read: such a connection closes */
+    write_common(c, status);
+    http_write_header(&c->out, GW_STR("Server"), gw_str_from(srv(c)->tag));
+    http_write_header(&c->out, GW_STR("Content-Type"), gw_str_from(type));
+    http_write_header(&c->out, GW_STR("Cache-Control"), GW_STR("no-store"));
+    http_write_header_u64(&c->out, GW_STR("Content-Length"), body->bytes);
+    if (c->resp_close) http_write_header(&c->out, GW_STR("Connection"), GW_STR("close"));
+    http_write_crlf(&c->out);
+    if (c->req.is_head)
+        gw_bufq_clear(body);
+    else
+        gw_bufq_move_all(&c->out, body);
+    c->up_done = 1;
+    flush(c);
+}
+
+/* ---- the end of one request ---- */
+
+static void finish_request(gw_conn *c)
+{
+    /* a backend may answer before the whole body arrived: its rest cannot be told apart from
+     * the next request, so such a connection closes */
+    int close_it = c->resp_close || gw_srv.stopping || c->nreq >= (unsigned)srv(c)->ka_requests ||
+                   !body_read(c);
+    request_reset(c);
+    if (close_it) {
+        begin_close(c);
+        return;
+    }
+    c->state = GW_C_HEAD;
+    c->last_io = now();
+    if (c->in.data && gw_buf_unread(&c->in) > 0) {
+        process(c); /* a pipelined request is waiting */
+        return;
+    }
+    /* idle keep-alive connections hold no buffer */
+    gw_buf_free(&c->in);
+    gw_arena_free(&c->arena);
+    update_io(c);
+}
+
+/* ---- request head ---- */
+
+/* Copy the head out of the read buffer into the arena, so the buffer can be compacted and
+ * reused for the body and for pipelined requests while the request is in flight. */
+static void adopt_head(gw_conn *c, const char *base, size_t len, http_req_head *h)
+{
+    char *copy = gw_arena_alloc(&c->arena, len + 1);
+    memcpy(copy, base, len);
+    copy[len] = '\0';
+#define REBASE(s) ((s).p = (s).p ? copy + ((s).p - base) : NULL)
+    REBASE(h->method);
+    REBASE(h->target);
+    gw_header *hdr = gw_arena_alloc(&c->arena, (h->nhdr ? h->nhdr : 1) * sizeof(*hdr));
+    for (size_t i = 0; i < h->nhdr; i++) {
+        hdr[i] = h->hdr[i];
+        REBASE(hdr[i].name);
+        REBASE(hdr[i].value);
+    }
+#undef REBASE
+    h->hdr = hdr;
+}
+
+/* Fill the neutral request from a checked head. Returns 0 or a status to answer with. */
+static int build_request(gw_conn *c, http_req_head *h)
+{
+    gw_req *rq = &c->req;
+    rq->arena = &c->arena;
+    rq->method = h->method;
+    rq->target = h->target;
+    rq->minor = h->minor;
+    rq->hdr = h->hdr;
+    rq->nhdr = h->nhdr;
+    rq->client = &c->client;
+    rq->server = &c->server;
+    rq->scheme = GW_STR("http");
+    rq->is_head = gw_str_eq(h->method, "HEAD");
+    rq->upgrade = c->info.upgrade;
+    rq->chunked = c->info.chunked;
+    rq->content_length = c->info.chunked              ? -1
+                         : c->info.content_length < 0 ? 0
+                                                      : c->info.content_length;
+    rq->server_software = gw_str_from(srv(c)->tag);
+    gw_str host = c->info.host;
+    gw_str t = h->target;
+    if (gw_str_eq(h->method, "CONNECT")) return 405;
+    if (t.n == 1 && t.p[0] == '*') {
+        if (!gw_str_eq(h->method, "OPTIONS")) return 400;
+        rq->path = t;
+        rq->query = GW_STR("");
+    } else {
+        if (t.n == 0) return 400;
+        if (t.p[0] != '/') { /* absolute-form: the authority replaces Host (RFC 9112 §3.2.2) */
+            const char *sep = t.n > 7 ? memmem(t.p, t.n, "://", 3) : NULL;
+            if (sep == NULL) return 400;
+            const char *auth = sep + 3, *end = t.p + t.n;
+            const char *slash = auth;
+            while (slash < end && *slash != '/' && *slash != '?') slash++;
+            host = (gw_str){auth, (size_t)(slash - auth)};
+            if (slash == end || *slash == '?') {
+                char *fixed = gw_arena_sprintf(&c->arena, "/%.*s", (int)(end - slash), slash);
+                t = gw_str_from(fixed);
+            } else {
+                t = (gw_str){slash, (size_t)(end - slash)};
+            }
+            rq->target = t;
+        }
+        const char *q = memchr(t.p, '?', t.n);
+        gw_str rawpath = q ? (gw_str){t.p, (size_t)(q - t.p)} : t;
+        rq->query = q ? (gw_str){q + 1, (size_t)(t.p + t.n - q - 1)} : GW_STR("");
+        if (gw_path_normalize(&c->arena, rawpath, &rq->path) != GW_OK) return 400;
+    }
+    rq->host_full = host;
+    rq->host = gw_host_lower(&c->arena, host);
+    return 0;
+}
+
+/* SCRIPT_NAME / PATH_INFO / SCRIPT_FILENAME per proxy-core.script-name and document-root. */
+static void resolve_cgi(gw_conn *c)
+{
+    gw_req *rq = &c->req;
+    const gw_route *r = c->route;
+    rq->docroot = r->docroot ? gw_str_from(r->docroot) : GW_STR_NULL;
+    if (r->script_name == NULL) {
+        rq->script_name = rq->path;
+        rq->path_info = GW_STR("");
+    } else {
+        gw_str sn = gw_str_from(r->script_name);
+        while (sn.n > 0 && sn.p[sn.n - 1] == '/') sn.n--;
+        rq->script_name = sn;
+        if (sn.n <= rq->path.n && memcmp(rq->path.p, sn.p, sn.n) == 0 &&
+            (rq->path.n == sn.n || rq->path.p[sn.n] == '/'))
+            rq->path_info = (gw_str){rq->path.p + sn.n, rq->path.n - sn.n};
+        else
+            rq->path_info = rq->path;
+    }
+    if (r->docroot)
+        rq->script_filename = gw_str_from(gw_arena_sprintf(
+            &c->arena, "%s%.*s", r->docroot, (int)rq->script_name.n, rq->script_name.p));
+    else
+        rq->script_filename = GW_STR_NULL;
+    rq->backend_target = rq->target;
+}
+
+static void route_request(gw_conn *c)
+{
+    gw_req *rq = &c->req;
+    gw_cond_ctx ctx = {
+        .url = rq->path,
+        .query = rq->query,
+        .host = rq->host,
+        .method = rq->method,
+        .scheme = rq->scheme,
+        .remote = c->client.is_unix ? NULL : (const struct sockaddr *)&c->peer_sa,
+        .remote_ip = gw_str_from(c->client.addr),
+        .socket = gw_str_from(c->lst->name),
+        .hdr = rq->hdr,
+        .nhdr = rq->nhdr,
+    };
+    c->route = gw_rt_route(c->rt, &ctx);
+}
+
+/* ---- request body ---- */
+
+/* Take body bytes from the read buffer. Returns 0, or a status to answer with. */
+static int read_body(gw_conn *c)
+{
+    gw_buf *in = &c->in;
+    while (!c->body.complete && in->data && gw_buf_unread(in) > 0) {
+        if (c->body.streaming && c->body.mem.bytes >= GW_BODY_MEM_MAX) {
+            c->reading_paused = 1;
+            break;
+        }
+        char *p = in->data + in->off;
+        size_t avail = gw_buf_unread(in);
+        if (c->body_mode == 1) {
+            size_t k = avail < c->body_left ? avail : (size_t)c->body_left;
+            int st = gw_body_append(&c->body, p, k, (uint64_t)srv(c)->max_request_size);
+            if (st) return st;
+            gw_buf_consume(in, k);
+            c->body_left -= k;
+            if (c->body_left == 0) c->body.complete = 1;
+        } else {
+            size_t used = 0, data = 0;
+            int rc = http_chunked_decode(&c->chunk, p, avail, &used, &data);
+            if (rc == GW_ERR) return 400;
+            int st = gw_body_append(&c->body, p, data, (uint64_t)srv(c)->max_request_size);
+            if (st) return st;
+            gw_buf_consume(in, used);
+            if (rc == GW_DONE) c->body.complete = 1;
+            if (used == 0) break;
+        }
+    }
+    return 0;
+}
+
+/* A target from X-Rewrite-URI or a "_uri" rewrite must be origin-form without spaces or
+ * control bytes. */
+static int rewrite_target_ok(gw_str t)
+{
+    if (t.n == 0 || t.p[0] != '/') return 0;
+    for (size_t i = 0; i < t.n; i++)
+        if ((unsigned char)t.p[i] <= 0x20 || t.p[i] == 0x7f) return 0;
+    return 1;
+}
+
+/* rewrite-request: a result with CR/LF/NUL, or a "_uri" result that is no origin-form target,
+ * is the configuration's fault: 500 and a log line, nothing reaches the backend. */
+static int apply_rewrites(gw_conn *c)
+{
+    gw_req *rq = &c->req;
+    const char *what = NULL;
+    if (gw_rewrite_request(&c->route->rw_req, rq) != GW_OK)
+        what = "a CR, LF or NUL";
+    else if (rq->backend_target.p != rq->target.p && !rewrite_target_ok(rq->backend_target))
+        what = "a request target that is not origin-form";
+    if (what == NULL) return GW_OK;
+    gw_log(GW_LOG_ERR, "rewrite-request for %.*s produced %s; refused", (int)rq->path.n, rq->path.p,
+           what);
+    send_error(c, 500);
+    return GW_ERR;
+}
+
+static void dispatch_request(gw_conn *c)
+{
+    c->state = GW_C_ACTIVE;
+    if (!c->body.streaming) c->req.content_length = (int64_t)c->body.total;
+    update_io(c);
+    gw_upstream_start(c); /* errors come back through gw_conn_resp_error */
+}
+
+/* After the head: the status pages, routing, limits, then the body or the dispatch. */
+static void handle_request(gw_conn *c)
+{
+    const gw_server_conf *s = srv(c);
+    if (gw_status_handle(c)) return;
+    route_request(c);
+    if (c->route->error) {
+        send_error(c, 500);
+        return;
+    }
+    if (c->route->pool == NULL) {
+        send_error(c, 404);
+        return;
+    }
+    if (c->info.content_length > s->max_request_size) {
+        send_error(c, 413); /* never after a 100 Continue */
+        return;
+    }
+    c->body_mode = c->info.chunked ? 2 : c->info.content_length > 0 ? 1 : 0;
+    c->body_left = c->info.content_length > 0 ? (uint64_t)c->info.content_length : 0;
+    if (c->body_mode == 2) http_chunked_init(&c->chunk);
+    resolve_cgi(c);
+    if (apply_rewrites(c) != GW_OK) return;
+    if (c->body_mode == 0) {
+        c->body.complete = 1;
+        dispatch_request(c);
+        return;
+    }
+    int needs_len = (c->route->pool->ops->flags & GW_BE_NEEDS_LENGTH) != 0;
+    c->body.streaming = s->stream_body && !(needs_len && c->body_mode == 2);
+    if (c->info.expect_continue && gw_buf_unread(&c->in) == 0)
+        gw_bufq_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (c->body.streaming) {
+        dispatch_request(c);
+        if (!c->dead && c->state == GW_C_ACTIVE && c->up) process(c); /* bytes already here */
+        return;
+    }
+    c->state = GW_C_BODY;
+    process(c);
+}
+
+static void on_head(gw_conn *c, http_req_head *h, size_t len)
+{
+    c->nreq++;
+    c->t_start = now();
+    c->rt = gw_srv.rt;
+    gw_rt_ref(c->rt);
+    adopt_head(c, c->in.data + c->in.off, len, h);
+    gw_buf_consume(&c->in, len);
+    int status = http_req_analyze(h, &c->info);
+    if (status == 0) status = build_request(c, h);
+    if (status) {
+        c->req.method = h->method;
+        c->req.target = h->target;
+        c->req.minor = h->minor;
+        c->state = GW_C_CLOSING;
+        send_error(c, status);
+        return;
+    }
+    handle_request(c);
+}
+
+static void process(gw_conn *c)
+{
+    static gw_header scratch[GW_MAX_HEADERS];
+    if (c->dead) return;
+    switch (c->state) {
+    case GW_C_HEAD: {
+        if (c->in.data == NULL || gw_buf_unread(&c->in) == 0) break;
+        http_req_head h;
+        int status = 400;
+        const char *p = c->in.data + c->in.off;
+        size_t avail = gw_buf_unread(&c->in);
+        size_t maxf = (size_t)srv(c)->max_field_size;
+        int n = http_parse_request(p, avail, &h, scratch, GW_MAX_HEADERS, maxf < 8192 ? maxf : 8192,
+                                   &status);
+        if (n == GW_AGAIN) {
+            /* too long; or the buffer, sized by the config before a reload, is full */
+            if (avail >= maxf || (c->in.off == 0 && gw_buf_room(&c->in) == 0)) {
+                c->state = GW_C_CLOSING;
+                send_error(c, memchr(p, '\n', avail) ? 431 : 414);
+                return;
+            }
+            break;
+        }
+        if (n < 0 || (size_t)n > maxf) {
+            c->state = GW_C_CLOSING;
+            send_error(c, n < 0 ? (status ? status : 400) : 431);
+            return;
+        }
+        on_head(c, &h, (size_t)n);
+        return;
+    }
+    case GW_C_BODY:
+    case GW_C_ACTIVE: {
+        if (c->state == GW_C_ACTIVE && (!c->body.streaming || c->body.complete)) break;
+        int st = read_body(c);
+        if (st) {
+            if (c->resp_started) {
+                conn_free(c);
+                return;
+            }
+            if (c->up) gw_upstream_free(c->up);
+            c->state = GW_C_CLOSING;
+            send_error(c, st);
+            return;
+        }
+        if (c->state == GW_C_BODY && c->body.complete) {
+            dispatch_request(c);
+            return;
+        }
+        if (c->state == GW_C_ACTIVE && c->up) gw_upstream_body_ready(c->up);
+        break;
+    }
+    case GW_C_TUNNEL:
+        if (c->up && c->in.data && gw_buf_unread(&c->in) > 0) {
+            gw_bufq q = {0};
+            gw_bufq_append(&q, c->in.data + c->in.off, gw_buf_unread(&c->in));
+            gw_buf_consume(&c->in, gw_buf_unread(&c->in));
+            gw_upstream_tunnel_send(c->up, &q);
+            /* a backend that does not read slows the client (gw_conn_body_drained resumes) */
+            if (c->up && c->up->out.bytes >= OUT_HIGH) c->reading_paused = 1;
+        }
+        break;
+    default:
+        break;
+    }
+    update_io(c);
+    flush(c);
+}
+
+/* ---- the response from the upstream engine ---- */
+
+int gw_conn_out_full(const gw_conn *c)
+{
+    return c->out.bytes >= OUT_HIGH;
+}
+
+void gw_conn_body_drained(gw_conn *c)
+{
+    if (c->reading_paused && c->body.mem.bytes < GW_BODY_MEM_MAX) {
+        c->reading_paused = 0;
+        update_io(c);
+        /* bytes already buffered are taken on the next loop pass, not from inside the
+         * upstream's send path */
+        if (c->in.data && gw_buf_unread(&c->in) > 0) ev_feed_event(gw_srv.loop, &c->io, EV_READ);
+    }
+}
+
+/* Could the response carry one of the X- fields the gateway acts on? (one cheap pass, so that
+ * the common response skips a dozen lookups) */
+static int has_x_fields(const gw_resp *rsp)
+{
+    for (size_t i = 0; i < rsp->nhdr; i++) {
+        gw_str n = rsp->hdr[i].name;
+        if (n.n >= 10 && (n.p[0] | 0x20) == 'x' && n.p[1] == '-') return 1;
+    }
+    return 0;
+}
+
+static gw_str header_value(const gw_resp *rsp, const char *name)
+{
+    const gw_header *h = gw_resp_header(rsp, name);
+    return h ? h->value : GW_STR_NULL;
+}
+
+/* X-Rewrite-Host: the Host field the backends see is the new one too (a copy of the field
+ * array: the original belongs to the head as received). */
+static void replace_host(gw_conn *c, gw_str host)
+{
+    gw_req *rq = &c->req;
+    gw_header *h = gw_arena_alloc(&c->arena, (rq->nhdr + 1) * sizeof(*h));
+    size_t n = 0;
+    int done = 0;
+    for (size_t i = 0; i < rq->nhdr; i++) {
+        if (!gw_str_caseeq(rq->hdr[i].name, "Host")) {
+            h[n++] = rq->hdr[i];
+        } else if (!done) {
+            h[n++] = (gw_header){rq->hdr[i].name, host};
+            done = 1;
+        }
+    }
+    if (!done) h[n++] = (gw_header){GW_STR("Host"), host};
+    rq->hdr = h;
+    rq->nhdr = n;
+}
+
+/* X-Rewrite-*: remember the new target, host and backend; the exchange is drained and the
+ * request routed again when it ends. Returns 1 when a re-dispatch is pending. */
+static int take_xrewrite(gw_conn *c, gw_resp *rsp)
+{
+    gw_str uri = header_value(rsp, "X-Rewrite-URI");
+    gw_str host = header_value(rsp, "X-Rewrite-Host");
+    gw_str be = header_value(rsp, "X-Rewrite-Backend");
+    if (!uri.p && !host.p && !be.p) return 0;
+    gw_resp_del_header(rsp, "X-Rewrite-URI");
+    gw_resp_del_header(rsp, "X-Rewrite-Host");
+    gw_resp_del_header(rsp, "X-Rewrite-Backend");
+    if (!c->route->allow_xrewrite || c->body_mode != 0) return 0;
+    if (uri.p) c->req.target = gw_arena_str(&c->arena, uri);
+    if (host.p) {
+        c->info.host = gw_arena_str(&c->arena, host);
+        replace_host(c, c->info.host);
+    }
+    c->force_backend = be.p ? gw_arena_strndup(&c->arena, be.p, be.n) : NULL;
+    c->rewrite_pending = 1;
+    c->up->discard = 1;
+    return 1;
+}
+
+/* Route the request again after X-Rewrite (conditions see the new target and Host). */
+static void redispatch(gw_conn *c)
+{
+    c->rewrite_pending = 0;
+    if (c->up) gw_upstream_free(c->up);
+    c->up = NULL;
+    c->up_done = 0;
+    if (++c->rewrites > MAX_REWRITES) {
+        gw_log(GW_LOG_WARN, "X-Rewrite loop for %.*s: more than %d re-dispatches",
+               (int)c->req.path.n, c->req.path.p, MAX_REWRITES);
+        send_error(c, 502);
+        return;
+    }
+    if (!rewrite_target_ok(c->req.target)) {
+        gw_log(GW_LOG_WARN, "X-Rewrite-URI \"%.*s\" is not an origin-form target",
+               (int)c->req.target.n, c->req.target.p);
+        send_error(c, 502); /* the backend sent something invalid */
+        return;
+    }
+    http_req_head h = {.method = c->req.method,
+                       .target = c->req.target,
+                       .minor = c->req.minor,
+                       .hdr = c->req.hdr,
+                       .nhdr = c->req.nhdr};
+    const char *fb = c->force_backend;
+    c->req.extra = NULL; /* the first route's rewrite-request results do not carry over */
+    c->req.nextra = 0;
+    if (build_request(c, &h) != 0) {
+        send_error(c, 502);
+        return;
+    }
+    route_request(c);
+    if (c->route->error || c->route->pool == NULL) {
+        send_error(c, c->route->error ? 500 : 404);
+        return;
+    }
+    c->force_backend = fb;
+    resolve_cgi(c);
+    if (apply_rewrites(c) != GW_OK) return;
+    c->body.complete = 1;
+    dispatch_request(c);
+}
+
+/* Will the connection close after this response? */
+static void decide_close(gw_conn *c)
+{
+    if (!c->info.keepalive || c->nreq >= (unsigned)srv(c)->ka_requests || gw_srv.stopping ||
+        !body_read(c))
+        c->resp_close = 1;
+}
+
+static void write_connection(gw_conn *c)
+{
+    if (c->resp_close)
+        http_write_header(&c->out, GW_STR("Connection"), GW_STR("close"));
+    else if (c->req.minor == 0)
+        http_write_header(&c->out, GW_STR("Connection"), GW_STR("keep-alive"));
+}
+
+/* X-Sendfile: open the named file confined to the route's roots and answer with it. Returns 0
+ * when the file answers (head queued), or a status for an error response. */
+static int start_sendfile(gw_conn *c, gw_resp *rsp, gw_str value)
+{
+    char path[4096];
+    if (gw_sendfile_normalize(value, path, sizeof(path)) < 0) return 403;
+    struct stat st;
+    int status = 0;
+    int fd = gw_sendfile_open((const char *const *)c->route->xs_roots, c->route->nxs_roots, path,
+                              &st, &status);
+    if (fd < 0) return status ? status : 404;
+    char etag[64], lm[32];
+    gw_sendfile_etag(&st, etag, sizeof(etag));
+    gw_http_date(st.st_mtime, lm);
+    int code = gw_sendfile_conditional(&c->req, etag, st.st_mtime);
+    uint64_t start = 0, len = (uint64_t)st.st_size;
+    if (code == 0) {
+        const gw_header *range = gw_req_header(&c->req, "Range");
+        const gw_header *ifr = gw_req_header(&c->req, "If-Range");
+        if (range && (gw_str_eq(c->req.method, "GET") || c->req.is_head))
+            code = gw_range_parse(range->value, ifr ? ifr->value : GW_STR_NULL, etag, st.st_mtime,
+                                  (uint64_t)st.st_size, &start, &len);
+    }
+    if (code == 412) {
+        close(fd);
+        return 412;
+    }
+    static const char *const replaced[] = {"Content-Length", "Content-Encoding", "Content-Range",
+                                           "ETag",           "Last-Modified",    "Accept-Ranges",
+                                           "Date",           "Transfer-Encoding"};
+    for (size_t i = 0; i < sizeof(replaced) / sizeof(replaced[0]); i++)
+        gw_resp_del_header(rsp, replaced[i]);
+    int status_out = code ? code : 200;
+    c->status = status_out;
+    c->resp_started = 1;
+    write_common(c, status_out);
+    int have_server = 0, have_type = 0;
+    for (size_t i = 0; i < rsp->nhdr; i++) {
+        const gw_header *hd = &rsp->hdr[i];
+        if (gw_str_caseeq(hd->name, "Server")) have_server = 1;
+        if (gw_str_caseeq(hd->name, "Content-Type")) have_type = 1;
+        http_write_header(&c->out, hd->name, hd->value);
+    }
+    if (!have_server) http_write_header(&c->out, GW_STR("Server"), gw_str_from(srv(c)->tag));
+    if (!have_type && status_out != 304)
+        http_write_header(&c->out, GW_STR("Content-Type"), gw_str_from(gw_mime_type(path)));
+    http_write_header(&c->out, GW_STR("ETag"), gw_str_from(etag));
+    http_write_header(&c->out, GW_STR("Last-Modified"), gw_str_from(lm));
+    if (status_out != 304) http_write_header(&c->out, GW_STR("Accept-Ranges"), GW_STR("bytes"));
+    char cr[96];
+    if (status_out == 206) {
+        snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)start,
+                 (unsigned long long)(start + len - 1), (unsigned long long)st.st_size);
+        http_write_header(&c->out, GW_STR("Content-Range"), gw_str_from(cr));
+    } else if (status_out == 416) {
+        snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)st.st_size);
+        http_write_header(&c->out, GW_STR("Content-Range"), gw_str_from(cr));
+        len = 0;
+    }
+    if (status_out == 304) len = 0;
+    if (status_out != 304) http_write_header_u64(&c->out, GW_STR("Content-Length"), len);
+    decide_close(c);
+    write_connection(c);
+    http_write_crlf(&c->out);
+    c->resp_nobody = 1; /* the backend's body is dropped */
+    if (c->req.is_head || len == 0) {
+        close(fd);
+    } else {
+        c->sf_fd = fd;
+        c->sf_off = (off_t)start;
+        c->sf_left = len;
+    }
+    return 0;
+}
+
+static void write_head(gw_conn *c, gw_resp *rsp)
+{
+    int st = rsp->status;
+    c->status = st;
+    c->resp_started = 1;
+    c->resp_nobody = c->req.is_head || st < 200 || st == 204 || st == 304;
+    decide_close(c);
+    write_common(c, st);
+    int have_server = 0;
+    for (size_t i = 0; i < rsp->nhdr; i++) {
+        const gw_header *h = &rsp->hdr[i];
+        gw_str n = h->name;
+        int skip = 0;
+        switch (n.n) { /* the fields the gateway writes itself (by length first: hot path) */
+        case 4:
+            skip = gw_str_caseeq(n, "Date");
+            break;
+        case 6:
+            have_server |= gw_str_caseeq(n, "Server");
+            break;
+        case 7:
+            skip = gw_str_caseeq(n, "Upgrade");
+            break;
+        case 10:
+            skip = gw_str_caseeq(n, "Connection") || gw_str_caseeq(n, "Keep-Alive");
+            break;
+        case 14:
+            skip = gw_str_caseeq(n, "Content-Length");
+            break;
+        case 17:
+            skip = gw_str_caseeq(n, "Transfer-Encoding");
+            break;
+        }
+        if (!skip) http_write_header(&c->out, n, h->value);
+    }
+    if (!have_server) http_write_header(&c->out, GW_STR("Server"), gw_str_from(srv(c)->tag));
+    if (rsp->upgrade) {
+        const gw_header *u = gw_req_header(&c->req, "Upgrade");
+        http_write_header(&c->out, GW_STR("Connection"), GW_STR("upgrade"));
+        if (u) http_write_header(&c->out, GW_STR("Upgrade"), u->value);
+        http_write_crlf(&c->out);
+        c->state = GW_C_TUNNEL;
+        c->resp_close = 1;
+        return;
+    }
+    if (st >= 200 && st != 204) {
+        if (rsp->content_length >= 0 && st != 304) {
+            http_write_header_u64(&c->out, GW_STR("Content-Length"), (uint64_t)rsp->content_length);
+        } else if (!c->resp_nobody) {
+            if (c->req.minor >= 1) {
+                c->resp_chunked = 1;
+                http_write_header(&c->out, GW_STR("Transfer-Encoding"), GW_STR("chunked"));
+            } else {
+                c->resp_close = 1; /* HTTP/1.0: the end of the body is the close */
+            }
+        }
+    }
+    write_connection(c);
+    http_write_crlf(&c->out);
+}
+
+void gw_conn_resp_head(gw_conn *c)
+{
+    enter(c);
+    gw_resp *rsp = &c->up->rsp;
+    const gw_route *r = c->route;
+    gw_str xs = GW_STR_NULL;
+    if (has_x_fields(rsp)) { /* X-Rewrite-*, X-Sendfile, X-LIGHTTPD-send-file */
+        if (take_xrewrite(c, rsp)) goto out;
+        xs = header_value(rsp, "X-Sendfile");
+        if (!xs.p) xs = header_value(rsp, "X-LIGHTTPD-send-file");
+        gw_resp_del_header(rsp, "X-Sendfile");
+        gw_resp_del_header(rsp, "X-LIGHTTPD-send-file");
+    }
+    if (gw_rewrite_response(&r->rw_resp, rsp) != GW_OK) {
+        gw_log(GW_LOG_ERR, "rewrite-response for %.*s produced a CR, LF or NUL; refused",
+               (int)c->req.path.n, c->req.path.p);
+        c->up->discard = 1;
+        send_error(c, 500);
+        goto out;
+    }
+    if (xs.p && r->allow_xsendfile && rsp->status >= 200 && rsp->status < 300 && !rsp->upgrade) {
+        c->up->discard = 1;
+        int st = start_sendfile(c, rsp, xs);
+        if (st)
+            send_error(c, st);
+        else
+            flush(c);
+        goto out;
+    }
+    write_head(c, rsp);
+    if (rsp->upgrade || (rsp->body.bytes == 0 && !rsp->done))
+        flush(c); /* else the body's flush takes it along */
+out:
+    leave(c);
+}
+
+static void move_body(gw_conn *c, gw_bufq *body)
+{
+    if (c->resp_nobody) {
+        gw_bufq_clear(body);
+    } else if (c->resp_chunked) {
+        http_write_chunk_head(&c->out, body->bytes);
+        gw_bufq_move_all(&c->out, body);
+        http_write_crlf(&c->out);
+    } else {
+        gw_bufq_move_all(&c->out, body);
+    }
+}
+
+void gw_conn_resp_body(gw_conn *c)
+{
+    enter(c);
+    move_body(c, &c->up->rsp.body);
+    flush(c);
+    leave(c);
+}
+
+void gw_conn_resp_done(gw_conn *c)
+{
+    enter(c);
+    gw_upstream *up = c->up;
+    if (c->rewrite_pending) {
+        redispatch(c);
+    } else {
+        if (up->rsp.body.bytes > 0) move_body(c, &up->rsp.body);
+        if (c->resp_chunked) http_write_last_chunk(&c->out);
+        gw_upstream_free(up);
+        c->up_done = 1;
+        flush(c);
+    }
+    leave(c);
+}
+
+void gw_conn_resp_error(gw_conn *c, int status)
+{
+    enter(c);
+    gw_upstream *up = c->up;
+    int discarding = up && up->discard && !c->rewrite_pending;
+    if (up) gw_upstream_free(up);
+    c->rewrite_pending = 0;
+    if (discarding && c->resp_started) { /* the answer did not need the backend's body */
+        c->up_done = 1;
+        flush(c);
+    } else if (c->resp_started && c->state == GW_C_TUNNEL) { /* the tunnel ends: deliver */
+        begin_close(c);
+    } else if (c->resp_started) { /* cut: the client sees the truncation */
+        conn_free(c);
+    } else {
+        send_error(c, status);
+    }
+    leave(c);
+}
+
+void gw_conn_tunnel_data(gw_conn *c)
+{
+    enter(c);
+    flush(c);
+    leave(c);
+}
+
+/* ---- events ---- */
+
+static void client_read(gw_conn *c)
+{
+    if (c->in.data == NULL) {
+        size_t cap = (size_t)srv(c)->max_field_size + 8192;
+        if (gw_buf_init(&c->in, cap) != GW_OK) {
+            conn_free(c);
+            return;
+        }
+    }
+    if (c->in.off > 0 && (c->in.off == c->in.len || gw_buf_room(&c->in) < 4096))
+        gw_buf_compact(&c->in);
+    size_t room = gw_buf_room(&c->in);
+    if (room == 0) { /* work through what is buffered first */
+        process(c);
+        return;
+    }
+    ssize_t n = read(c->fd, c->in.data + c->in.len, room);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR) conn_free(c);
+        return;
+    }
+    if (n == 0) { /* the client went away: nothing more can be answered */
+        c->client_eof = 1;
+        conn_free(c);
+        return;
+    }
+    c->in.len += (size_t)n;
+    c->last_io = now();
+    process(c);
+}
+
+static void on_client_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    gw_conn *c = w->data;
+    enter(c);
+    if (revents & EV_WRITE) /* level-triggered: a pending read event comes back */
+        flush(c);
+    else if (revents & EV_READ)
+        client_read(c);
+    leave(c);
+}
+
+/* The idle timeout that applies now, or 0 for none (the upstream engine times backends). */
+static double idle_limit(const gw_conn *c)
+{
+    const gw_server_conf *s = srv(c);
+    if (c->out.bytes > 0 || c->sf_left > 0) return s->write_idle;
+    switch (c->state) {
+    case GW_C_HEAD:
+        if (c->in.data && gw_buf_unread(&c->in) > 0) return s->read_idle;
+        return c->nreq ? s->ka_idle : s->read_idle;
+    case GW_C_BODY:
+        return s->read_idle;
+    case GW_C_ACTIVE:
+        return c->body.streaming && !c->body.complete && !c->reading_paused ? s->read_idle : 0;
+    case GW_C_CLOSING:
+        return s->write_idle;
+    default:
+        return 0;
+    }
+}
+
+static void on_client_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    gw_conn *c = w->data;
+    double limit = idle_limit(c);
+    double t = now();
+    if (limit > 0 && t - c->last_io >= limit) {
+        conn_free(c);
+        return;
+    }
+    double next = limit > 0 ? c->last_io + limit - t : 1.0;
+    if (next < 0.05) next = 0.05;
+    w->repeat = next;
+    ev_timer_again(loop, w);
+}

@@ -1,0 +1,123 @@
+/* Client connections: the HTTP/1.1 state machine (read head, read body, hand the request to the
+ * upstream engine, write the response, keep-alive), limits and timeouts. The only place that
+ * turns a client protocol error into a status code. */
+#ifndef GW_CONN_H
+#define GW_CONN_H
+
+#include <ev.h>
+#include <sys/socket.h>
+
+#include "gateway/base/body.h"
+#include "gateway/base/buf.h"
+#include "gateway/base/req.h"
+#include "gateway/config/route.h"
+#include "proto/http/http_parse.h"
+
+struct gw_upstream;
+
+typedef struct gw_listener {
+    ev_io io;
+    int fd;
+    char name[300]; /* "127.0.0.1:8080", "[::1]:8081", "unix:/path" */
+    gw_endpoint local;
+    struct gw_listener *next;
+    int mark; /* reload bookkeeping */
+} gw_listener;
+
+enum gw_conn_state {
+    GW_C_HEAD,    /* reading a request head */
+    GW_C_BODY,    /* buffering a request body before dispatch */
+    GW_C_ACTIVE,  /* the request is with the upstream engine or being answered */
+    GW_C_CLOSING, /* flushing a final response, then close */
+    GW_C_TUNNEL   /* after 101: raw bytes both ways */
+};
+
+typedef struct gw_conn {
+    ev_io io;
+    ev_timer timer;
+    int fd;
+    struct gw_conn *prev, *next;
+    gw_listener *lst;
+    gw_endpoint client, server;
+    struct sockaddr_storage peer_sa;
+    int state;
+    gw_buf in;   /* client bytes; allocated while needed */
+    gw_bufq out; /* bytes for the client */
+    unsigned nreq;
+    double last_io;
+
+    /* the current request */
+    gw_rt *rt; /* the config generation that routed it (one reference) */
+    gw_arena arena;
+    gw_req req;
+    http_req_info info;
+    const gw_route *route;
+    struct gw_upstream *up;
+    int rewrites;                 /* X-Rewrite re-dispatches so far */
+    unsigned rewrite_pending : 1; /* the response asked for X-Rewrite: route again when over */
+    const char *force_backend;    /* X-Rewrite-Backend: the peer to use (arena) */
+
+    /* request body */
+    int body_mode; /* 0 none, 1 Content-Length, 2 chunked */
+    uint64_t body_left;
+    http_chunked chunk;
+    gw_body body;
+    unsigned expect_pending : 1; /* a 100 Continue is owed once the body is wanted */
+    unsigned client_eof : 1;
+    unsigned reading_paused : 1;
+    unsigned dead : 1; /* closed; the memory goes when the outermost callback returns */
+    int busy;          /* depth of event callbacks running on this connection */
+
+    /* the response */
+    unsigned resp_started : 1; /* the head went out: errors now cut the connection */
+    unsigned resp_chunked : 1; /* framing the body as chunks */
+    unsigned resp_nobody : 1;  /* HEAD, 204, 304 */
+    unsigned resp_close : 1;   /* close after this response */
+    unsigned up_done : 1;      /* the upstream exchange is over */
+    int status;
+    uint64_t bytes_out;
+    int sf_fd; /* X-Sendfile: the file, its next offset and bytes left */
+    off_t sf_off;
+    uint64_t sf_left;
+    double t_start;
+    const char *backend; /* the peer that answered (its name lives as long as c->rt) */
+} gw_conn;
+
+/* The process-wide server state. */
+typedef struct gw_server {
+    struct ev_loop *loop;
+    gw_rt *rt; /* the current configuration generation */
+    gw_listener *listeners;
+    gw_conn *conns;
+    long nconns;
+    int stopping;
+    int accesslog_fd;
+    uint64_t responses[6]; /* client responses by status class (status / 100) */
+} gw_server;
+
+extern gw_server gw_srv;
+
+/* A listener accepted `fd` (non-blocking, close-on-exec). Takes ownership. */
+void gw_conn_accept(gw_listener *l, int fd, const struct sockaddr *sa, socklen_t salen);
+/* Start/stop accepting on every listener (max-connections, shutdown). */
+void gw_listeners_pause(int pause);
+/* Close idle keep-alive connections (graceful shutdown). */
+void gw_conns_close_idle(void);
+void gw_conns_close_all(void); /* at exit */
+
+/* Called by the upstream engine. */
+void gw_conn_resp_head(gw_conn *c);              /* c->up->rsp head is complete */
+void gw_conn_resp_body(gw_conn *c);              /* body bytes are in c->up->rsp.body */
+void gw_conn_resp_done(gw_conn *c);              /* the exchange is over (response complete) */
+void gw_conn_resp_error(gw_conn *c, int status); /* failed; status for the client if unsent */
+int gw_conn_out_full(const gw_conn *c);          /* the client side has enough queued: pause */
+void gw_conn_body_drained(gw_conn *c);           /* streaming: the upstream took body bytes */
+void gw_conn_tunnel_data(gw_conn *c);            /* tunnel: backend bytes queued in c->out */
+
+/* Answer with a body the gateway made itself (status pages); `body` is moved. */
+void gw_conn_send_body(gw_conn *c, int status, const char *type, gw_bufq *body);
+
+/* "127.0.0.1" / "::1" / unix path and port text of a socket address. */
+void gw_endpoint_from(gw_endpoint *ep, const struct sockaddr *sa);
+
+#endif

@@ -1,0 +1,22 @@
+/* Listening sockets: TCP on IPv4/IPv6 and unix sockets, opened from the config's main address
+ * and its $SERVER["socket"] blocks; accepting hands each client to conn.c. */
+#ifndef GW_LISTEN_H
+#define GW_LISTEN_H
+
+#include "gateway/client/conn.h"
+
+/* Open a listener for "host:port", "[v6]:port" or "unix:/path". Returns it (not yet started),
+ * or NULL with a message in err. */
+gw_listener *gw_listener_open(const char *name, char *err, size_t errlen);
+void gw_listener_start(gw_listener *l);
+void gw_listener_close(gw_listener *l);
+
+/* Make the set of listeners match a config generation: keep the ones that stay, open the new
+ * ones, close the ones that went. Returns 0, or -1 with a message (nothing changed). */
+int gw_listeners_sync(const gw_rt *rt, char *err, size_t errlen);
+/* Stop listening altogether (graceful shutdown): new connections are refused by the kernel,
+ * while connections already accepted go on. */
+void gw_listeners_retire_all(void);
+void gw_listeners_free_retired(void); /* at exit */
+
+#endif

@@ -1,0 +1,77 @@
+/* A loaded configuration generation (gw_rt): the parsed tree, the server settings, the pools,
+ * and the routes the conditions select. Requests hold a reference to the generation they were
+ * routed by, so a reload never pulls a pool from under an in-flight request. */
+#ifndef GW_ROUTE_H
+#define GW_ROUTE_H
+
+#include "gateway/config/conf.h"
+#include "gateway/upstream/pool.h"
+#include "gateway/config/rewrite.h"
+
+/* server.* and status.* settings: top level only. */
+typedef struct gw_server_conf {
+    const char *bind; /* "127.0.0.1", "::1", "unix:/path" */
+    int port;
+    const char *tag;
+    const char *errorlog, *accesslog;
+    long max_connections;
+    long long max_request_size;
+    long max_field_size;
+    double read_idle, write_idle, ka_idle;
+    long ka_requests;
+    int stream_body;
+    double graceful_timeout;
+    const char *username, *groupname, *pid_file, *state_dir;
+    const char *metrics_url, *status_url;
+} gw_server_conf;
+
+/* The effective proxy settings of one combination of matching blocks. */
+typedef struct gw_route {
+    gw_pool *pool; /* NULL: this request is not proxied (404) */
+    const gw_backend_ops *ops;
+    unsigned max_pool_size, ka_requests, max_backlog, max_retries;
+    double backlog_timeout, connect_timeout, read_timeout, write_timeout, disable_time;
+    int allow_xsendfile, allow_xrewrite;
+    char **xs_roots; /* NULL-terminated, absolute, without a trailing '/' */
+    size_t nxs_roots;
+    gw_rewrites rw_req, rw_resp;
+    const char *script_name; /* NULL: unset (PHP style) */
+    const char *docroot;     /* NULL: none */
+    const char *error;       /* set: this combination is invalid; the request gets 500 */
+} gw_route;
+
+typedef struct gw_route_cache gw_route_cache;
+
+/* Extra listeners: the $SERVER["socket"] blocks. */
+typedef struct gw_listen_spec {
+    const char *name; /* as written: "127.0.0.1:8081", "[::1]:8081", "unix:/run/x.sock" */
+} gw_listen_spec;
+
+typedef struct gw_rt {
+    int refs;
+    gw_conf *conf;
+    gw_server_conf srv;
+    char main_socket[300]; /* the main listener's name for $SERVER["socket"] */
+    gw_listen_spec *extra;
+    size_t nextra;
+    gw_pool **pools;
+    size_t npools;
+    gw_route_cache *cache;
+    uint64_t generation;
+} gw_rt;
+
+/* Load and check a config (syntax and semantics: backends parse, protocols and balancers
+ * known, regexes compile, x-sendfile roots exist). NULL with *err malloc'd on failure. */
+gw_rt *gw_rt_load(const char *path, char **err);
+void gw_rt_ref(gw_rt *rt);
+/* Drop a reference; the last one frees the generation (gw_rt_pool_release for each pool). */
+void gw_rt_unref(gw_rt *rt);
+/* Hooks of the running server (unset for -t / -p): a pool was created (start its health
+ * checks), a pool is about to be freed (close its idle connections, stop its checks). */
+extern void (*gw_rt_pool_created)(gw_pool *pool);
+extern void (*gw_rt_pool_release)(gw_pool *pool);
+
+/* The route for a request. Never NULL: a route with pool == NULL means "not proxied". */
+const gw_route *gw_rt_route(gw_rt *rt, const gw_cond_ctx *ctx);
+
+#endif

@@ -1,0 +1,56 @@
+/* FIFO of requests waiting for backend capacity: an intrusive doubly linked list, O(1) for every
+ * operation. Pure bookkeeping: the owner embeds the nodes and runs the timer; no loop here. */
+#include <assert.h>
+
+#include "gateway/upstream/backlog.h"
+
+/* Timers fire at since + timeout computed in doubles; `now - since` can then come out a hair
+ * below `timeout` and the entry would wait another (near zero) round. Anything this close to the
+ * deadline counts as expired. */
+#define GW_BACKLOG_SLACK 1e-6
+
+void gw_backlog_push(gw_backlog *bl, gw_backlog_node *n, double now)
+{
+    assert(!n->queued);
+    n->since = now;
+    n->queued = 1;
+    n->next = NULL;
+    n->prev = bl->tail;
+    if (bl->tail)
+        bl->tail->next = n;
+    else
+        bl->head = n;
+    bl->tail = n;
+    bl->len++;
+}
+
+void gw_backlog_remove(gw_backlog *bl, gw_backlog_node *n)
+{
+    if (!n->queued) return;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        bl->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        bl->tail = n->prev;
+    n->prev = n->next = NULL;
+    n->queued = 0;
+    bl->len--;
+}
+
+gw_backlog_node *gw_backlog_pop(gw_backlog *bl)
+{
+    gw_backlog_node *n = bl->head;
+    if (n) gw_backlog_remove(bl, n);
+    return n;
+}
+
+/* Only the head needs checking: entries are pushed in time order, so it is the oldest. */
+gw_backlog_node *gw_backlog_expired(gw_backlog *bl, double now, double timeout)
+{
+    gw_backlog_node *n = bl->head;
+    if (n && now - n->since + GW_BACKLOG_SLACK >= timeout) return n;
+    return NULL;
+}

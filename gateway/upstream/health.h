@@ -1,0 +1,21 @@
+/* Active health checks (proxy-core.health-check): every interval, a real request in the pool's
+ * own protocol (through its gw_backend_ops) to each peer; a peer is down after 2 failures in a
+ * row and up again after 2 successes. Knows sockets and the loop, not a protocol's bytes. */
+#ifndef GW_HEALTH_H
+#define GW_HEALTH_H
+
+#include <ev.h>
+
+#include "gateway/upstream/pool.h"
+
+/* Start checking every peer of `pool` (pool->hc_path, pool->hc_interval; a check that takes
+ * longer than the interval, at most 10 s, fails). The first round runs at once. */
+void gw_health_start(struct ev_loop *loop, gw_pool *pool);
+/* Stop and free the pool's checks (before the pool is freed). No-op if none run. */
+void gw_health_stop(gw_pool *pool);
+
+/* Called when a peer changes state (set by the upstream engine: a peer that comes up frees
+ * capacity for the backlog). */
+extern void (*gw_health_changed)(gw_pool *pool, gw_peer *peer);
+
+#endif

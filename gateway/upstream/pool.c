@@ -1,0 +1,146 @@
+/* Backend addresses and pools: parsing "host:port" / "[v6]:port" / "unix:/path", building the
+ * peers of a pool. Connections themselves belong to the upstream engine. */
+#include "config.h"
+
+#include "gateway/upstream/pool.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "gateway/upstream/balance.h"
+
+const double gw_hist_bounds[GW_HIST_N - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                              0.1,   0.25,   0.5,   1,    2.5};
+
+void gw_hist_add(gw_hist *h, double seconds)
+{
+    int i = 0;
+    while (i < GW_HIST_N - 1 && seconds > gw_hist_bounds[i]) i++;
+    h->bucket[i]++;
+    h->count++;
+    h->sum += seconds;
+}
+
+static int parse_port(const char *s, unsigned *port)
+{
+    char *end;
+    if (*s < '0' || *s > '9') return -1;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end != '\0' || v == 0 || v > 65535) return -1;
+    *port = (unsigned)v;
+    return 0;
+}
+
+int gw_peer_parse(gw_peer *peer, const char *spec, char *err, size_t errlen)
+{
+    memset(&peer->sa, 0, sizeof(peer->sa));
+    peer->is_spawn = 0;
+    if (strncmp(spec, "unix:", 5) == 0) {
+        const char *path = spec + 5;
+        struct sockaddr_un *un = (struct sockaddr_un *)&peer->sa;
+        if (path[0] != '/' || strlen(path) >= sizeof(un->sun_path)) {
+            snprintf(err, errlen,
+                     "backend \"%s\": a unix socket needs an absolute path shorter "
+                     "than %zu bytes",
+                     spec, sizeof(un->sun_path));
+            return -1;
+        }
+        un->sun_family = AF_UNIX;
+        strcpy(un->sun_path, path);
+        peer->salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+        return 0;
+    }
+    if (strncmp(spec, "spawn:", 6) == 0) {
+        snprintf(err, errlen, "backend \"%s\": spawned apps are not available in this version",
+                 spec);
+        return -1;
+    }
+    char host[256];
+    const char *colon;
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (close == NULL || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof(host)) {
+            snprintf(err, errlen, "backend \"%s\": expected \"[v6-address]:port\"", spec);
+            return -1;
+        }
+        memcpy(host, spec + 1, (size_t)(close - spec - 1));
+        host[close - spec - 1] = '\0';
+        colon = close + 1;
+    } else {
+        colon = strrchr(spec, ':');
+        if (colon == NULL || (size_t)(colon - spec) >= sizeof(host)) {
+            snprintf(err, errlen,
+                     "backend \"%s\": expected \"host:port\", \"[v6]:port\" or "
+                     "\"unix:/path\"",
+                     spec);
+            return -1;
+        }
+        memcpy(host, spec, (size_t)(colon - spec));
+        host[colon - spec] = '\0';
+    }
+    unsigned port;
+    if (parse_port(colon + 1, &port) != 0) {
+        snprintf(err, errlen, "backend \"%s\": bad port", spec);
+        return -1;
+    }
+    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&peer->sa;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&peer->sa;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        peer->salen = sizeof(*in4);
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        peer->salen = sizeof(*in6);
+    } else {
+        snprintf(err, errlen, "backend \"%s\": \"%s\" is not a numeric address (no DNS lookups)",
+                 spec, host);
+        return -1;
+    }
+    return 0;
+}
+
+gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const gw_balancer_ops *bal,
+                     char *const *specs, size_t n, unsigned max_inflight, char *err, size_t errlen)
+{
+    gw_pool *p = calloc(1, sizeof(*p));
+    if (p == NULL) abort();
+    p->key = strdup(key);
+    p->ops = ops;
+    p->balancer = bal;
+    p->peers = calloc(n ? n : 1, sizeof(gw_peer));
+    if (p->key == NULL || p->peers == NULL) abort();
+    for (size_t i = 0; i < n; i++) {
+        gw_peer *peer = &p->peers[i];
+        p->npeers++;
+        peer->name = strdup(specs[i]);
+        if (peer->name == NULL) abort();
+        peer->pool = p;
+        peer->index = (unsigned)i;
+        peer->max_inflight = max_inflight;
+        peer->hash = gw_hash_str(specs[i], strlen(specs[i]));
+        if (gw_peer_parse(peer, specs[i], err, errlen) != 0) {
+            gw_pool_free(p);
+            return NULL;
+        }
+    }
+    p->bal_state = bal->init ? bal->init(p) : NULL;
+    return p;
+}
+
+void gw_pool_free(gw_pool *p)
+{
+    if (p == NULL) return;
+    if (p->balancer && p->balancer->destroy) p->balancer->destroy(p->bal_state);
+    for (unsigned i = 0; i < p->npeers; i++) free(p->peers[i].name);
+    free(p->peers);
+    free(p->hc_path);
+    free(p->key);
+    free(p);
+}

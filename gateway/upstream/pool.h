@@ -1,0 +1,93 @@
+/* Backends of a route (a pool of peers): addresses, state, in-flight counts, idle connections.
+ * Pools are shared: every route naming the same protocol and backend list uses one pool, so
+ * in-flight counts and disable state are the same whichever condition routed the request. */
+#ifndef GW_POOL_H
+#define GW_POOL_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "gateway/base/backend.h"
+#include "gateway/upstream/backlog.h"
+
+struct gw_upconn;
+struct gw_balancer;
+
+enum gw_peer_health { GW_PEER_UP = 0, GW_PEER_DOWN = 1 };
+
+/* A latency histogram in seconds, with Prometheus-style cumulative buckets when rendered. */
+#define GW_HIST_N 12
+extern const double gw_hist_bounds[GW_HIST_N - 1]; /* upper bounds; the last bucket is +Inf */
+typedef struct gw_hist {
+    uint64_t bucket[GW_HIST_N]; /* not cumulative */
+    uint64_t count;
+    double sum;
+} gw_hist;
+void gw_hist_add(gw_hist *h, double seconds);
+
+typedef struct gw_peer {
+    char *name; /* owned: as configured, "127.0.0.1:3000", "[::1]:80", "unix:/p", "spawn:app" */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    struct gw_pool *pool; /* borrowed: the pool this peer belongs to */
+    unsigned index;       /* position in pool->peers */
+    uint32_t hash;        /* hash of `name`, for consistent hashing */
+
+    unsigned inflight;      /* requests currently using this peer */
+    unsigned max_inflight;  /* max-pool-size, or the process count of a spawned app; 0 = no cap */
+    unsigned peak_inflight; /* most requests it has served at once: bounds idle connections */
+    double disabled_until;  /* passive health: skipped until this time (ev_now); 0 = enabled */
+    int health;             /* active health check verdict: GW_PEER_UP | GW_PEER_DOWN */
+    int spawn_ready;        /* spawned apps: 1 once at least one process is running */
+    int is_spawn;           /* spawn:NAME backend */
+
+    struct gw_upconn *idle; /* owned list of idle keep-alive connections */
+    unsigned nidle;
+
+    /* counters for status and metrics */
+    uint64_t requests, failures, retries, responses[6]; /* responses[status / 100] */
+    gw_hist connect_time;                               /* connect() to established */
+    gw_hist response_time;                              /* request sent to response complete */
+    char last_error[96];
+} gw_peer;
+
+typedef struct gw_pool {
+    char *key; /* owned: "protocol|backend,backend,..."; identity for sharing */
+    const gw_backend_ops *ops;
+    gw_peer *peers; /* owned array */
+    unsigned npeers;
+    const struct gw_balancer_ops *balancer;
+    void *bal_state; /* owned by the balancer */
+    gw_backlog backlog;
+    unsigned inflight; /* sum over peers */
+    int all_down_logged;
+    /* active health checks (proxy-core.health-check): hc_path NULL = none */
+    char *hc_path;      /* owned */
+    double hc_interval; /* seconds */
+    void *health;       /* owned by health.c while checks run */
+} gw_pool;
+
+/* Is the peer usable at `now` (enabled and healthy), ignoring capacity? */
+static inline int gw_peer_available(const gw_peer *p, double now)
+{
+    return p->health == GW_PEER_UP && p->disabled_until <= now && (!p->is_spawn || p->spawn_ready);
+}
+
+/* Does the peer have room for one more request? */
+static inline int gw_peer_has_room(const gw_peer *p)
+{
+    return p->max_inflight == 0 || p->inflight < p->max_inflight;
+}
+
+/* Parse a backend address ("host:port", "[v6]:port", "unix:/path", "spawn:NAME") into `peer`.
+ * Returns 0, or -1 with a message in err. Does no DNS: hosts are numeric or "localhost". */
+int gw_peer_parse(gw_peer *peer, const char *spec, char *err, size_t errlen);
+
+/* A pool of `n` peers from their specs. `max_inflight`: the per-peer cap (0 = none). Returns
+ * NULL with a message in err when a spec does not parse. The pool owns copies of the strings;
+ * idle connections are the upstream engine's to close before gw_pool_free. */
+gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const struct gw_balancer_ops *bal,
+                     char *const *specs, size_t n, unsigned max_inflight, char *err, size_t errlen);
+void gw_pool_free(gw_pool *p);
+
+#endif
