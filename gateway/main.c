@@ -89,9 +89,9 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
         free(err);
         return;
     }
-    char msg[512];
-    if (gw_listeners_sync(rt, msg, sizeof(msg)) != 0) {
-        gw_log(GW_LOG_ERR, "reload refused, the running config stays: %s", msg);
+    if (gw_listeners_sync(rt, &err) != GW_OK) {
+        gw_log(GW_LOG_ERR, "reload refused, the running config stays: %s", err);
+        free(err);
         gw_rt_unref(rt);
         return;
     }
@@ -208,9 +208,9 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     gw_srv.rt = rt;
-    char msg[512];
-    if (gw_listeners_sync(rt, msg, sizeof(msg)) != 0) {
-        fprintf(stderr, "portico: %s\n", msg);
+    if (gw_listeners_sync(rt, &err) != GW_OK) {
+        fprintf(stderr, "portico: %s\n", err);
+        free(err);
         cleanup();
         return 1;
     }

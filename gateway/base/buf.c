@@ -2,21 +2,13 @@
  * Base layer: libc only. */
 #include "gateway/base/buf.h"
 
+#include "gateway/base/alloc.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n);
-    if (p == NULL) {
-        fputs("portico: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
 
 int gw_str_eq(gw_str a, const char *lit)
 {
@@ -59,7 +51,7 @@ static struct {
 } buf_pool[BUF_POOL_MAX];
 static size_t buf_npool;
 
-int gw_buf_init(gw_buf *b, size_t cap)
+void gw_buf_init(gw_buf *b, size_t cap)
 {
     b->off = b->len = 0;
     for (size_t i = buf_npool; i-- > 0;) {
@@ -67,11 +59,10 @@ int gw_buf_init(gw_buf *b, size_t cap)
         b->data = buf_pool[i].data;
         b->cap = cap;
         buf_pool[i] = buf_pool[--buf_npool];
-        return GW_OK;
+        return;
     }
-    b->data = malloc(cap);
-    b->cap = b->data ? cap : 0;
-    return b->data ? GW_OK : GW_ERR;
+    b->data = gw_xmalloc(cap);
+    b->cap = cap;
 }
 
 void gw_buf_free(gw_buf *b)
@@ -113,7 +104,7 @@ static gw_blk *blk_new(void)
         blk_free = b->next;
         blk_nfree--;
     } else {
-        b = xmalloc(sizeof(*b));
+        b = gw_xmalloc(sizeof(*b));
     }
     b->next = NULL;
     b->off = b->len = 0;
@@ -194,7 +185,7 @@ void gw_bufq_appendf(gw_bufq *q, const char *fmt, ...)
         gw_bufq_append(q, small, (size_t)n);
         return;
     }
-    char *big = xmalloc((size_t)n + 1);
+    char *big = gw_xmalloc((size_t)n + 1);
     va_start(ap, fmt);
     vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -337,7 +328,7 @@ void *gw_arena_alloc(gw_arena *a, size_t n)
             chunk_free = nc->next;
             chunk_nfree--;
         } else {
-            nc = xmalloc(sizeof(*nc) + cap);
+            nc = gw_xmalloc(sizeof(*nc) + cap);
         }
         nc->used = 0;
         nc->cap = cap;

@@ -8,6 +8,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "gateway/base/alloc.h"
+
 #define GW_OK 0
 #define GW_ERR (-1)
 #define GW_AGAIN (-2)
@@ -33,7 +35,7 @@ typedef struct gw_buf {
     size_t off, len, cap;
 } gw_buf;
 
-int gw_buf_init(gw_buf *b, size_t cap); /* GW_OK, or GW_ERR when out of memory */
+void gw_buf_init(gw_buf *b, size_t cap);
 void gw_buf_free(gw_buf *b);
 void gw_buf_consume(gw_buf *b, size_t n);
 void gw_buf_compact(gw_buf *b); /* move unread bytes to the front */

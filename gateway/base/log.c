@@ -2,6 +2,8 @@
  * Base layer: libc only. */
 #include "gateway/base/log.h"
 
+#include "gateway/base/alloc.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -18,7 +20,7 @@ static char *log_path;
 int gw_log_open(const char *path)
 {
     free(log_path);
-    log_path = path ? strdup(path) : NULL;
+    log_path = path ? gw_xstrdup(path) : NULL;
     return gw_log_reopen();
 }
 

@@ -24,7 +24,7 @@ int gw_accesslog_reopen(void)
 int gw_accesslog_open(const char *path)
 {
     free(log_path);
-    log_path = path ? strdup(path) : NULL;
+    log_path = path ? gw_xstrdup(path) : NULL;
     return gw_accesslog_reopen();
 }
 

@@ -1075,11 +1075,7 @@ void gw_conn_tunnel_data(gw_conn *c)
 static void client_read(gw_conn *c)
 {
     if (c->in.data == NULL) {
-        size_t cap = (size_t)srv(c)->max_field_size + 8192;
-        if (gw_buf_init(&c->in, cap) != GW_OK) {
-            conn_free(c);
-            return;
-        }
+        gw_buf_init(&c->in, (size_t)srv(c)->max_field_size + 8192);
     }
     if (c->in.off > 0 && (c->in.off == c->in.len || gw_buf_room(&c->in) < 4096))
         gw_buf_compact(&c->in);

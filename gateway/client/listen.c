@@ -55,19 +55,21 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-gw_listener *gw_listener_open(const char *name, char *err, size_t errlen)
+gw_listener *gw_listener_open(const char *name, char **err)
 {
     gw_peer tmp;
     memset(&tmp, 0, sizeof(tmp));
-    char perr[300];
-    if (strncmp(name, "spawn:", 6) == 0 || gw_peer_parse(&tmp, name, perr, sizeof(perr)) != 0) {
-        snprintf(err, errlen, "cannot listen on \"%s\": not an address", name);
+    char *perr = NULL;
+    int bad = strncmp(name, "spawn:", 6) == 0 || gw_peer_parse(&tmp, name, &perr) != GW_OK;
+    free(perr);
+    if (bad) {
+        gw_errf(err, "cannot listen on \"%s\": not an address", name);
         return NULL;
     }
     int family = tmp.sa.ss_family;
     int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", name, strerror(errno));
+        gw_errf(err, "cannot listen on %s: %s", name, strerror(errno));
         return NULL;
     }
     int one = 1;
@@ -85,12 +87,11 @@ gw_listener *gw_listener_open(const char *name, char *err, size_t errlen)
         }
     }
     if (bind(fd, (struct sockaddr *)&tmp.sa, tmp.salen) != 0 || listen(fd, 1024) != 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", name, strerror(errno));
+        gw_errf(err, "cannot listen on %s: %s", name, strerror(errno));
         close(fd);
         return NULL;
     }
-    gw_listener *l = calloc(1, sizeof(*l));
-    if (l == NULL) abort();
+    gw_listener *l = gw_xcalloc(1, sizeof(*l));
     l->fd = fd;
     snprintf(l->name, sizeof(l->name), "%s", name);
     if (family == AF_UNIX) {
@@ -160,7 +161,7 @@ static gw_listener *find(const char *name)
     return NULL;
 }
 
-int gw_listeners_sync(const gw_rt *rt, char *err, size_t errlen)
+int gw_listeners_sync(const gw_rt *rt, char **err)
 {
     size_t n = rt->nextra + 1;
     gw_listener *fresh = NULL;
@@ -172,14 +173,14 @@ int gw_listeners_sync(const gw_rt *rt, char *err, size_t errlen)
             l->mark = 1;
             continue;
         }
-        l = gw_listener_open(name, err, errlen);
+        l = gw_listener_open(name, err);
         if (l == NULL) {
             while (fresh) {
                 gw_listener *next = fresh->next;
                 gw_listener_close(fresh);
                 fresh = next;
             }
-            return -1;
+            return GW_ERR;
         }
         l->mark = 1;
         l->next = fresh;
@@ -208,5 +209,5 @@ int gw_listeners_sync(const gw_rt *rt, char *err, size_t errlen)
         if (!gw_srv.stopping) gw_listener_start(fresh);
         fresh = next;
     }
-    return 0;
+    return GW_OK;
 }

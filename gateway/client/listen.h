@@ -6,14 +6,15 @@
 #include "gateway/client/conn.h"
 
 /* Open a listener for "host:port", "[v6]:port" or "unix:/path". Returns it (not yet started),
- * or NULL with a message in err. */
-gw_listener *gw_listener_open(const char *name, char *err, size_t errlen);
+ * or NULL with a message through err (alloc.h). */
+gw_listener *gw_listener_open(const char *name, char **err);
 void gw_listener_start(gw_listener *l);
 void gw_listener_close(gw_listener *l);
 
 /* Make the set of listeners match a config generation: keep the ones that stay, open the new
- * ones, close the ones that went. Returns 0, or -1 with a message (nothing changed). */
-int gw_listeners_sync(const gw_rt *rt, char *err, size_t errlen);
+ * ones, close the ones that went. Returns GW_OK, or GW_ERR with a message through err (nothing
+ * changed). */
+int gw_listeners_sync(const gw_rt *rt, char **err);
 /* Stop listening altogether (graceful shutdown): new connections are refused by the kernel,
  * while connections already accepted go on. */
 void gw_listeners_retire_all(void);

@@ -228,14 +228,15 @@ static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_
             return rt->pools[i];
         }
     }
-    char msg[400];
-    gw_pool *p = gw_pool_new(key, ops, bal, specs, n, max_pool, msg, sizeof(msg));
+    char *msg = NULL;
+    gw_pool *p = gw_pool_new(key, ops, bal, specs, n, max_pool, &msg);
     free(key);
     if (p == NULL) {
         char full[600];
         snprintf(full, sizeof(full), "%s:%d: %s", where && where->file ? where->file : "?",
                  where ? where->line : 0, msg);
         if (*err == NULL) *err = strdup(full);
+        free(msg);
         return NULL;
     }
     if (hc_path) {

@@ -41,7 +41,7 @@ uint32_t gw_hash_str(const char *p, size_t n)
 
 void *gw_balance_cursor_new(gw_pool *pool)
 {
-    return calloc(1, sizeof(gw_balance_cursor));
+    return gw_xcalloc(1, sizeof(gw_balance_cursor));
 }
 
 void gw_balance_cursor_free(void *state)

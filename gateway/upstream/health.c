@@ -340,8 +340,8 @@ void gw_health_start(struct ev_loop *loop, gw_pool *pool)
         hc->hp = hp;
         hc->peer = &pool->peers[i];
         hc->fd = -1;
-        hc->st = calloc(1, ops->state_size ? ops->state_size : 1);
-        if (hc->st == NULL || gw_buf_init(&hc->in, HC_IN_MAX) != GW_OK) abort();
+        hc->st = gw_xcalloc(1, ops->state_size ? ops->state_size : 1);
+        gw_buf_init(&hc->in, HC_IN_MAX);
         hc->rsp.arena = &hc->arena;
         hc->rsp.content_length = -1;
         snprintf(hc->tag, sizeof(hc->tag), "backend %s health check", hc->peer->name);

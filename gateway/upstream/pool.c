@@ -35,7 +35,7 @@ static int parse_port(const char *s, unsigned *port)
     return 0;
 }
 
-int gw_peer_parse(gw_peer *peer, const char *spec, char *err, size_t errlen)
+int gw_peer_parse(gw_peer *peer, const char *spec, char **err)
 {
     memset(&peer->sa, 0, sizeof(peer->sa));
     peer->is_spawn = 0;
@@ -43,29 +43,25 @@ int gw_peer_parse(gw_peer *peer, const char *spec, char *err, size_t errlen)
         const char *path = spec + 5;
         struct sockaddr_un *un = (struct sockaddr_un *)&peer->sa;
         if (path[0] != '/' || strlen(path) >= sizeof(un->sun_path)) {
-            snprintf(err, errlen,
-                     "backend \"%s\": a unix socket needs an absolute path shorter "
+            return gw_errf(err, "backend \"%s\": a unix socket needs an absolute path shorter "
                      "than %zu bytes",
                      spec, sizeof(un->sun_path));
-            return -1;
         }
         un->sun_family = AF_UNIX;
         strcpy(un->sun_path, path);
         peer->salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
-        return 0;
+        return GW_OK;
     }
     if (strncmp(spec, "spawn:", 6) == 0) {
-        snprintf(err, errlen, "backend \"%s\": spawned apps are not available in this version",
+        return gw_errf(err, "backend \"%s\": spawned apps are not available in this version",
                  spec);
-        return -1;
     }
     char host[256];
     const char *colon;
     if (spec[0] == '[') {
         const char *close = strchr(spec, ']');
         if (close == NULL || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof(host)) {
-            snprintf(err, errlen, "backend \"%s\": expected \"[v6-address]:port\"", spec);
-            return -1;
+            return gw_errf(err, "backend \"%s\": expected \"[v6-address]:port\"", spec);
         }
         memcpy(host, spec + 1, (size_t)(close - spec - 1));
         host[close - spec - 1] = '\0';
@@ -73,19 +69,16 @@ int gw_peer_parse(gw_peer *peer, const char *spec, char *err, size_t errlen)
     } else {
         colon = strrchr(spec, ':');
         if (colon == NULL || (size_t)(colon - spec) >= sizeof(host)) {
-            snprintf(err, errlen,
-                     "backend \"%s\": expected \"host:port\", \"[v6]:port\" or "
+            return gw_errf(err, "backend \"%s\": expected \"host:port\", \"[v6]:port\" or "
                      "\"unix:/path\"",
                      spec);
-            return -1;
         }
         memcpy(host, spec, (size_t)(colon - spec));
         host[colon - spec] = '\0';
     }
     unsigned port;
     if (parse_port(colon + 1, &port) != 0) {
-        snprintf(err, errlen, "backend \"%s\": bad port", spec);
-        return -1;
+        return gw_errf(err, "backend \"%s\": bad port", spec);
     }
     if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
     struct sockaddr_in *in4 = (struct sockaddr_in *)&peer->sa;
@@ -99,33 +92,29 @@ int gw_peer_parse(gw_peer *peer, const char *spec, char *err, size_t errlen)
         in6->sin6_port = htons((uint16_t)port);
         peer->salen = sizeof(*in6);
     } else {
-        snprintf(err, errlen, "backend \"%s\": \"%s\" is not a numeric address (no DNS lookups)",
+        return gw_errf(err, "backend \"%s\": \"%s\" is not a numeric address (no DNS lookups)",
                  spec, host);
-        return -1;
     }
     return 0;
 }
 
 gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const gw_balancer_ops *bal,
-                     char *const *specs, size_t n, unsigned max_inflight, char *err, size_t errlen)
+                     char *const *specs, size_t n, unsigned max_inflight, char **err)
 {
-    gw_pool *p = calloc(1, sizeof(*p));
-    if (p == NULL) abort();
-    p->key = strdup(key);
+    gw_pool *p = gw_xcalloc(1, sizeof(*p));
+    p->key = gw_xstrdup(key);
     p->ops = ops;
     p->balancer = bal;
-    p->peers = calloc(n ? n : 1, sizeof(gw_peer));
-    if (p->key == NULL || p->peers == NULL) abort();
+    p->peers = gw_xcalloc(n, sizeof(gw_peer));
     for (size_t i = 0; i < n; i++) {
         gw_peer *peer = &p->peers[i];
         p->npeers++;
-        peer->name = strdup(specs[i]);
-        if (peer->name == NULL) abort();
+        peer->name = gw_xstrdup(specs[i]);
         peer->pool = p;
         peer->index = (unsigned)i;
         peer->max_inflight = max_inflight;
         peer->hash = gw_hash_str(specs[i], strlen(specs[i]));
-        if (gw_peer_parse(peer, specs[i], err, errlen) != 0) {
+        if (gw_peer_parse(peer, specs[i], err) != GW_OK) {
             gw_pool_free(p);
             return NULL;
         }

@@ -80,14 +80,15 @@ static inline int gw_peer_has_room(const gw_peer *p)
 }
 
 /* Parse a backend address ("host:port", "[v6]:port", "unix:/path", "spawn:NAME") into `peer`.
- * Returns 0, or -1 with a message in err. Does no DNS: hosts are numeric or "localhost". */
-int gw_peer_parse(gw_peer *peer, const char *spec, char *err, size_t errlen);
+ * Returns GW_OK, or GW_ERR with a message through err (alloc.h). Does no DNS: hosts are numeric
+ * or "localhost". */
+int gw_peer_parse(gw_peer *peer, const char *spec, char **err);
 
 /* A pool of `n` peers from their specs. `max_inflight`: the per-peer cap (0 = none). Returns
- * NULL with a message in err when a spec does not parse. The pool owns copies of the strings;
+ * NULL with a message through err when a spec does not parse. The pool owns copies of the strings;
  * idle connections are the upstream engine's to close before gw_pool_free. */
 gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const struct gw_balancer_ops *bal,
-                     char *const *specs, size_t n, unsigned max_inflight, char *err, size_t errlen);
+                     char *const *specs, size_t n, unsigned max_inflight, char **err);
 void gw_pool_free(gw_pool *p);
 
 #endif

@@ -303,7 +303,7 @@ static void start_exchange(gw_upstream *up)
     gw_conn *c = up->c;
     const gw_backend_ops *ops = up->pool->ops;
     up->state = GW_UP_EXCHANGE;
-    if (up->uc->in.data == NULL && gw_buf_init(&up->uc->in, UP_IN_SIZE) != GW_OK) abort();
+    if (up->uc->in.data == NULL) gw_buf_init(&up->uc->in, UP_IN_SIZE);
     up->t_connected = now();
     if (!up->reused) gw_hist_add(&up->peer->connect_time, up->t_connected - up->t_connect);
     if (up->st_cap < ops->state_size || up->st == NULL) {

@@ -868,7 +868,7 @@ static void rt_open(rt *t, int is_head, int upgrade, int keepalive, size_t cap)
     gw_req rq;
     memset(t, 0, sizeof(*t));
     t->st = calloc(1, http_backend_ops.state_size);
-    ck_assert_int_eq(gw_buf_init(&t->in, cap), GW_OK);
+    gw_buf_init(&t->in, cap);
     t->rsp.arena = &t->arena;
     t->rsp.log_tag = "test backend";
     req_init(&rq, is_head ? "HEAD" : "GET", "/", h, 1);

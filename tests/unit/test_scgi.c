@@ -378,7 +378,7 @@ static void feed(const char *input, size_t len, const size_t *cuts, size_t ncuts
     rsp.arena = &fx.arena;
     rsp.content_length = -1;
     gw_buf in;
-    ck_assert_int_eq(gw_buf_init(&in, len + 1), GW_OK);
+    gw_buf_init(&in, len + 1);
     size_t at = 0;
     int rc = GW_AGAIN;
     for (size_t c = 0; c < ncuts && rc == GW_AGAIN; c++) {
