@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "gateway/client/accesslog.h"
+#include "gateway/client/request.h"
 #include "gateway/base/body.h"
 #include "gateway/base/log.h"
 #include "gateway/respond/sendfile.h"
@@ -375,184 +376,10 @@ static void finish_request(gw_conn *c)
     update_io(c);
 }
 
-/* ---- request head ---- */
-
-/* Copy the head out of the read buffer into the arena, so the buffer can be compacted and
- * reused for the body and for pipelined requests while the request is in flight. */
-static void adopt_head(gw_conn *c, const char *base, size_t len, http_req_head *h)
-{
-    char *copy = gw_arena_alloc(&c->arena, len + 1);
-    memcpy(copy, base, len);
-    copy[len] = '\0';
-#define REBASE(s) ((s).p = (s).p ? copy + ((s).p - base) : NULL)
-    REBASE(h->method);
-    REBASE(h->target);
-    gw_header *hdr = gw_arena_alloc(&c->arena, (h->nhdr ? h->nhdr : 1) * sizeof(*hdr));
-    for (size_t i = 0; i < h->nhdr; i++) {
-        hdr[i] = h->hdr[i];
-        REBASE(hdr[i].name);
-        REBASE(hdr[i].value);
-    }
-#undef REBASE
-    h->hdr = hdr;
-}
-
-/* Fill the neutral request from a checked head. Returns 0 or a status to answer with. */
-static int build_request(gw_conn *c, http_req_head *h)
-{
-    gw_req *rq = &c->req;
-    rq->arena = &c->arena;
-    rq->method = h->method;
-    rq->target = h->target;
-    rq->minor = h->minor;
-    rq->hdr = h->hdr;
-    rq->nhdr = h->nhdr;
-    rq->client = &c->client;
-    rq->server = &c->server;
-    rq->scheme = GW_STR("http");
-    rq->is_head = gw_str_eq(h->method, "HEAD");
-    rq->upgrade = c->info.upgrade;
-    rq->chunked = c->info.chunked;
-    rq->content_length = c->info.chunked              ? -1
-                         : c->info.content_length < 0 ? 0
-                                                      : c->info.content_length;
-    rq->server_software = gw_str_from(srv(c)->tag);
-    gw_str host = c->info.host;
-    gw_str t = h->target;
-    if (gw_str_eq(h->method, "CONNECT")) return 405;
-    if (t.n == 1 && t.p[0] == '*') {
-        if (!gw_str_eq(h->method, "OPTIONS")) return 400;
-        rq->path = t;
-        rq->query = GW_STR("");
-    } else {
-        if (t.n == 0) return 400;
-        if (t.p[0] != '/') { /* absolute-form: the authority replaces Host (RFC 9112 §3.2.2) */
-            const char *sep = t.n > 7 ? memmem(t.p, t.n, "://", 3) : NULL;
-            if (sep == NULL) return 400;
-            const char *auth = sep + 3, *end = t.p + t.n;
-            const char *slash = auth;
-            while (slash < end && *slash != '/' && *slash != '?') slash++;
-            host = (gw_str){auth, (size_t)(slash - auth)};
-            if (slash == end || *slash == '?') {
-                char *fixed = gw_arena_sprintf(&c->arena, "/%.*s", (int)(end - slash), slash);
-                t = gw_str_from(fixed);
-            } else {
-                t = (gw_str){slash, (size_t)(end - slash)};
-            }
-            rq->target = t;
-        }
-        const char *q = memchr(t.p, '?', t.n);
-        gw_str rawpath = q ? (gw_str){t.p, (size_t)(q - t.p)} : t;
-        rq->query = q ? (gw_str){q + 1, (size_t)(t.p + t.n - q - 1)} : GW_STR("");
-        if (gw_path_normalize(&c->arena, rawpath, &rq->path) != GW_OK) return 400;
-    }
-    rq->host_full = host;
-    rq->host = gw_host_lower(&c->arena, host);
-    return 0;
-}
-
-/* SCRIPT_NAME / PATH_INFO / SCRIPT_FILENAME per proxy-core.script-name and document-root. */
-static void resolve_cgi(gw_conn *c)
-{
-    gw_req *rq = &c->req;
-    const gw_route *r = c->route;
-    rq->docroot = r->docroot ? gw_str_from(r->docroot) : GW_STR_NULL;
-    if (r->script_name == NULL) {
-        rq->script_name = rq->path;
-        rq->path_info = GW_STR("");
-    } else {
-        gw_str sn = gw_str_from(r->script_name);
-        while (sn.n > 0 && sn.p[sn.n - 1] == '/') sn.n--;
-        rq->script_name = sn;
-        if (sn.n <= rq->path.n && memcmp(rq->path.p, sn.p, sn.n) == 0 &&
-            (rq->path.n == sn.n || rq->path.p[sn.n] == '/'))
-            rq->path_info = (gw_str){rq->path.p + sn.n, rq->path.n - sn.n};
-        else
-            rq->path_info = rq->path;
-    }
-    if (r->docroot)
-        rq->script_filename = gw_str_from(gw_arena_sprintf(
-            &c->arena, "%s%.*s", r->docroot, (int)rq->script_name.n, rq->script_name.p));
-    else
-        rq->script_filename = GW_STR_NULL;
-    rq->backend_target = rq->target;
-}
-
-static void route_request(gw_conn *c)
-{
-    gw_req *rq = &c->req;
-    gw_cond_ctx ctx = {
-        .url = rq->path,
-        .query = rq->query,
-        .host = rq->host,
-        .method = rq->method,
-        .scheme = rq->scheme,
-        .remote = c->client.is_unix ? NULL : (const struct sockaddr *)&c->peer_sa,
-        .remote_ip = gw_str_from(c->client.addr),
-        .socket = gw_str_from(c->lst->name),
-        .hdr = rq->hdr,
-        .nhdr = rq->nhdr,
-    };
-    c->route = gw_rt_route(c->rt, &ctx);
-}
-
-/* ---- request body ---- */
-
-/* Take body bytes from the read buffer. Returns 0, or a status to answer with. */
-static int read_body(gw_conn *c)
-{
-    gw_buf *in = &c->in;
-    while (!c->body.complete && in->data && gw_buf_unread(in) > 0) {
-        if (c->body.streaming && c->body.mem.bytes >= GW_BODY_MEM_MAX) {
-            c->reading_paused = 1;
-            break;
-        }
-        char *p = in->data + in->off;
-        size_t avail = gw_buf_unread(in);
-        if (c->body_mode == 1) {
-            size_t k = avail < c->body_left ? avail : (size_t)c->body_left;
-            int st = gw_body_append(&c->body, p, k, (uint64_t)srv(c)->max_request_size);
-            if (st) return st;
-            gw_buf_consume(in, k);
-            c->body_left -= k;
-            if (c->body_left == 0) c->body.complete = 1;
-        } else {
-            size_t used = 0, data = 0;
-            int rc = http_chunked_decode(&c->chunk, p, avail, &used, &data);
-            if (rc == GW_ERR) return 400;
-            int st = gw_body_append(&c->body, p, data, (uint64_t)srv(c)->max_request_size);
-            if (st) return st;
-            gw_buf_consume(in, used);
-            if (rc == GW_DONE) c->body.complete = 1;
-            if (used == 0) break;
-        }
-    }
-    return 0;
-}
-
-/* A target from X-Rewrite-URI or a "_uri" rewrite must be origin-form without spaces or
- * control bytes. */
-static int rewrite_target_ok(gw_str t)
-{
-    if (t.n == 0 || t.p[0] != '/') return 0;
-    for (size_t i = 0; i < t.n; i++)
-        if ((unsigned char)t.p[i] <= 0x20 || t.p[i] == 0x7f) return 0;
-    return 1;
-}
-
-/* rewrite-request: a result with CR/LF/NUL, or a "_uri" result that is no origin-form target,
- * is the configuration's fault: 500 and a log line, nothing reaches the backend. */
+/* rewrite-request: a bad result is the configuration's fault: 500, nothing reaches the backend. */
 static int apply_rewrites(gw_conn *c)
 {
-    gw_req *rq = &c->req;
-    const char *what = NULL;
-    if (gw_rewrite_request(&c->route->rw_req, rq) != GW_OK)
-        what = "a CR, LF or NUL";
-    else if (rq->backend_target.p != rq->target.p && !rewrite_target_ok(rq->backend_target))
-        what = "a request target that is not origin-form";
-    if (what == NULL) return GW_OK;
-    gw_log(GW_LOG_ERR, "rewrite-request for %.*s produced %s; refused", (int)rq->path.n, rq->path.p,
-           what);
+    if (gw_request_rewrite(c) == GW_OK) return GW_OK;
     send_error(c, 500);
     return GW_ERR;
 }
@@ -570,7 +397,7 @@ static void handle_request(gw_conn *c)
 {
     const gw_server_conf *s = srv(c);
     if (gw_status_handle(c)) return;
-    route_request(c);
+    gw_request_route(c);
     if (c->route->error) {
         send_error(c, 500);
         return;
@@ -586,7 +413,7 @@ static void handle_request(gw_conn *c)
     c->body_mode = c->info.chunked ? 2 : c->info.content_length > 0 ? 1 : 0;
     c->body_left = c->info.content_length > 0 ? (uint64_t)c->info.content_length : 0;
     if (c->body_mode == 2) http_chunked_init(&c->chunk);
-    resolve_cgi(c);
+    gw_request_resolve_cgi(c);
     if (apply_rewrites(c) != GW_OK) return;
     if (c->body_mode == 0) {
         c->body.complete = 1;
@@ -612,10 +439,10 @@ static void on_head(gw_conn *c, http_req_head *h, size_t len)
     c->t_start = now();
     c->rt = gw_srv.rt;
     gw_rt_ref(c->rt);
-    adopt_head(c, c->in.data + c->in.off, len, h);
+    gw_request_adopt_head(c, c->in.data + c->in.off, len, h);
     gw_buf_consume(&c->in, len);
     int status = http_req_analyze(h, &c->info);
-    if (status == 0) status = build_request(c, h);
+    if (status == 0) status = gw_request_build(c, h);
     if (status) {
         c->req.method = h->method;
         c->req.target = h->target;
@@ -661,7 +488,7 @@ static void process(gw_conn *c)
     case GW_C_BODY:
     case GW_C_ACTIVE: {
         if (c->state == GW_C_ACTIVE && (!c->body.streaming || c->body.complete)) break;
-        int st = read_body(c);
+        int st = gw_request_read_body(c);
         if (st) {
             if (c->resp_started) {
                 conn_free(c);
@@ -788,7 +615,7 @@ static void redispatch(gw_conn *c)
         send_error(c, 502);
         return;
     }
-    if (!rewrite_target_ok(c->req.target)) {
+    if (!gw_request_target_ok(c->req.target)) {
         gw_log(GW_LOG_WARN, "X-Rewrite-URI \"%.*s\" is not an origin-form target",
                (int)c->req.target.n, c->req.target.p);
         send_error(c, 502); /* the backend sent something invalid */
@@ -802,17 +629,17 @@ static void redispatch(gw_conn *c)
     const char *fb = c->force_backend;
     c->req.extra = NULL; /* the first route's rewrite-request results do not carry over */
     c->req.nextra = 0;
-    if (build_request(c, &h) != 0) {
+    if (gw_request_build(c, &h) != 0) {
         send_error(c, 502);
         return;
     }
-    route_request(c);
+    gw_request_route(c);
     if (c->route->error || c->route->pool == NULL) {
         send_error(c, c->route->error ? 500 : 404);
         return;
     }
     c->force_backend = fb;
-    resolve_cgi(c);
+    gw_request_resolve_cgi(c);
     if (apply_rewrites(c) != GW_OK) return;
     c->body.complete = 1;
     dispatch_request(c);
