@@ -52,6 +52,11 @@ static const struct keydef keydefs[] = {
     {"spawn.apps", KT_MAPMAP, KS_TOP},
 };
 
+const char *gw_conf_key_name(size_t i)
+{
+    return i < sizeof(keydefs) / sizeof(keydefs[0]) ? keydefs[i].name : NULL;
+}
+
 const struct keydef *gw_conf_key_find(const char *name)
 {
     for (size_t i = 0; i < sizeof(keydefs) / sizeof(keydefs[0]); i++)
