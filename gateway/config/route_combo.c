@@ -1,7 +1,6 @@
-/* The route table, compiled whole at load: every combination of route-relevant blocks that can
- * hold together, depth-first in config order up to a bound, each compiled into a route, kept as
- * a trie that the request path walks. Knows the block tree and conditions; nothing of
- * requests, sockets or the loop. */
+/* The route table: every combination of relevant blocks that can hold together, compiled at load
+ * depth first up to a bound, kept as a trie the request path only reads. Knows the block tree
+ * and conditions; nothing of requests, sockets or the loop. */
 #include "config.h"
 
 #include <stdint.h>

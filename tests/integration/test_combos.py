@@ -5,7 +5,9 @@ combination that is invalid together fails -t with FILE:LINE; the bound warns an
 
 import os
 import re
+import signal
 import subprocess
+import time
 import urllib.parse
 
 from harness import PORTICO, BACKENDS, Client, GatewayTest, conf_list, conf_str, request_bytes
@@ -149,3 +151,44 @@ class Combinations(GatewayTest):
             self.assertEqual(r.status, 200, r)
         log = pt.stderr_text()
         self.assertEqual(log.count("more than 4096 combinations"), 1, log)
+
+    def wait_log(self, pt, text, count=1, timeout=5):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pt.stderr_text().count(text) >= count:
+                return
+            time.sleep(0.05)
+        self.fail("not logged within %.1f s: %r\n%s" % (timeout, text, pt.stderr_text()[-3000:]))
+
+    def test_reload_compiles_before_the_swap(self):
+        """SIGHUP compiles every combination of the new config to the side: an invalid one is
+        refused with FILE:LINE and the running routes stay; a bounded one logs its warning."""
+        addr = self.start_backend("http_echo")
+        root = os.path.join(self.tmp, "root")
+        os.makedirs(root)
+        pt = self.start_portico('$HTTP["url"] =^ "/app/" {\n'
+                                "  proxy-core.backends = %s\n"
+                                '  proxy-core.allow-x-sendfile = "enable"\n'
+                                "  proxy-core.x-sendfile-docroot = %s\n"
+                                "}\n" % (conf_list([addr]), conf_str(root)))
+        with open(pt.conf_path, "a") as f:
+            f.write('$HTTP["querystring"] =~ "z" {\n  proxy-core.x-sendfile-docroot = ()\n}\n')
+        pt.send_signal(signal.SIGHUP)
+        self.wait_log(pt, "reload refused")
+        self.assertRegex(pt.stderr_text(), r"reload refused.*portico-\d+\.conf:\d+: "
+                                           r"proxy-core.allow-x-sendfile needs")
+        for q in ("", "?z"):
+            self.assertEqual(self.get(pt.port, "/app/x" + q).status, 200)
+        with open(pt.conf_path, "a") as f:
+            for k in range(13):
+                f.write('$HTTP["querystring"] =~ "b%d" { proxy-core.max-retries = %d }\n' % (k, k))
+        with open(pt.conf_path) as f:
+            text = f.read()
+        with open(pt.conf_path, "w") as f:
+            f.write(text.replace("x-sendfile-docroot = ()", "max-retries = 1"))
+        pt.send_signal(signal.SIGHUP)
+        self.wait_log(pt, "configuration reloaded")
+        self.assertEqual(pt.stderr_text().count("more than 4096 combinations"), 1)
+        for q in ("", "?z", "?b1&b12&z"):
+            self.assertEqual(self.get(pt.port, "/app/x" + q).status, 200)
+        self.assertEqual(pt.stderr_text().count("[error]"), 1)  # the refused reload only
