@@ -215,6 +215,22 @@ int gw_block_check_values(const gw_block *b, char **err)
             gw_rewrites_free(&rw);
             break;
         }
+        case R_BACKENDS: {
+            /* parsed here too, so that a block past the combination bound is checked */
+            gw_eff_val ev = {.base = v};
+            size_t n;
+            char **specs = val_strlist(&ev, &n);
+            char *msg = NULL;
+            gw_peer peer;
+            for (size_t k = 0; k < n && rc == GW_OK; k++) {
+                memset(&peer, 0, sizeof(peer));
+                if (gw_peer_parse(&peer, specs[k], &msg) != GW_OK)
+                    rc = gw_errf(err, "%s:%d: %s", where_file(v), v->line, msg);
+            }
+            free(msg);
+            free(specs);
+            break;
+        }
         case R_HEALTH: {
             const char *path;
             long long interval;

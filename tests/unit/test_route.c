@@ -272,6 +272,8 @@ START_TEST(test_registry_names)
 }
 END_TEST
 
+static char *many_blocks(int n);
+
 START_TEST(test_values_checked_in_every_block)
 {
     load_fails("$HTTP[\"url\"] =~ \"a\" {\n"
@@ -284,7 +286,14 @@ START_TEST(test_values_checked_in_every_block)
         "is not a directory");
     load_fails("$HTTP[\"url\"] =~ \"a\" {\n proxy-core.health-check = ( \"x\" => 1 )\n}\n", 2,
                "proxy-core.health-check");
-    load_fails("$HTTP[\"url\"] =~ \"a\" {\n proxy-core.backends = ( \"nohost\" )\n}\n", 2, "");
+    load_fails("$HTTP[\"url\"] =~ \"a\" {\n proxy-core.backends = ( \"nohost\" )\n}\n", 2,
+               "backend \"nohost\"");
+    /* a block past the bound is still checked */
+    char *text = many_blocks(13);
+    text = realloc(text, strlen(text) + 100);
+    strcat(text, "$HTTP[\"url\"] =~ \"z\" {\n proxy-core.backends = \"x:y\"\n}\n");
+    load_fails(text, 41, "backend \"x:y\"");
+    free(text);
 }
 END_TEST
 
