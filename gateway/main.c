@@ -100,6 +100,7 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     gw_rt_unref(old); /* requests in flight keep their own references */
     gw_listeners_pause(gw_srv.nconns >= rt->srv.max_connections);
     open_logs(rt);
+    if (rt->warning) gw_log(GW_LOG_WARN, "%s", rt->warning);
     gw_log(GW_LOG_INFO, "configuration reloaded from %s", conf_path);
 }
 
@@ -199,6 +200,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (test || print) {
+        if (rt->warning) fprintf(stderr, "portico: warning: %s\n", rt->warning);
         if (print) gw_conf_print(rt->conf, stdout);
         if (test) printf("%s: configuration OK\n", conf_path);
         gw_rt_unref(rt);
@@ -224,6 +226,7 @@ int main(int argc, char **argv)
         return 1;
     }
     open_logs(rt);
+    if (rt->warning) gw_log(GW_LOG_WARN, "%s", rt->warning);
     ev_signal_init(&sig_term, on_stop, SIGTERM);
     ev_signal_init(&sig_int, on_stop, SIGINT);
     ev_signal_init(&sig_hup, on_reload, SIGHUP);

@@ -1,4 +1,5 @@
-/* The backend protocol ops table and its registry: the only way the gateway knows a protocol.
+/* The backend protocol ops table: the only way the gateway knows a protocol (the registry of
+ * tables is gateway/upstream/registry.h).
  * An adapter turns a gw_req into bytes for its backend and the backend's bytes into a gw_resp;
  * it knows nothing of sockets, the event loop, pools or retries. */
 #ifndef GW_BACKEND_H
@@ -40,10 +41,5 @@ struct gw_backend_ops {
     int (*reusable)(const void *st);
 };
 typedef struct gw_backend_ops gw_backend_ops;
-
-/* The registry: NULL if no protocol has this name. */
-const gw_backend_ops *gw_backend_find(const char *name);
-/* Comma-separated list of known protocol names, for error messages. */
-const char *gw_backend_names(void);
 
 #endif

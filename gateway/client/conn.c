@@ -398,10 +398,6 @@ static void handle_request(gw_conn *c)
     const gw_server_conf *s = srv(c);
     if (gw_status_handle(c)) return;
     gw_request_route(c);
-    if (c->route->error) {
-        send_error(c, 500);
-        return;
-    }
     if (c->route->pool == NULL) {
         send_error(c, 404);
         return;
@@ -634,8 +630,8 @@ static void redispatch(gw_conn *c)
         return;
     }
     gw_request_route(c);
-    if (c->route->error || c->route->pool == NULL) {
-        send_error(c, c->route->error ? 500 : 404);
+    if (c->route->pool == NULL) {
+        send_error(c, 404);
         return;
     }
     c->force_backend = fb;

@@ -3,9 +3,10 @@
  * client sockaddr, nor of the loop or protocols. */
 #include "gateway/config/cond.h"
 
+#include "gateway/base/alloc.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,21 +27,6 @@ const char *const gw_cond_op_names[] = {
 /* The program is single-threaded, so one match data block serves every regex. Only whether a
  * regex matches is used, so one pair of offsets is enough. */
 static pcre2_match_data *match_data;
-
-static char *msg_dup(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *msg_dup(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *m = malloc(n < 0 ? 1 : (size_t)n + 1);
-    if (m == NULL) abort();
-    va_start(ap, fmt);
-    vsnprintf(m, n < 0 ? 1 : (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return m;
-}
 
 /* "a.b.c.d", "a.b.c.d/n", "v6", "v6/n" -> family, address bytes (host bits cleared), bits. */
 static int parse_cidr(gw_cond *c)
@@ -94,20 +80,22 @@ int gw_cond_compile(gw_cond *c, char **err)
         if (c->re == NULL) {
             PCRE2_UCHAR buf[256];
             if (pcre2_get_error_message(ec, buf, sizeof(buf)) < 0) strcpy((char *)buf, "error");
-            *err = msg_dup("bad regular expression \"%s\": %s at offset %zu", c->pattern,
+            return gw_errf(err, "bad regular expression \"%s\": %s at offset %zu", c->pattern,
                            (const char *)buf, (size_t)eoff);
-            return GW_ERR;
         }
         /* JIT is an optimisation: where it is unavailable the interpreter runs instead */
         (void)pcre2_jit_compile(c->re, PCRE2_JIT_COMPLETE);
+        /* made here so that matching a request never allocates */
+        if (match_data == NULL) match_data = pcre2_match_data_create(1, NULL);
+        if (match_data == NULL) gw_oom();
         return GW_OK;
     }
     if (c->field == GW_COND_REMOTE_IP && (c->op == GW_OP_EQ || c->op == GW_OP_NE)) {
         if (parse_cidr(c) != GW_OK) {
-            *err = msg_dup("$HTTP[\"remote-ip\"]: \"%s\" is not an IP address or a network "
+            return gw_errf(err,
+                           "$HTTP[\"remote-ip\"]: \"%s\" is not an IP address or a network "
                            "like \"10.0.0.0/8\" or \"::1/128\"",
                            c->pattern);
-            return GW_ERR;
         }
     }
     return GW_OK;
@@ -189,10 +177,8 @@ static int cidr_match(const gw_cond *c, const struct sockaddr *sa)
 static int re_match(const gw_cond *c, gw_str s)
 {
     if (c->re == NULL) return 0;
-    if (match_data == NULL) {
-        match_data = pcre2_match_data_create(1, NULL);
-        if (match_data == NULL) abort();
-    }
+    if (match_data == NULL) match_data = pcre2_match_data_create(1, NULL); /* after cleanup */
+    if (match_data == NULL) gw_oom();
     /* PCRE2 before 10.43 refuses a NULL subject even when empty */
     const char *p = s.p ? s.p : "";
     return pcre2_match(c->re, (PCRE2_SPTR)p, s.n, 0, 0, match_data, NULL) >= 0;

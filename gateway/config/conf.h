@@ -103,6 +103,9 @@ void gw_conf_free(gw_conf *c);
  * into plain values; condition blocks kept. */
 void gw_conf_print(const gw_conf *c, FILE *out);
 
+/* The i-th key of the key table, NULL past the end (docs check, tests). */
+const char *gw_conf_key_name(size_t i);
+
 /* The value of `key` in this block only (the last assignment; NULL if none). */
 const gw_setting *gw_block_get(const gw_block *b, const char *key);
 /* Booleans: "enable"/"true"/"1" -> 1, "disable"/"false"/"0" -> 0, otherwise -1. Ints count. */

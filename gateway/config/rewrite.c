@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gateway/base/alloc.h"
 #include "gateway/base/log.h"
 
 /* The request fields a pseudo header stands for. "_uri" starts from the target as received when
@@ -25,22 +26,17 @@ static const struct {
 };
 #define NPSEUDO (sizeof(pseudo) / sizeof(pseudo[0]))
 
-static char *errf(const gw_val *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* "FILE:LINE: message", malloc'd, as every config error is. */
-static char *errf(const gw_val *v, const char *fmt, ...)
+/* "FILE:LINE: message" through err, as every config error is (the first one wins). */
+static int errf(char **err, const gw_val *v, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int errf(char **err, const gw_val *v, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    const char *file = v && v->file ? v->file : "(config)";
-    int line = v ? v->line : 0;
-    size_t n = strlen(file) + strlen(msg) + 32;
-    char *s = malloc(n);
-    if (s) snprintf(s, n, "%s:%d: %s", file, line, msg);
-    return s;
+    return gw_errf(err, "%s:%d: %s", v && v->file ? v->file : "(config)", v ? v->line : 0, msg);
 }
 
 static int is_tchar(unsigned char c)
@@ -78,31 +74,32 @@ void gw_rewrites_free(gw_rewrites *rw)
 }
 
 /* The shape is checked whole before anything is compiled, so an error leaves nothing behind. */
-static char *check_shape(const gw_val *map, size_t *total)
+static int check_shape(const gw_val *map, size_t *total, char **err)
 {
     static const char expect[] = "expected ( \"Header\" => ( \"regex\" => \"replacement\", ... ), "
                                  "... )";
-    if (map->type != GW_VAL_MAP) return errf(map, "%s", expect);
+    if (map->type != GW_VAL_MAP) return errf(err, map, "%s", expect);
     *total = 0;
     for (size_t i = 0; i < map->n; i++) {
         const gw_val *v = map->items[i];
         const char *bad = check_name(map->keys[i]);
-        if (bad) return errf(v, "rewrite key \"%s\": %s", map->keys[i] ? map->keys[i] : "", bad);
+        if (bad)
+            return errf(err, v, "rewrite key \"%s\": %s", map->keys[i] ? map->keys[i] : "", bad);
         if (v->type != GW_VAL_MAP)
-            return errf(v, "rewrite \"%s\": expected a map ( \"regex\" => \"replacement\" )",
+            return errf(err, v, "rewrite \"%s\": expected a map ( \"regex\" => \"replacement\" )",
                         map->keys[i]);
         for (size_t j = 0; j < v->n; j++) {
             const gw_val *r = v->items[j];
             if (r->type != GW_VAL_STR)
-                return errf(r, "rewrite \"%s\" => \"%s\": the replacement must be a string",
+                return errf(err, r, "rewrite \"%s\" => \"%s\": the replacement must be a string",
                             map->keys[i], v->keys[j]);
             if (strpbrk(r->str, "\r\n"))
-                return errf(r, "rewrite \"%s\" => \"%s\": the replacement contains CR or LF",
+                return errf(err, r, "rewrite \"%s\" => \"%s\": the replacement contains CR or LF",
                             map->keys[i], v->keys[j]);
         }
         *total += v->n;
     }
-    return NULL;
+    return GW_OK;
 }
 
 int gw_rewrites_compile(const gw_val *map, gw_rewrites *out, char **err)
@@ -110,12 +107,10 @@ int gw_rewrites_compile(const gw_val *map, gw_rewrites *out, char **err)
     size_t total = 0;
     out->rules = NULL;
     out->n = 0;
-    *err = NULL;
     if (map == NULL) return GW_OK;
-    if ((*err = check_shape(map, &total)) != NULL) return GW_ERR;
+    if (check_shape(map, &total, err) != GW_OK) return GW_ERR;
     if (total == 0) return GW_OK;
-    out->rules = calloc(total, sizeof(*out->rules));
-    if (out->rules == NULL) goto oom;
+    out->rules = gw_xcalloc(total, sizeof(*out->rules));
     for (size_t i = 0; i < map->n; i++) {
         const gw_val *v = map->items[i];
         for (size_t j = 0; j < v->n; j++) {
@@ -126,24 +121,20 @@ int gw_rewrites_compile(const gw_val *map, gw_rewrites *out, char **err)
             if (r->re == NULL) {
                 PCRE2_UCHAR msg[256];
                 pcre2_get_error_message(ec, msg, sizeof(msg));
-                *err = errf(v->items[j], "rewrite \"%s\": bad regex \"%s\" at offset %zu: %s",
-                            map->keys[i], v->keys[j], (size_t)eo, (const char *)msg);
+                errf(err, v->items[j], "rewrite \"%s\": bad regex \"%s\" at offset %zu: %s",
+                     map->keys[i], v->keys[j], (size_t)eo, (const char *)msg);
                 gw_rewrites_free(out);
                 return GW_ERR;
             }
             out->n++;
             pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE); /* no JIT: the interpreter is used */
             r->md = pcre2_match_data_create_from_pattern(r->re, NULL);
-            r->header = strdup(map->keys[i]);
-            r->repl = strdup(v->items[j]->str);
-            if (r->md == NULL || r->header == NULL || r->repl == NULL) goto oom;
+            if (r->md == NULL) gw_oom();
+            r->header = gw_xstrdup(map->keys[i]);
+            r->repl = gw_xstrdup(v->items[j]->str);
         }
     }
     return GW_OK;
-oom:
-    gw_rewrites_free(out);
-    *err = errf(map, "out of memory compiling rewrites");
-    return GW_ERR;
 }
 
 /* Expand the replacement: "$0".."$9" are captures (unset or absent groups give ""), "$$" is a

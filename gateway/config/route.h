@@ -1,6 +1,7 @@
 /* A loaded configuration generation (gw_rt): the parsed tree, the server settings, the pools,
- * and the routes the conditions select. Requests hold a reference to the generation they were
- * routed by, so a reload never pulls a pool from under an in-flight request. */
+ * and every route the conditions can select, all compiled at load and immutable after. Requests
+ * hold a reference to the generation they were routed by, so a reload never pulls a pool from
+ * under an in-flight request. */
 #ifndef GW_ROUTE_H
 #define GW_ROUTE_H
 
@@ -37,10 +38,12 @@ typedef struct gw_route {
     gw_rewrites rw_req, rw_resp;
     const char *script_name; /* NULL: unset (PHP style) */
     const char *docroot;     /* NULL: none */
-    const char *error;       /* set: this combination is invalid; the request gets 500 */
 } gw_route;
 
-typedef struct gw_route_cache gw_route_cache;
+/* At most this many combinations of condition blocks are compiled (docs/config.md). */
+#define GW_RT_MAX_COMBOS 4096
+
+typedef struct gw_route_table gw_route_table;
 
 /* Extra listeners: the $SERVER["socket"] blocks. */
 typedef struct gw_listen_spec {
@@ -56,12 +59,15 @@ typedef struct gw_rt {
     size_t nextra;
     gw_pool **pools;
     size_t npools;
-    gw_route_cache *cache;
+    gw_route_table *table; /* every compiled route, immutable once loaded */
+    char *warning; /* set when combinations were cut by GW_RT_MAX_COMBOS: "FILE:LINE: ..." */
     uint64_t generation;
 } gw_rt;
 
-/* Load and check a config (syntax and semantics: backends parse, protocols and balancers
- * known, regexes compile, x-sendfile roots exist). NULL with *err malloc'd on failure. */
+/* Load, check and compile a config: syntax, every value, and the route of every combination of
+ * blocks that can hold together (cross-key rules, regexes, x-sendfile roots, pools). Returns the
+ * generation, or NULL with *err an allocated "FILE:LINE: ..." (the first error). What loads
+ * never fails at request time. rt->warning is set when the combinations were bounded. */
 gw_rt *gw_rt_load(const char *path, char **err);
 void gw_rt_ref(gw_rt *rt);
 /* Drop a reference; the last one frees the generation (gw_rt_pool_release for each pool). */
@@ -71,7 +77,14 @@ void gw_rt_unref(gw_rt *rt);
 extern void (*gw_rt_pool_created)(gw_pool *pool);
 extern void (*gw_rt_pool_release)(gw_pool *pool);
 
-/* The route for a request. Never NULL: a route with pool == NULL means "not proxied". */
-const gw_route *gw_rt_route(gw_rt *rt, const gw_cond_ctx *ctx);
+/* The route for a request: evaluates the conditions and walks the precompiled table; allocates
+ * nothing, logs nothing, writes nothing shared. Never NULL: pool == NULL means "not proxied".
+ * Equal sets of matching blocks give the same pointer. A set whose combination was cut by the
+ * bound gets the route of its longest compiled prefix in config order. */
+const gw_route *gw_rt_route(const gw_rt *rt, const gw_cond_ctx *ctx);
+
+/* Combinations compiled and distinct routes built (tests, status). */
+size_t gw_rt_ncombos(const gw_rt *rt);
+size_t gw_rt_nroutes(const gw_rt *rt);
 
 #endif

@@ -1,26 +1,9 @@
-/* The balancer registry and the string hash shared by the pool and the hash balancer.
- * Knows the algorithms only by their ops tables; knows nothing of sockets or the loop. */
+/* What the balancers share: the string hash (also used by the pool) and the rotating cursor.
+ * The list of balancers by name is in registry.c. Knows nothing of sockets or the loop. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "gateway/upstream/balance.h"
-
-static const gw_balancer_ops *const balancers[] = {
-    &gw_balance_sqf,
-    &gw_balance_rr,
-    &gw_balance_hash,
-    &gw_balance_static,
-};
-
-/* "carp" is lighttpd's name for its hash balancer; accepted so lighttpd configs carry over. */
-const gw_balancer_ops *gw_balancer_find(const char *name)
-{
-    if (name == NULL) return &gw_balance_sqf; /* the documented default */
-    if (strcmp(name, "carp") == 0) return &gw_balance_hash;
-    for (size_t i = 0; i < sizeof(balancers) / sizeof(balancers[0]); i++)
-        if (strcmp(name, balancers[i]->name) == 0) return balancers[i];
-    return NULL;
-}
 
 /* FNV-1a spreads short, similar strings ("10.0.0.1:80", "10.0.0.2:80") poorly in the high
  * bits, so the murmur3 finaliser runs after it to make every input bit reach every output bit. */

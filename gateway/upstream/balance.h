@@ -31,9 +31,6 @@ extern const gw_balancer_ops gw_balance_sqf;
 extern const gw_balancer_ops gw_balance_hash;
 extern const gw_balancer_ops gw_balance_static;
 
-/* By config name: "round-robin", "sqf", "hash", "carp", "static"; NULL if unknown. */
-const gw_balancer_ops *gw_balancer_find(const char *name);
-
 static inline int gw_tried(const uint8_t *tried, unsigned i)
 {
     return tried && (tried[i >> 3] >> (i & 7)) & 1;

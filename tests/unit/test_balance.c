@@ -7,6 +7,7 @@
 
 #include "gateway/upstream/backlog.h"
 #include "gateway/upstream/balance.h"
+#include "gateway/upstream/registry.h"
 
 #define MAXP 256
 #define NOW 1000.0

@@ -458,10 +458,9 @@ static const struct {
     {"proxy-core.allow-x-sendfile = \"yes\"\n",
      "test.conf:1: proxy-core.allow-x-sendfile must be \"enable\" or \"disable\""},
     {"proxy-core.allow-x-rewrite = 2\n", "test.conf:1: proxy-core.allow-x-rewrite must be"},
-    {"proxy-core.protocol = \"fcgi\"\n", "test.conf:1: proxy-core.protocol cannot be \"fcgi\" "
-                                         "(one of: http fastcgi scgi)"},
-    {"proxy-core.balancer = \"rr\"\n", "test.conf:1: proxy-core.balancer cannot be \"rr\" "
-                                       "(one of: round-robin sqf hash carp static)"},
+    /* protocol and balancer names are checked where routes compile (test_route.c) */
+    {"proxy-core.protocol = 5\n", "test.conf:1: proxy-core.protocol must be a string"},
+    {"proxy-core.balancer = ( \"a\" )\n", "test.conf:1: proxy-core.balancer must be a string"},
     {"proxy-core.backends = ( 1, 2 )\n", "test.conf:1: proxy-core.backends must be a list of "
                                          "strings"},
     {"proxy-core.backends = ( \"a\" => \"b\" )\n", "test.conf:1: proxy-core.backends must be a "

@@ -1,0 +1,371 @@
+/* Compiling one route: the effective value of each route key for a combination of blocks,
+ * checked and turned into a gw_route (regexes compiled, paths checked, pool found or created).
+ * Runs at load only; knows nothing of requests, sockets or the loop. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gateway/base/alloc.h"
+#include "gateway/config/route_int.h"
+#include "gateway/upstream/registry.h"
+
+#define MAX_BACKENDS 2048
+
+static const char *const rkey_names[R_NKEYS] = {
+    [R_BACKENDS] = "proxy-core.backends",
+    [R_PROTOCOL] = "proxy-core.protocol",
+    [R_BALANCER] = "proxy-core.balancer",
+    [R_MAX_POOL] = "proxy-core.max-pool-size",
+    [R_KA_REQ] = "proxy-core.max-keep-alive-requests",
+    [R_BACKLOG_SIZE] = "proxy-core.max-backlog-size",
+    [R_BACKLOG_TIMEOUT] = "proxy-core.backlog-timeout",
+    [R_CONNECT_TIMEOUT] = "proxy-core.connect-timeout",
+    [R_READ_TIMEOUT] = "proxy-core.read-timeout",
+    [R_WRITE_TIMEOUT] = "proxy-core.write-timeout",
+    [R_DISABLE_TIME] = "proxy-core.disable-time",
+    [R_MAX_RETRIES] = "proxy-core.max-retries",
+    [R_XSENDFILE] = "proxy-core.allow-x-sendfile",
+    [R_XSENDFILE_ROOT] = "proxy-core.x-sendfile-docroot",
+    [R_XREWRITE] = "proxy-core.allow-x-rewrite",
+    [R_RW_REQ] = "proxy-core.rewrite-request",
+    [R_RW_RESP] = "proxy-core.rewrite-response",
+    [R_SCRIPT_NAME] = "proxy-core.script-name",
+    [R_DOCROOT] = "server.document-root",
+    [R_HEALTH] = "proxy-core.health-check",
+};
+
+int gw_rkey_of(const char *key)
+{
+    for (int k = 0; k < R_NKEYS; k++)
+        if (strcmp(key, rkey_names[k]) == 0) return k;
+    return -1;
+}
+
+int gw_block_relevant(const gw_block *b)
+{
+    for (size_t i = 0; i < b->nsettings; i++)
+        if (gw_rkey_of(b->settings[i].key) >= 0) return 1;
+    return 0;
+}
+
+void gw_eff_apply(gw_eff *e, const gw_block *b)
+{
+    for (size_t i = 0; i < b->nsettings; i++) {
+        const gw_setting *s = &b->settings[i];
+        int k = gw_rkey_of(s->key);
+        if (k < 0) continue;
+        gw_eff_val *ev = &e->v[k];
+        if (s->append && (ev->base || ev->napp)) {
+            if (ev->napp < GW_MAX_APPENDS) ev->app[ev->napp++] = s->val;
+        } else {
+            ev->base = s->val;
+            ev->napp = 0;
+        }
+    }
+}
+
+/* ---- values ---- */
+
+static long long val_int(const gw_eff_val *ev, long long def)
+{
+    const gw_val *v = ev->base;
+    if (v == NULL) return def;
+    if (v->type == GW_VAL_INT) return v->num;
+    if (v->type == GW_VAL_STR) return atoll(v->str);
+    return def;
+}
+
+static const char *val_str(const gw_eff_val *ev, const char *def)
+{
+    const gw_val *v = ev->base;
+    return v && v->type == GW_VAL_STR ? v->str : def;
+}
+
+static int val_bool(const gw_eff_val *ev, int def)
+{
+    if (ev->base == NULL) return def;
+    int b = gw_val_bool(ev->base);
+    return b < 0 ? def : b;
+}
+
+/* Flatten a list value plus its appends into a NULL-terminated allocated array of borrowed
+ * strings. A plain string counts as a one-item list. */
+static char **val_strlist(const gw_eff_val *ev, size_t *count)
+{
+    size_t n = 0, cap = 8;
+    char **out = gw_xreallocarray(NULL, cap, sizeof(*out));
+    const gw_val *parts[GW_MAX_APPENDS + 1];
+    size_t np = 0;
+    if (ev->base) parts[np++] = ev->base;
+    for (unsigned i = 0; i < ev->napp; i++) parts[np++] = ev->app[i];
+    for (size_t p = 0; p < np; p++) {
+        const gw_val *v = parts[p];
+        size_t items = v->type == GW_VAL_LIST ? v->n : 1;
+        for (size_t i = 0; i < items; i++) {
+            const gw_val *it = v->type == GW_VAL_LIST ? v->items[i] : v;
+            if (it->type != GW_VAL_STR) continue;
+            if (n + 2 > cap) out = gw_xreallocarray(out, cap *= 2, sizeof(*out));
+            out[n++] = it->str;
+        }
+    }
+    out[n] = NULL;
+    *count = n;
+    return out;
+}
+
+static const char *where_file(const gw_val *v)
+{
+    return v && v->file ? v->file : "?";
+}
+
+static int where_line(const gw_val *v)
+{
+    return v ? v->line : 0;
+}
+
+/* The health-check map: ( "path" => "/ping", "interval" => 5 ). */
+static int parse_health(const gw_val *v, const char **path, long long *interval, char **err)
+{
+    *path = NULL;
+    *interval = 5;
+    if (v == NULL) return GW_OK;
+    if (v->type != GW_VAL_MAP)
+        return gw_errf(err,
+                       "%s:%d: proxy-core.health-check: expected ( \"path\" => \"/ping\", "
+                       "\"interval\" => 5 )",
+                       where_file(v), v->line);
+    for (size_t i = 0; i < v->n; i++) {
+        const gw_val *it = v->items[i];
+        if (strcmp(v->keys[i], "path") == 0 && it->type == GW_VAL_STR && it->str[0] == '/')
+            *path = it->str;
+        else if (strcmp(v->keys[i], "interval") == 0 && it->type == GW_VAL_INT && it->num >= 1 &&
+                 it->num <= 3600)
+            *interval = it->num;
+        else
+            return gw_errf(err,
+                           "%s:%d: proxy-core.health-check: \"%s\" must be \"path\" (an "
+                           "absolute path) or \"interval\" (1..3600 seconds)",
+                           where_file(v), v->line, v->keys[i]);
+    }
+    if (*path == NULL) *path = "/";
+    return GW_OK;
+}
+
+static int check_protocol(const gw_val *v, char **err)
+{
+    char names[200];
+    if (v == NULL || (v->type == GW_VAL_STR && gw_backend_find(v->str))) return GW_OK;
+    return gw_errf(err, "%s:%d: unknown proxy-core.protocol \"%s\" (known: %s)", where_file(v),
+                   v->line, v->type == GW_VAL_STR ? v->str : "",
+                   gw_protocol_names(names, sizeof(names)));
+}
+
+static int check_balancer(const gw_val *v, char **err)
+{
+    char names[200];
+    if (v == NULL || (v->type == GW_VAL_STR && gw_balancer_find(v->str))) return GW_OK;
+    return gw_errf(err, "%s:%d: unknown proxy-core.balancer \"%s\" (known: %s)", where_file(v),
+                   v->line, v->type == GW_VAL_STR ? v->str : "",
+                   gw_balancer_names(names, sizeof(names)));
+}
+
+static int check_roots(const gw_val *where, char **roots, size_t n, char **err)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (roots[i][0] != '/')
+            return gw_errf(err,
+                           "%s:%d: proxy-core.x-sendfile-docroot \"%s\" must be an absolute "
+                           "path",
+                           where_file(where), where_line(where), roots[i]);
+        if (stat(roots[i], &st) != 0 || !S_ISDIR(st.st_mode))
+            return gw_errf(err, "%s:%d: proxy-core.x-sendfile-docroot \"%s\" is not a directory",
+                           where_file(where), where_line(where), roots[i]);
+    }
+    return GW_OK;
+}
+
+int gw_block_check_values(const gw_block *b, char **err)
+{
+    for (size_t i = 0; i < b->nsettings; i++) {
+        const gw_val *v = b->settings[i].val;
+        int rc = GW_OK;
+        switch (gw_rkey_of(b->settings[i].key)) {
+        case R_PROTOCOL:
+            rc = check_protocol(v, err);
+            break;
+        case R_BALANCER:
+            rc = check_balancer(v, err);
+            break;
+        case R_XSENDFILE_ROOT: {
+            gw_eff_val ev = {.base = v};
+            size_t n;
+            char **roots = val_strlist(&ev, &n);
+            rc = check_roots(v, roots, n, err);
+            free(roots);
+            break;
+        }
+        case R_RW_REQ:
+        case R_RW_RESP: {
+            gw_rewrites rw = {0};
+            rc = gw_rewrites_compile(v, &rw, err);
+            gw_rewrites_free(&rw);
+            break;
+        }
+        case R_BACKENDS: {
+            /* parsed here too, so that a block past the combination bound is checked */
+            gw_eff_val ev = {.base = v};
+            size_t n;
+            char **specs = val_strlist(&ev, &n);
+            char *msg = NULL;
+            gw_peer peer;
+            for (size_t k = 0; k < n && rc == GW_OK; k++) {
+                memset(&peer, 0, sizeof(peer));
+                if (gw_peer_parse(&peer, specs[k], &msg) != GW_OK)
+                    rc = gw_errf(err, "%s:%d: %s", where_file(v), v->line, msg);
+            }
+            free(msg);
+            free(specs);
+            break;
+        }
+        case R_HEALTH: {
+            const char *path;
+            long long interval;
+            rc = parse_health(v, &path, &interval, err);
+            break;
+        }
+        default:
+            break;
+        }
+        if (rc != GW_OK) return GW_ERR;
+    }
+    return GW_OK;
+}
+
+/* ---- pools ---- */
+
+static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_ops *bal,
+                        char **specs, size_t n, unsigned max_pool, const char *hc_path,
+                        long long hc_interval, const gw_val *where, char **err)
+{
+    size_t len = strlen(ops->name) + strlen(bal->name) + 64 + (hc_path ? strlen(hc_path) : 0);
+    for (size_t i = 0; i < n; i++) len += strlen(specs[i]) + 1;
+    char *key = gw_xmalloc(len);
+    int k = snprintf(key, len, "%s|%s|%u|%s|%lld|", ops->name, bal->name, max_pool,
+                     hc_path ? hc_path : "", hc_path ? hc_interval : 0);
+    for (size_t i = 0; i < n; i++) k += snprintf(key + k, len - (size_t)k, "%s,", specs[i]);
+    for (size_t i = 0; i < rt->npools; i++) {
+        if (strcmp(rt->pools[i]->key, key) == 0) {
+            free(key);
+            return rt->pools[i];
+        }
+    }
+    char *msg = NULL;
+    gw_pool *p = gw_pool_new(key, ops, bal, specs, n, max_pool, &msg);
+    free(key);
+    if (p == NULL) {
+        gw_errf(err, "%s:%d: %s", where_file(where), where_line(where), msg ? msg : "bad backend");
+        free(msg);
+        return NULL;
+    }
+    if (hc_path) {
+        p->hc_path = gw_xstrdup(hc_path);
+        p->hc_interval = (double)hc_interval;
+    }
+    rt->pools = gw_xreallocarray(rt->pools, rt->npools + 1, sizeof(*rt->pools));
+    rt->pools[rt->npools++] = p;
+    if (gw_rt_pool_created) gw_rt_pool_created(p);
+    return p;
+}
+
+/* ---- one route ---- */
+
+static int build(gw_rt *rt, const gw_eff *e, gw_route *r, char **err)
+{
+    memset(r, 0, sizeof(*r));
+    r->max_pool_size = (unsigned)val_int(&e->v[R_MAX_POOL], 0);
+    r->ka_requests = (unsigned)val_int(&e->v[R_KA_REQ], 100);
+    r->max_backlog = (unsigned)val_int(&e->v[R_BACKLOG_SIZE], 1024);
+    r->backlog_timeout = (double)val_int(&e->v[R_BACKLOG_TIMEOUT], 10);
+    r->connect_timeout = (double)val_int(&e->v[R_CONNECT_TIMEOUT], 5);
+    r->read_timeout = (double)val_int(&e->v[R_READ_TIMEOUT], 60);
+    r->write_timeout = (double)val_int(&e->v[R_WRITE_TIMEOUT], 60);
+    r->disable_time = (double)val_int(&e->v[R_DISABLE_TIME], 2);
+    r->max_retries = (unsigned)val_int(&e->v[R_MAX_RETRIES], 3);
+    r->allow_xsendfile = val_bool(&e->v[R_XSENDFILE], 0);
+    r->allow_xrewrite = val_bool(&e->v[R_XREWRITE], 0);
+    r->script_name = val_str(&e->v[R_SCRIPT_NAME], NULL);
+    r->docroot = val_str(&e->v[R_DOCROOT], NULL);
+
+    if (check_protocol(e->v[R_PROTOCOL].base, err) != GW_OK ||
+        check_balancer(e->v[R_BALANCER].base, err) != GW_OK)
+        return GW_ERR;
+    r->ops = gw_backend_find(val_str(&e->v[R_PROTOCOL], "http"));
+    const gw_balancer_ops *bal = gw_balancer_find(val_str(&e->v[R_BALANCER], "sqf"));
+
+    r->xs_roots = val_strlist(&e->v[R_XSENDFILE_ROOT], &r->nxs_roots);
+    if (check_roots(e->v[R_XSENDFILE_ROOT].base, r->xs_roots, r->nxs_roots, err) != GW_OK)
+        return GW_ERR;
+    if (r->allow_xsendfile && r->nxs_roots == 0)
+        return gw_errf(err,
+                       "%s:%d: proxy-core.allow-x-sendfile needs proxy-core.x-sendfile-docroot",
+                       where_file(e->v[R_XSENDFILE].base), where_line(e->v[R_XSENDFILE].base));
+
+    if (e->v[R_RW_REQ].base && gw_rewrites_compile(e->v[R_RW_REQ].base, &r->rw_req, err))
+        return GW_ERR;
+    if (e->v[R_RW_RESP].base && gw_rewrites_compile(e->v[R_RW_RESP].base, &r->rw_resp, err))
+        return GW_ERR;
+
+    const char *hc_path;
+    long long hc_interval;
+    if (parse_health(e->v[R_HEALTH].base, &hc_path, &hc_interval, err) != GW_OK) return GW_ERR;
+    size_t nb;
+    char **specs = val_strlist(&e->v[R_BACKENDS], &nb);
+    int rc = GW_OK;
+    if (nb > MAX_BACKENDS) {
+        rc = gw_errf(err, "%s:%d: more than %d backends in one list",
+                     where_file(e->v[R_BACKENDS].base), where_line(e->v[R_BACKENDS].base),
+                     MAX_BACKENDS);
+    } else if (nb > 0) {
+        r->pool = rt_pool(rt, r->ops, bal, specs, nb, r->max_pool_size, hc_path, hc_interval,
+                          e->v[R_BACKENDS].base, err);
+        if (r->pool == NULL) rc = GW_ERR;
+    }
+    free(specs);
+    return rc;
+}
+
+int gw_route_build(gw_rt *rt, const gw_eff *e, gw_route *r, const gw_block *const *blocks,
+                   size_t nblocks, char **err)
+{
+    char *msg = NULL;
+    if (build(rt, e, r, &msg) == GW_OK) return GW_OK;
+    gw_route_release(r);
+    /* name the blocks whose combination fails: each may be fine on its own */
+    char with[512] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < nblocks && n < sizeof(with) - 1; i++) {
+        int k = snprintf(with + n, sizeof(with) - n, "%s%s:%d", i ? ", " : "", blocks[i]->file,
+                         blocks[i]->line);
+        if (k < 0) break;
+        n += (size_t)k;
+    }
+    if (n >= sizeof(with)) n = sizeof(with) - 1;
+    if (nblocks)
+        gw_errf(err, "%s (when the blocks at %s hold together)", msg, with);
+    else
+        gw_errf(err, "%s", msg);
+    free(msg);
+    return GW_ERR;
+}
+
+void gw_route_release(gw_route *r)
+{
+    free(r->xs_roots);
+    r->xs_roots = NULL;
+    gw_rewrites_free(&r->rw_req);
+    gw_rewrites_free(&r->rw_resp);
+}
