@@ -32,6 +32,16 @@ void gw_request_adopt_head(gw_conn *c, const char *base, size_t len, http_req_he
     h->hdr = hdr;
 }
 
+/* Fields that would take the CGI variable of a framing or hop-by-hop field are dropped by every
+ * adapter (gw_is_lookalike); say so once, for whoever wonders where a field went. */
+static void log_lookalikes(const gw_req *rq)
+{
+    for (size_t i = 0; i < rq->nhdr; i++)
+        if (gw_is_lookalike(rq->hdr[i].name))
+            gw_log(GW_LOG_DEBUG, "request field \"%.*s\" dropped: it would pass for another",
+                   (int)rq->hdr[i].name.n, rq->hdr[i].name.p);
+}
+
 /* Fill the neutral request from a checked head. Returns 0 or a status to answer with. */
 int gw_request_build(gw_conn *c, http_req_head *h)
 {
@@ -83,6 +93,7 @@ int gw_request_build(gw_conn *c, http_req_head *h)
     }
     rq->host_full = host;
     rq->host = gw_host_lower(&c->arena, host);
+    if (gw_log_level >= GW_LOG_DEBUG) log_lookalikes(rq);
     return 0;
 }
 

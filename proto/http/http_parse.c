@@ -467,23 +467,7 @@ int http_req_analyze(const http_req_head *h, http_req_info *info)
 
 int http_is_hop_by_hop(gw_str name, const gw_header *hdr, size_t nhdr)
 {
-    switch (name.n) {
-    case 2:
-        if (HTTP_IS(name, "te")) return 1;
-        break;
-    case 7:
-        if (HTTP_IS(name, "trailer") || HTTP_IS(name, "upgrade")) return 1;
-        break;
-    case 10:
-        if (HTTP_IS(name, "connection") || HTTP_IS(name, "keep-alive")) return 1;
-        break;
-    case 16:
-        if (HTTP_IS(name, "proxy-connection")) return 1;
-        break;
-    case 17:
-        if (HTTP_IS(name, "transfer-encoding")) return 1;
-        break;
-    }
+    if (gw_is_hop_by_hop(name)) return 1;
     for (size_t i = 0; i < nhdr; i++) {
         if (hdr[i].name.n != 10 || !HTTP_IS(hdr[i].name, "connection")) continue;
         gw_str e;

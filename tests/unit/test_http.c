@@ -717,6 +717,43 @@ START_TEST(test_encode_get)
 }
 END_TEST
 
+/* Look-alikes of owned fields and Proxy never reach an HTTP backend, from the client or from
+ * rewrite-request. */
+START_TEST(test_encode_lookalikes)
+{
+    gw_header h[] = {
+        {GW_STR("Host"), GW_STR("h")},
+        {GW_STR("Content_Length"), GW_STR("99")},
+        {GW_STR("Transfer_Encoding"), GW_STR("chunked")},
+        {GW_STR("Proxy"), GW_STR("http://evil:1/")},
+        {GW_STR("X_Forwarded_For"), GW_STR("6.6.6.6")},
+        {GW_STR("x.forwarded.host"), GW_STR("evil")},
+        {GW_STR("Keep_Alive"), GW_STR("1")},
+        {GW_STR("Content-Type"), GW_STR("text/plain")},
+        {GW_STR("X_Custom"), GW_STR("kept")},
+    };
+    gw_header extra[] = {{GW_STR("Proxy_Connection"), GW_STR("x")},
+                         {GW_STR("Content_Type"), GW_STR("y")}};
+    gw_req rq;
+    char st[256];
+    req_init(&rq, "POST", "/p", h, sizeof(h) / sizeof(h[0]));
+    rq.extra = extra;
+    rq.nextra = 2;
+    rq.content_length = 2;
+    char *s = encode(st, &rq, 1);
+    ck_assert_str_eq(s, "POST /p HTTP/1.1\r\n"
+                        "Host: h\r\n"
+                        "Content-Type: text/plain\r\n"
+                        "X_Custom: kept\r\n"
+                        "X-Forwarded-For: 192.0.2.7\r\n"
+                        "X-Forwarded-Proto: http\r\n"
+                        "X-Forwarded-Host: h\r\n"
+                        "Content-Length: 2\r\n"
+                        "\r\n");
+    free(s);
+}
+END_TEST
+
 START_TEST(test_encode_post)
 {
     gw_header h[] = {
@@ -1163,6 +1200,7 @@ static Suite *http_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_encode_get);
     tcase_add_test(tc, test_encode_post);
+    tcase_add_test(tc, test_encode_lookalikes);
     tcase_add_test(tc, test_encode_chunked);
     tcase_add_test(tc, test_encode_no_host);
     tcase_add_test(tc, test_encode_upgrade);
