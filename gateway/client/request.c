@@ -162,8 +162,10 @@ int gw_request_read_body(gw_conn *c)
             if (c->body_left == 0) c->body.complete = 1;
         } else {
             size_t used = 0, data = 0;
+            /* a chunk announced larger than what the limit still allows is 413 at once */
+            http_chunked_limit(&c->chunk, (uint64_t)c->rt->srv.max_request_size);
             int rc = http_chunked_decode(&c->chunk, p, avail, &used, &data);
-            if (rc == GW_ERR) return 400;
+            if (rc == GW_ERR) return c->chunk.too_big ? 413 : 400;
             int st = gw_body_append(&c->body, p, data, (uint64_t)c->rt->srv.max_request_size);
             if (st) return st;
             gw_buf_consume(in, used);

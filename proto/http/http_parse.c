@@ -541,6 +541,14 @@ int http_chunked_decode(http_chunked *c, char *buf, size_t len, size_t *consumed
                 break;
             }
             if (st == CH_SIZE0) goto bad;
+            /* The size is complete: one that takes the body past the caller's limit is refused
+             * now, not after its bytes came (no overflow: declared <= limit, remain <=
+             * INT64_MAX). A size too long for 63 bits was already a bad size above. */
+            if (c->limited && (ch == '\r' || ch == ';' || is_ows(ch)) &&
+                c->declared + c->remain > c->limit) {
+                c->too_big = 1;
+                goto bad;
+            }
             if (ch == '\r')
                 st = CH_SIZE_LF;
             else if (ch == ';')
@@ -566,6 +574,7 @@ int http_chunked_decode(http_chunked *c, char *buf, size_t len, size_t *consumed
         case CH_SIZE_LF:
             if (ch != '\n') goto bad;
             c->linelen = 0;
+            c->declared += c->remain;
             st = c->remain ? CH_DATA : CH_TRAILER0;
             continue;
         case CH_DATA_CR:

@@ -64,8 +64,12 @@ int http_parse_response(const char *buf, size_t len, http_resp_head *out, gw_hea
 /* Chunked transfer-coding decoder (RFC 9112 §7.1), incremental and in place. */
 typedef struct http_chunked {
     int state;
-    uint64_t remain; /* bytes left in the current chunk */
-    size_t linelen;  /* length of the current size/trailer line, bounded */
+    uint64_t remain;      /* bytes left in the current chunk */
+    size_t linelen;       /* length of the current size/trailer line, bounded */
+    uint64_t declared;    /* sum of the chunk sizes of the chunks before the current one */
+    uint64_t limit;       /* with `limited`: the most body bytes the caller will take */
+    unsigned limited : 1; /* http_chunked_limit was called */
+    unsigned too_big : 1; /* the GW_ERR came from the limit: the answer is 413, not 400 */
 } http_chunked;
 
 static inline void http_chunked_init(http_chunked *c)
@@ -73,17 +77,32 @@ static inline void http_chunked_init(http_chunked *c)
     c->state = 0;
     c->remain = 0;
     c->linelen = 0;
+    c->declared = 0;
+    c->limit = 0;
+    c->limited = 0;
+    c->too_big = 0;
+}
+
+/* Refuse, as soon as its size is read, a chunk that would take the body past `max` bytes in
+ * all: a client announcing 10 GB is answered at once, not after the bytes came. May be called
+ * again with the same value before every decode call. */
+static inline void http_chunked_limit(http_chunked *c, uint64_t max)
+{
+    c->limit = max;
+    c->limited = 1;
 }
 
 /* Decode buf[0, len) in place. On return, buf[0, *datalen) holds decoded body bytes and
  * *consumed input bytes were used. Returns GW_AGAIN (all input consumed, more wanted),
  * GW_DONE (the last chunk and the trailer section are complete; bytes after *consumed belong
  * to the next message), or GW_ERR (bad chunk size, overflow, missing CRLF, a size or trailer
- * line longer than 4096 bytes). Chunk extensions are skipped; trailers are discarded. */
+ * line longer than 4096 bytes; or, with c->too_big set, a chunk size over the limit, found as
+ * soon as the size's digits end). Chunk extensions are skipped; trailers are discarded. */
 int http_chunked_decode(http_chunked *c, char *buf, size_t len, size_t *consumed, size_t *datalen);
 
-/* Is this field hop-by-hop (Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
- * Proxy-Connection), or named in one of the Connection header values of `hdr`? */
+/* Is this field hop-by-hop: in the gateway's list (gw_is_hop_by_hop: Connection, Keep-Alive,
+ * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Connection), or named in one of the Connection
+ * header values of `hdr`? */
 int http_is_hop_by_hop(gw_str name, const gw_header *hdr, size_t nhdr);
 
 /* Does a comma-separated header value contain `token` (case-insensitive)? */

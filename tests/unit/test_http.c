@@ -440,11 +440,12 @@ END_TEST
 
 /* Decode `in` fed as the pieces [0, split) and [split, n) (split 0: byte by byte). Returns the
  * last result; the decoded bytes go to out, the input bytes used to *used. */
-static int chunk_run(const char *in, size_t n, size_t split, char *out, size_t *outlen,
-                     size_t *used)
+static int chunk_run_limit(const char *in, size_t n, size_t split, int64_t limit, char *out,
+                           size_t *outlen, size_t *used, int *too_big)
 {
     http_chunked c;
     http_chunked_init(&c);
+    if (limit >= 0) http_chunked_limit(&c, (uint64_t)limit);
     size_t pos = 0;
     int rc = GW_AGAIN;
     *outlen = *used = 0;
@@ -467,7 +468,15 @@ static int chunk_run(const char *in, size_t n, size_t split, char *out, size_t *
         ck_assert_int_eq(http_chunked_decode(&c, x, 3, &cons, &dl), GW_DONE);
         ck_assert_uint_eq(cons + dl, 0);
     }
+    if (too_big) *too_big = c.too_big;
+    if (rc != GW_ERR) ck_assert(!c.too_big);
     return rc;
+}
+
+static int chunk_run(const char *in, size_t n, size_t split, char *out, size_t *outlen,
+                     size_t *used)
+{
+    return chunk_run_limit(in, n, split, -1, out, outlen, used, NULL);
 }
 
 static const struct {
@@ -562,6 +571,75 @@ START_TEST(test_chunked_invalid)
     char out[256];
     for (size_t split = 0; split <= n; split++)
         ck_assert_int_eq(chunk_run(s, n, split, out, &ol, &used), GW_ERR);
+}
+END_TEST
+
+/* With a limit, a chunk size that takes the body past it fails at once (too_big), at every split
+ * and whatever follows; up to the limit exactly is fine. */
+static const struct {
+    const char *in;
+    int64_t limit;
+    int rc;      /* GW_DONE, GW_AGAIN (wants the data), or GW_ERR with too_big */
+    size_t stop; /* for GW_ERR: input bytes up to and including the byte after the size */
+} ch_lim[] = {
+    {"2540BE400\r\n", 1048576, GW_ERR, 10}, /* 10 GB against 1 MiB */
+    {"2540be400;ext\r\nxx", 1048576, GW_ERR, 10},
+    {"2540be400 ;ext\r\nxx", 1048576, GW_ERR, 10},
+    {"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", 10, GW_DONE, 0},
+    {"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", 9, GW_ERR, 12},
+    {"00000000000000000005\r\nhello\r\n0\r\n\r\n", 5, GW_DONE, 0},
+    {"6\r\nhello!\r\n0\r\n\r\n", 5, GW_ERR, 2},
+    {"1\r\nx\r\n", 0, GW_ERR, 2},
+    {"0\r\n\r\n", 0, GW_DONE, 0},
+    {"fffffffffffffff\r\n", 0x7fffffffffffffffLL, GW_AGAIN, 0}, /* fits: waits for data */
+};
+
+START_TEST(test_chunked_limit)
+{
+    const char *s = ch_lim[_i].in;
+    size_t n = strlen(s), ol, used;
+    char *out = malloc(n + 64), buf[256];
+    int big;
+    if (ch_lim[_i].rc == GW_AGAIN) {
+        for (size_t split = 0; split <= n; split++)
+            ck_assert_int_eq(chunk_run_limit(s, n, split, ch_lim[_i].limit, out, &ol, &used, &big),
+                             GW_AGAIN);
+        free(out);
+        return;
+    }
+    for (size_t split = 0; split <= n; split++) {
+        int rc = chunk_run_limit(s, n, split, ch_lim[_i].limit, out, &ol, &used, &big);
+        ck_assert_int_eq(rc, ch_lim[_i].rc);
+        if (rc == GW_ERR) {
+            ck_assert(big);
+            ck_assert_uint_eq(used, ch_lim[_i].stop);
+        }
+    }
+    /* the same with bytes after it */
+    ck_assert_uint_lt(n + 16, sizeof(buf));
+    memcpy(buf, s, n);
+    memcpy(buf + n, "ffffff\r\nGET / H", 16);
+    for (size_t split = 0; split <= n + 16; split++) {
+        int rc = chunk_run_limit(buf, n + 16, split, ch_lim[_i].limit, out, &ol, &used, &big);
+        ck_assert_int_eq(rc, ch_lim[_i].rc);
+        if (rc == GW_ERR) ck_assert(big);
+        if (rc == GW_DONE) ck_assert_uint_eq(used, n);
+    }
+    /* the prefix before the end of the size only waits */
+    if (ch_lim[_i].rc == GW_ERR)
+        ck_assert_int_eq(
+            chunk_run_limit(s, ch_lim[_i].stop - 1, 0, ch_lim[_i].limit, out, &ol, &used, &big),
+            GW_AGAIN);
+    /* a malformed body is still 400, not 413; so is a size too long for 63 bits, or one run into
+     * a bad byte */
+    ck_assert_int_eq(chunk_run_limit("zz\r\n", 4, 0, 1, out, &ol, &used, &big), GW_ERR);
+    ck_assert(!big);
+    ck_assert_int_eq(chunk_run_limit(S("ffffffffffffffffff1\r\n"), 0, 1, out, &ol, &used, &big),
+                     GW_ERR);
+    ck_assert(!big);
+    ck_assert_int_eq(chunk_run_limit(S("ffx\r\n"), 0, 1, out, &ol, &used, &big), GW_ERR);
+    ck_assert(!big);
+    free(out);
 }
 END_TEST
 
@@ -1190,6 +1268,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_chunked_big);
     tcase_add_loop_test(tc, test_chunked_invalid, 0, NELEM(ch_ko));
     tcase_add_test(tc, test_chunked_long_lines);
+    tcase_add_loop_test(tc, test_chunked_limit, 0, NELEM(ch_lim));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("write");
