@@ -43,8 +43,9 @@ typedef struct http_req_info {
  * Transfer-Encoding, a repeated or malformed Content-Length, a Transfer-Encoding that is not
  * exactly "chunked" (501 for an unknown coding, 400 otherwise), a missing or repeated Host on
  * HTTP/1.1, an Expect other than 100-continue (417). A Transfer-Encoding in an HTTP/1.0
- * request is 400 (RFC 9112 §6.1: its framing is faulty); a Host value with characters outside
- * uri-host/port is 400. Returns 0 and fills `info`, or the HTTP status to answer with. */
+ * request is 400 (RFC 9112 §6.1: its framing is faulty); a Host value that fails
+ * http_authority_check, or an empty one on HTTP/1.1, is 400. Returns 0 and fills `info`, or the
+ * HTTP status to answer with. */
 int http_req_analyze(const http_req_head *h, http_req_info *info);
 
 /* A parsed response head (from an HTTP backend). */
@@ -121,6 +122,13 @@ static inline int http_str_is(gw_str s, const char *lower, size_t n)
     return 1;
 }
 #define HTTP_IS(s, lit) http_str_is((s), "" lit, sizeof(lit) - 1)
+
+/* Check an authority (RFC 3986 §3.2.2, RFC 9110 §4.2), from a Host field or an absolute-form
+ * target alike: uri-host [ ":" port ], where uri-host is a non-empty reg-name or IPv4 address
+ * (unreserved, pct-encoded, sub-delims) or an IP-literal ("[" IPv6address or IPvFuture "]"),
+ * and port is digits (possibly none) up to 65535. Userinfo ("user:pw@") is refused: credentials
+ * must never travel on in Host or X-Forwarded-Host. Pure. Returns GW_OK or GW_ERR. */
+int http_authority_check(gw_str a);
 
 /* Content-Length value: one or more digits, nothing else, at most INT64_MAX. GW_OK or GW_ERR. */
 int http_parse_length(gw_str v, int64_t *out);

@@ -266,6 +266,17 @@ static const struct {
     {"Host: a b\r\n", 1, 400},
     {"Host: a/b\r\n", 1, 400},
     {"Host: user@a\r\n", 1, 400},
+    {"Host:\r\n", 1, 400},
+    {"Host: \t \r\n", 1, 400},
+    {"Host: a:8o\r\n", 1, 400},
+    {"Host: a:65536\r\n", 1, 400},
+    {"Host: a:1:2\r\n", 1, 400},
+    {"Host: user:pw@a\r\n", 1, 400},
+    {"Host: a\"b\r\n", 1, 400},
+    {"Host: [::1\r\n", 1, 400},
+    {"Host: a%2\r\n", 1, 400},
+    {"Host: :80\r\n", 0, 400},
+    {"Host: a{b}\r\n", 0, 400},
     {"Host: h\r\nExpect: foo\r\n", 1, 417},
     {"Host: h\r\nExpect: 100-continue, foo\r\n", 1, 417},
     {"Host: h\r\nExpect: foo\r\n", 0, 417},
@@ -296,6 +307,9 @@ START_TEST(test_analyze_valid)
     ck_assert_int_eq(analyze("GET / HTTP/1.0\r\n\r\n", &i), 0);
     ck_assert(!i.keepalive);
     ck_assert_uint_eq(i.host.n, 0);
+    ck_assert_int_eq(analyze("GET / HTTP/1.0\r\nHost:\r\n\r\n", &i), 0); /* as if absent */
+    ck_assert_uint_eq(i.host.n, 0);
+    ck_assert_int_eq(analyze("GET / HTTP/1.1\r\nHost: [v1.x:y]:0080\r\n\r\n", &i), 0);
     ck_assert_int_eq(analyze("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &i), 0);
     ck_assert(i.keepalive);
 
@@ -328,6 +342,105 @@ START_TEST(test_analyze_valid)
     ck_assert_int_eq(
         analyze("GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", &i), 0);
     ck_assert(!i.upgrade);
+}
+END_TEST
+
+/* ---- authority ---- */
+
+static const char *const auth_ok[] = {
+    "example.com",
+    "Example.COM:8080",
+    "a",
+    "127.0.0.1",
+    "127.0.0.1:65535",
+    "h:0",
+    "h:",
+    "h:00080",
+    "[::1]",
+    "[::1]:443",
+    "[2001:db8::7]",
+    "[::ffff:192.0.2.1]:80",
+    "[v1.fe:x]",
+    "xn--bcher-kva.example",
+    "a_b~c-d.e",
+    "%41%2e",
+    "!$&'()*+,;=",
+};
+
+static const char *const auth_ko[] = {
+    "",
+    ":80",
+    "h:8o",
+    "h:+80",
+    "h:-1",
+    "h: 80",
+    "h:65536",
+    "h:99999999999999999999",
+    "h:1:2",
+    "user@h",
+    "user:pw@h",
+    "@h",
+    "h/x",
+    "h?x",
+    "h#x",
+    "h x",
+    "h\"",
+    "h\\x",
+    "h{x}",
+    "h<x>",
+    "h^x",
+    "h|x",
+    "h`x",
+    "h%",
+    "h%4",
+    "h%zz",
+    "[::1",
+    "[::1]x",
+    "[::1]:x",
+    "[::g]",
+    "[]",
+    "[1.2.3.4]",
+    "[::1%25eth0]",
+    "[v.x]",
+    "[v1.]",
+    "[vx.y]",
+    "::1",
+    "h\x01",
+    "h\x7f",
+    "h\xc3\xa9",
+};
+
+static int auth_check(const char *s, size_t n)
+{
+    char *b = dup_exact(s, n);
+    int rc = http_authority_check((gw_str){b, n});
+    free(b);
+    return rc;
+}
+
+START_TEST(test_authority)
+{
+    for (size_t i = 0; i < sizeof(auth_ok) / sizeof(auth_ok[0]); i++) {
+        const char *a = auth_ok[i];
+        size_t n = strlen(a);
+        ck_assert_msg(auth_check(a, n) == GW_OK, "%s", a);
+        /* junk after a good authority makes it bad: nothing is skipped at the end */
+        static const char *const junk[] = {"/", "@x", " ", "?", "\"", ":x", "]"};
+        char buf[128];
+        for (size_t j = 0; j < sizeof(junk) / sizeof(junk[0]); j++) {
+            int k = snprintf(buf, sizeof(buf), "%s%s", a, junk[j]);
+            if (n && a[n - 1] == ':' && strcmp(junk[j], ":x") == 0) continue;
+            ck_assert_msg(auth_check(buf, (size_t)k) == GW_ERR, "%s", buf);
+        }
+        /* every prefix is read within its bounds, whatever it gives */
+        for (size_t k = 0; k < n; k++) (void)auth_check(a, k);
+    }
+    for (size_t i = 0; i < sizeof(auth_ko) / sizeof(auth_ko[0]); i++) {
+        const char *a = auth_ko[i];
+        size_t n = strlen(a);
+        ck_assert_msg(auth_check(a, n) == GW_ERR, "%s", a);
+        for (size_t k = 0; k < n; k++) (void)auth_check(a, k);
+    }
 }
 END_TEST
 
@@ -1255,6 +1368,7 @@ static Suite *http_suite(void)
     tcase_add_loop_test(tc, test_analyze_invalid, 0, NELEM(an_ko));
     tcase_add_test(tc, test_analyze_valid);
     tcase_add_test(tc, test_hop_by_hop);
+    tcase_add_test(tc, test_authority);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("response");
