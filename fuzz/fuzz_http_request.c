@@ -1,5 +1,6 @@
-/* libFuzzer target: the HTTP request head parser, request analysis, hop-by-hop checks and the
- * chunked decoder, with their invariants asserted. Knows only proto/http/http_parse.h. */
+/* libFuzzer target: the HTTP request head parser, request analysis, hop-by-hop checks, the
+ * authority check and the chunked decoder (with and without a limit), with their invariants
+ * asserted. Knows only proto/http/http_parse.h. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +10,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Decode `in` in pieces of `step` bytes; checks what the decoder promises. */
-static void decode(const char *in, size_t n, size_t step)
+static void decode(const char *in, size_t n, size_t step, int64_t limit)
 {
     char *buf = malloc(n ? n : 1);
     http_chunked c;
     http_chunked_init(&c);
+    if (limit >= 0) http_chunked_limit(&c, (uint64_t)limit);
+    uint64_t out = 0;
     size_t pos = 0;
     int rc = GW_AGAIN;
     while (pos < n && rc == GW_AGAIN) {
@@ -23,8 +26,13 @@ static void decode(const char *in, size_t n, size_t step)
         rc = http_chunked_decode(&c, buf, k, &used, &dl);
         if (dl > used || used > k) abort();
         if (rc == GW_AGAIN && used != k) abort();
+        if (c.too_big && rc != GW_ERR) abort();
+        out += dl;
         pos += used;
     }
+    /* a limited decoder never hands out more than its limit */
+    if (limit >= 0 && out > (uint64_t)limit) abort();
+    if (limit < 0 && c.too_big) abort();
     free(buf);
 }
 
@@ -56,8 +64,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < h.nhdr; i++) {
             (void)http_is_hop_by_hop(h.hdr[i].name, h.hdr, h.nhdr);
             (void)http_list_has(h.hdr[i].value, "close");
+            /* an authority that passes carries no userinfo, path, space or control byte */
+            gw_str v = h.hdr[i].value;
+            if (http_authority_check(v) == GW_OK)
+                for (size_t j = 0; j < v.n; j++)
+                    if (strchr("@/?# \t\\\"", v.p[j]) || (unsigned char)v.p[j] < 0x20) abort();
         }
-        if (st == 0 && info.chunked) decode(s + r, size - (size_t)r, 7);
+        if (st == 0 && info.host.n && http_authority_check(info.host) != GW_OK) abort();
+        if (st == 0 && info.chunked) decode(s + r, size - (size_t)r, 7, -1);
         /* the same head must parse the same way when it is all there is */
         http_req_head h2;
         if (http_parse_request(s, (size_t)r, &h2, hdr, GW_MAX_HEADERS, 8192, &status) != r) abort();
@@ -67,8 +81,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     if (size > 0) {
-        decode(s + 1, size - 1, (size_t)(data[0] % 32) + 1);
-        decode(s, size, size);
+        decode(s + 1, size - 1, (size_t)(data[0] % 32) + 1, -1);
+        decode(s + 1, size - 1, (size_t)(data[0] % 32) + 1, data[0] * 16);
+        decode(s, size, size, -1);
     }
     return 0;
 }

@@ -31,28 +31,20 @@ static inline char var_char(unsigned char c)
 }
 
 /* Fields never passed as HTTP_*: hop-by-hop (RFC 9110 §7.6.1), the two that have their own
- * variables, Expect (handled by the gateway) and Proxy (httpoxy, CVE-2016-5385). */
+ * variables, Expect (handled by the gateway), Proxy (httpoxy, CVE-2016-5385), and every
+ * look-alike that would take the variable of an owned field ("Content_Length"). */
 static int skipped_name(gw_str n)
 {
+    if (gw_is_hop_by_hop(n) || gw_is_lookalike(n)) return 1;
     switch (n.n) {
-    case 2:
-        return gw_str_caseeq(n, "TE");
     case 5:
         return gw_str_caseeq(n, "Proxy");
     case 6:
         return gw_str_caseeq(n, "Expect");
-    case 7:
-        return gw_str_caseeq(n, "Trailer") || gw_str_caseeq(n, "Upgrade");
-    case 10:
-        return gw_str_caseeq(n, "Connection") || gw_str_caseeq(n, "Keep-Alive");
     case 12:
         return gw_str_caseeq(n, "Content-Type");
     case 14:
         return gw_str_caseeq(n, "Content-Length");
-    case 16:
-        return gw_str_caseeq(n, "Proxy-Connection");
-    case 17:
-        return gw_str_caseeq(n, "Transfer-Encoding");
     default:
         return 0;
     }

@@ -56,6 +56,55 @@ void gw_resp_del_header(gw_resp *rsp, const char *name)
     rsp->nhdr = j;
 }
 
+/* ---- field names the gateway owns ---- */
+
+int gw_is_hop_by_hop(gw_str n)
+{
+    switch (n.n) { /* by length first: called for every field of every message */
+    case 2:
+        return gw_str_caseeq(n, "TE");
+    case 7:
+        return gw_str_caseeq(n, "Trailer") || gw_str_caseeq(n, "Upgrade");
+    case 10:
+        return gw_str_caseeq(n, "Connection") || gw_str_caseeq(n, "Keep-Alive");
+    case 16:
+        return gw_str_caseeq(n, "Proxy-Connection");
+    case 17:
+        return gw_str_caseeq(n, "Transfer-Encoding");
+    default:
+        return 0;
+    }
+}
+
+static inline unsigned char cgi_char(unsigned char c)
+{
+    if (c >= 'a' && c <= 'z') return (unsigned char)(c - 'a' + 'A');
+    if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return c;
+    return '_';
+}
+
+int gw_cgi_name_eq(gw_str a, gw_str b)
+{
+    if (a.n != b.n) return 0;
+    for (size_t i = 0; i < a.n; i++)
+        if (cgi_char((unsigned char)a.p[i]) != cgi_char((unsigned char)b.p[i])) return 0;
+    return 1;
+}
+
+int gw_is_lookalike(gw_str name)
+{
+    /* Only names with a '-' can have look-alikes: a letters-only name maps onto itself. */
+    static const gw_str owned[] = {
+        GW_STR("Keep-Alive"),       GW_STR("Proxy-Connection"),  GW_STR("Transfer-Encoding"),
+        GW_STR("Content-Length"),   GW_STR("Content-Type"),      GW_STR("X-Forwarded-For"),
+        GW_STR("X-Forwarded-Host"), GW_STR("X-Forwarded-Proto"),
+    };
+    for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
+        if (name.n == owned[i].n && gw_cgi_name_eq(name, owned[i]))
+            return !gw_str_caseeq2(name, owned[i]);
+    return 0;
+}
+
 /* ---- request-target pieces ---- */
 
 static int hexval(int ch)

@@ -53,6 +53,22 @@ const gw_header *gw_req_header(const gw_req *rq, const char *name);
  * "_uri" never match); NULL if none. Adapters send it instead of the original field. */
 const gw_header *gw_req_extra(const gw_req *rq, gw_str name);
 
+/* Is this field hop-by-hop by its name (RFC 9110 §7.6.1): Connection, Keep-Alive, TE, Trailer,
+ * Transfer-Encoding, Upgrade, Proxy-Connection (case-insensitive)? The gateway's one list; the
+ * fields a Connection header names are hop-by-hop too, which callers that have the head check
+ * themselves. */
+int gw_is_hop_by_hop(gw_str name);
+
+/* Do two field names give the same CGI variable (RFC 3875 §4.1.18: upper case, and here any
+ * byte other than a letter or digit becomes '_')? "Content_Length" and "content-length" do. */
+int gw_cgi_name_eq(gw_str a, gw_str b);
+
+/* Is `name` a look-alike: not itself one of the fields the gateway owns (framing, hop-by-hop,
+ * Content-Type, Expect, Proxy, Host, X-Forwarded-*) but mapped onto the CGI variable of one
+ * ("Content_Length", "Transfer.Encoding", "X_Forwarded_For")? Such fields are never passed to
+ * a backend: an application reading HTTP_* could not tell them from the real ones. */
+int gw_is_lookalike(gw_str name);
+
 /* Decode %XX and resolve "." / ".." segments and "//" of an origin-form path (no query) into
  * the arena: the $HTTP["url"] of a request. GW_ERR on %00 or a bad escape. */
 int gw_path_normalize(gw_arena *a, gw_str raw, gw_str *out);

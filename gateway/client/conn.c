@@ -32,6 +32,10 @@ gw_server gw_srv = {.accesslog_fd = -1};
 #define OUT_HIGH (256 * 1024) /* pause the backend read above this */
 #define OUT_LOW (64 * 1024)   /* resume below this */
 #define MAX_REWRITES 4
+/* Lingering close (like nginx's lingering_time and lighttpd): after an answer that left request
+ * bytes unread, keep reading and discarding for at most this long and this much. */
+#define LINGER_TIME 2.0
+#define LINGER_BYTES (4u << 20)
 
 static void on_client_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_client_timer(struct ev_loop *loop, ev_timer *w, int revents);
@@ -41,6 +45,9 @@ static void send_error(gw_conn *c, int status);
 static void update_io(gw_conn *c);
 static void finish_request(gw_conn *c);
 static void decide_close(gw_conn *c);
+static void linger_mark(gw_conn *c);
+static int linger_start(gw_conn *c);
+static void linger_read(gw_conn *c);
 
 static double now(void)
 {
@@ -201,7 +208,8 @@ static void begin_close(gw_conn *c)
         gw_upstream_free(c->up);
         c->up = NULL;
     }
-    shutdown(c->fd, SHUT_RD);
+    linger_mark(c);
+    if (!c->linger) shutdown(c->fd, SHUT_RD);
     update_io(c);
     flush(c);
 }
@@ -224,6 +232,9 @@ static void update_io(gw_conn *c)
         break;
     case GW_C_TUNNEL:
         if (!c->reading_paused) ev |= EV_READ;
+        break;
+    case GW_C_LINGER:
+        ev |= EV_READ;
         break;
     default:
         break;
@@ -274,7 +285,7 @@ static void flush(gw_conn *c)
     if (c->out.bytes < OUT_LOW && c->up && c->up->paused) gw_upstream_resume(c->up);
     if (c->out.bytes == 0 && c->sf_left == 0) {
         if (c->state == GW_C_CLOSING) {
-            conn_free(c);
+            if (!linger_start(c)) conn_free(c);
             return;
         }
         if (c->state == GW_C_ACTIVE && c->up_done) {
@@ -289,6 +300,53 @@ static void flush(gw_conn *c)
 static int body_read(const gw_conn *c)
 {
     return c->body.complete || (!c->info.chunked && c->info.content_length <= 0);
+}
+
+/* ---- lingering close ---- */
+
+/* Closing now with request bytes unread (a body not taken, bytes beyond the request) makes the
+ * kernel answer the client's next bytes with a reset, which can destroy the response before
+ * the client reads it: such a connection lingers once the answer is out. */
+static void linger_mark(gw_conn *c)
+{
+    if (!c->client_eof && (!body_read(c) || (c->in.data && gw_buf_unread(&c->in) > 0)))
+        c->linger = 1;
+}
+
+/* The answer is out: shut the write side (the client sees the end of the response), drop the
+ * request and its buffers, and discard input for LINGER_TIME / LINGER_BYTES at most. Returns 0
+ * when there is no need to linger (the caller closes). */
+static int linger_start(gw_conn *c)
+{
+    if (!c->linger || shutdown(c->fd, SHUT_WR) != 0) return 0;
+    request_reset(c); /* logged now, not when the lingering ends */
+    c->state = GW_C_LINGER;
+    c->linger_bytes = 0;
+    gw_buf_free(&c->in);
+    gw_arena_free(&c->arena);
+    c->last_io = now(); /* the bound counts from here; discarded reads do not extend it */
+    c->timer.repeat = LINGER_TIME;
+    ev_timer_again(gw_srv.loop, &c->timer);
+    update_io(c);
+    return 1;
+}
+
+static void linger_read(gw_conn *c)
+{
+    static char sink[65536];
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = read(c->fd, sink, sizeof(sink));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        if (n <= 0) { /* the client closed (or reset): done */
+            conn_free(c);
+            return;
+        }
+        c->linger_bytes += (uint64_t)n;
+        if (c->linger_bytes > LINGER_BYTES) {
+            conn_free(c);
+            return;
+        }
+    }
 }
 
 /* ---- responses made by the gateway ---- */
@@ -359,6 +417,7 @@ static void finish_request(gw_conn *c)
      * the next request, so such a connection closes */
     int close_it = c->resp_close || gw_srv.stopping || c->nreq >= (unsigned)srv(c)->ka_requests ||
                    !body_read(c);
+    if (close_it) linger_mark(c); /* while the request still says what was read */
     request_reset(c);
     if (close_it) {
         begin_close(c);
@@ -897,6 +956,10 @@ void gw_conn_tunnel_data(gw_conn *c)
 
 static void client_read(gw_conn *c)
 {
+    if (c->state == GW_C_LINGER) {
+        linger_read(c);
+        return;
+    }
     if (c->in.data == NULL) {
         gw_buf_init(&c->in, (size_t)srv(c)->max_field_size + 8192);
     }
@@ -948,6 +1011,8 @@ static double idle_limit(const gw_conn *c)
         return c->body.streaming && !c->body.complete && !c->reading_paused ? s->read_idle : 0;
     case GW_C_CLOSING:
         return s->write_idle;
+    case GW_C_LINGER:
+        return LINGER_TIME;
     default:
         return 0;
     }

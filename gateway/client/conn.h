@@ -29,7 +29,8 @@ enum gw_conn_state {
     GW_C_BODY,    /* buffering a request body before dispatch */
     GW_C_ACTIVE,  /* the request is with the upstream engine or being answered */
     GW_C_CLOSING, /* flushing a final response, then close */
-    GW_C_TUNNEL   /* after 101: raw bytes both ways */
+    GW_C_TUNNEL,  /* after 101: raw bytes both ways */
+    GW_C_LINGER   /* answered and write side shut: discard what the client still sends */
 };
 
 typedef struct gw_conn {
@@ -81,6 +82,10 @@ typedef struct gw_conn {
     uint64_t sf_left;
     double t_start;
     const char *backend; /* the peer that answered (its name lives as long as c->rt) */
+
+    /* lingering close */
+    unsigned linger : 1;   /* closing leaves request bytes unread: linger after the answer */
+    uint64_t linger_bytes; /* discarded while lingering */
 } gw_conn;
 
 /* The process-wide server state. */

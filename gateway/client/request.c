@@ -32,6 +32,36 @@ void gw_request_adopt_head(gw_conn *c, const char *base, size_t len, http_req_he
     h->hdr = hdr;
 }
 
+/* An absolute-form target's authority is the Host every backend sees (RFC 9112 §3.2.2: the
+ * received Host is ignored), so routing, HTTP_HOST and the forwarded head agree. The field
+ * array is copied: the original belongs to the head as received. */
+static void set_host_field(gw_conn *c, gw_str host)
+{
+    gw_req *rq = &c->req;
+    gw_header *h = gw_arena_alloc(&c->arena, (rq->nhdr + 1) * sizeof(*h));
+    size_t n = 0;
+    int done = 0;
+    for (size_t i = 0; i < rq->nhdr; i++) {
+        if (!gw_str_caseeq(rq->hdr[i].name, "Host"))
+            h[n++] = rq->hdr[i];
+        else if (!done++)
+            h[n++] = (gw_header){rq->hdr[i].name, host};
+    }
+    if (!done) h[n++] = (gw_header){GW_STR("Host"), host};
+    rq->hdr = h;
+    rq->nhdr = n;
+}
+
+/* Fields that would take the CGI variable of a framing or hop-by-hop field are dropped by every
+ * adapter (gw_is_lookalike); say so once, for whoever wonders where a field went. */
+static void log_lookalikes(const gw_req *rq)
+{
+    for (size_t i = 0; i < rq->nhdr; i++)
+        if (gw_is_lookalike(rq->hdr[i].name))
+            gw_log(GW_LOG_DEBUG, "request field \"%.*s\" dropped: it would pass for another",
+                   (int)rq->hdr[i].name.n, rq->hdr[i].name.p);
+}
+
 /* Fill the neutral request from a checked head. Returns 0 or a status to answer with. */
 int gw_request_build(gw_conn *c, http_req_head *h)
 {
@@ -64,10 +94,14 @@ int gw_request_build(gw_conn *c, http_req_head *h)
         if (t.p[0] != '/') { /* absolute-form: the authority replaces Host (RFC 9112 §3.2.2) */
             const char *sep = t.n > 7 ? memmem(t.p, t.n, "://", 3) : NULL;
             if (sep == NULL) return 400;
+            gw_str scheme = {t.p, (size_t)(sep - t.p)};
+            if (!gw_str_caseeq(scheme, "http") && !gw_str_caseeq(scheme, "https")) return 400;
             const char *auth = sep + 3, *end = t.p + t.n;
             const char *slash = auth;
             while (slash < end && *slash != '/' && *slash != '?') slash++;
             host = (gw_str){auth, (size_t)(slash - auth)};
+            /* the same check as a Host field: userinfo, a bad port or stray bytes are 400 */
+            if (http_authority_check(host) != GW_OK) return 400;
             if (slash == end || *slash == '?') {
                 char *fixed = gw_arena_sprintf(&c->arena, "/%.*s", (int)(end - slash), slash);
                 t = gw_str_from(fixed);
@@ -75,14 +109,19 @@ int gw_request_build(gw_conn *c, http_req_head *h)
                 t = (gw_str){slash, (size_t)(end - slash)};
             }
             rq->target = t;
+            set_host_field(c, host);
         }
         const char *q = memchr(t.p, '?', t.n);
         gw_str rawpath = q ? (gw_str){t.p, (size_t)(q - t.p)} : t;
         rq->query = q ? (gw_str){q + 1, (size_t)(t.p + t.n - q - 1)} : GW_STR("");
         if (gw_path_normalize(&c->arena, rawpath, &rq->path) != GW_OK) return 400;
     }
+    /* Whatever the authority came from (Host, the target, an X-Rewrite-Host on re-dispatch), it
+     * is checked before routing or any backend sees it. */
+    if (host.n && http_authority_check(host) != GW_OK) return 400;
     rq->host_full = host;
     rq->host = gw_host_lower(&c->arena, host);
+    if (gw_log_level >= GW_LOG_DEBUG) log_lookalikes(rq);
     return 0;
 }
 
@@ -151,8 +190,10 @@ int gw_request_read_body(gw_conn *c)
             if (c->body_left == 0) c->body.complete = 1;
         } else {
             size_t used = 0, data = 0;
+            /* a chunk announced larger than what the limit still allows is 413 at once */
+            http_chunked_limit(&c->chunk, (uint64_t)c->rt->srv.max_request_size);
             int rc = http_chunked_decode(&c->chunk, p, avail, &used, &data);
-            if (rc == GW_ERR) return 400;
+            if (rc == GW_ERR) return c->chunk.too_big ? 413 : 400;
             int st = gw_body_append(&c->body, p, data, (uint64_t)c->rt->srv.max_request_size);
             if (st) return st;
             gw_buf_consume(in, used);

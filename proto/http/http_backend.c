@@ -28,10 +28,16 @@ typedef struct http_be {
 
 /* ---- request ---- */
 
-/* Fields the adapter writes itself, whatever the client sent. */
+/* Fields the adapter writes itself, whatever the client sent; Proxy, which is never passed on
+ * (httpoxy: an application behind may still read it as HTTP_PROXY); and look-alikes of owned
+ * fields ("Content_Length"), which an application mapping names to HTTP_* could not tell from
+ * the real ones. */
 static int is_own_field(gw_str n)
 {
+    if (gw_is_lookalike(n)) return 1;
     switch (n.n) {
+    case 5:
+        return HTTP_IS(n, "proxy");
     case 6:
         return HTTP_IS(n, "expect");
     case 14:

@@ -2,6 +2,7 @@
  * bodies. Codec layer: loops over caller-given bytes; no allocation, no sockets, no event loop. */
 #include "proto/http/http_parse.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
 /* Byte classes. T: tchar (RFC 9110 §5.6.2). V: field-value / reason byte (VCHAR, obs-text, SP,
@@ -357,39 +358,75 @@ int http_te_check(gw_str value, int *nchunked)
     return other ? 501 : 0;
 }
 
-/* Host = uri-host [ ":" port ]: reg-name, IPv4 or IP-literal characters only, so a Host value
- * cannot smuggle paths, spaces or userinfo into routing or X-Forwarded-Host. */
-static int host_ok(gw_str h)
+/* reg-name bytes besides pct-encoded (RFC 3986 §3.2.2): unreserved and sub-delims. */
+static int reg_name_char(unsigned char c)
 {
-    for (size_t i = 0; i < h.n; i++) {
-        unsigned char c = (unsigned char)h.p[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
-        switch (c) {
-        case '-':
-        case '.':
-        case '_':
-        case '~':
-        case '!':
-        case '$':
-        case '&':
-        case '\'':
-        case '(':
-        case ')':
-        case '*':
-        case '+':
-        case ',':
-        case ';':
-        case '=':
-        case ':':
-        case '[':
-        case ']':
-        case '%':
-            continue;
-        default:
-            return 0;
-        }
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
+    return c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL;
+}
+
+static int is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* The inside of an IP-literal: an IPv6 address (inet_pton is the reference parser; no zone
+ * identifier, which HTTP URIs do not carry) or an IPvFuture. */
+static int ip_literal_ok(const char *p, size_t n)
+{
+    if (n >= 1 && (p[0] == 'v' || p[0] == 'V')) { /* "v" 1*HEXDIG "." 1*(unreserved / ...) */
+        size_t i = 1;
+        while (i < n && is_hex((unsigned char)p[i])) i++;
+        if (i == 1 || i >= n || p[i] != '.' || i + 1 == n) return 0;
+        for (i++; i < n; i++)
+            if (p[i] != ':' && !reg_name_char((unsigned char)p[i])) return 0;
+        return 1;
     }
-    return 1;
+    char tmp[64];
+    unsigned char addr[16];
+    if (n == 0 || n >= sizeof(tmp)) return 0;
+    memcpy(tmp, p, n);
+    tmp[n] = '\0';
+    return inet_pton(AF_INET6, tmp, addr) == 1;
+}
+
+int http_authority_check(gw_str a)
+{
+    const char *p = a.p;
+    size_t n = a.n, i = 0;
+    if (n == 0) return GW_ERR;
+    if (p[0] == '[') {
+        const char *close = memchr(p, ']', n);
+        if (close == NULL || !ip_literal_ok(p + 1, (size_t)(close - p) - 1)) return GW_ERR;
+        i = (size_t)(close - p) + 1;
+    } else {
+        /* reg-name, which covers IPv4address; '@' (userinfo), '/', '"', '\\' and the rest of
+         * the bytes that could carry a path, a second authority or a quote are not in it */
+        while (i < n && p[i] != ':') {
+            unsigned char c = (unsigned char)p[i];
+            if (c == '%') {
+                if (i + 2 >= n || !is_hex((unsigned char)p[i + 1]) ||
+                    !is_hex((unsigned char)p[i + 2]))
+                    return GW_ERR;
+                i += 3;
+                continue;
+            }
+            if (!reg_name_char(c)) return GW_ERR;
+            i++;
+        }
+        if (i == 0) return GW_ERR; /* no host: RFC 9110 §4.2.1 forbids an empty one */
+    }
+    if (i == n) return GW_OK;
+    if (p[i] != ':') return GW_ERR;
+    /* port = *DIGIT (an empty port is allowed by the grammar), at most 65535 */
+    unsigned long port = 0;
+    for (i++; i < n; i++) {
+        unsigned d = (unsigned char)p[i] - '0';
+        if (d > 9) return GW_ERR;
+        port = port * 10 + d;
+        if (port > 65535) return GW_ERR;
+    }
+    return GW_OK;
 }
 
 int http_req_analyze(const http_req_head *h, http_req_info *info)
@@ -443,7 +480,10 @@ int http_req_analyze(const http_req_head *h, http_req_info *info)
         }
     }
     if (nhost > 1 || (nhost == 0 && h->minor == 1)) return 400;
-    if (nhost == 1 && !host_ok(info->host)) return 400;
+    /* RFC 9112 §3.2 allows an empty Host only for a target without an authority, which an
+     * HTTP/1.1 request to a gateway never has; on HTTP/1.0 an empty Host is no Host. */
+    if (nhost == 1 && (info->host.n ? http_authority_check(info->host) != GW_OK : h->minor == 1))
+        return 400;
     if (nte) {
         /* RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; §6.3:
          * with Content-Length too it is a smuggling attempt. Both are 400. */
@@ -467,23 +507,7 @@ int http_req_analyze(const http_req_head *h, http_req_info *info)
 
 int http_is_hop_by_hop(gw_str name, const gw_header *hdr, size_t nhdr)
 {
-    switch (name.n) {
-    case 2:
-        if (HTTP_IS(name, "te")) return 1;
-        break;
-    case 7:
-        if (HTTP_IS(name, "trailer") || HTTP_IS(name, "upgrade")) return 1;
-        break;
-    case 10:
-        if (HTTP_IS(name, "connection") || HTTP_IS(name, "keep-alive")) return 1;
-        break;
-    case 16:
-        if (HTTP_IS(name, "proxy-connection")) return 1;
-        break;
-    case 17:
-        if (HTTP_IS(name, "transfer-encoding")) return 1;
-        break;
-    }
+    if (gw_is_hop_by_hop(name)) return 1;
     for (size_t i = 0; i < nhdr; i++) {
         if (hdr[i].name.n != 10 || !HTTP_IS(hdr[i].name, "connection")) continue;
         gw_str e;
@@ -557,6 +581,14 @@ int http_chunked_decode(http_chunked *c, char *buf, size_t len, size_t *consumed
                 break;
             }
             if (st == CH_SIZE0) goto bad;
+            /* The size is complete: one that takes the body past the caller's limit is refused
+             * now, not after its bytes came (no overflow: declared <= limit, remain <=
+             * INT64_MAX). A size too long for 63 bits was already a bad size above. */
+            if (c->limited && (ch == '\r' || ch == ';' || is_ows(ch)) &&
+                c->declared + c->remain > c->limit) {
+                c->too_big = 1;
+                goto bad;
+            }
             if (ch == '\r')
                 st = CH_SIZE_LF;
             else if (ch == ';')
@@ -582,6 +614,7 @@ int http_chunked_decode(http_chunked *c, char *buf, size_t len, size_t *consumed
         case CH_SIZE_LF:
             if (ch != '\n') goto bad;
             c->linelen = 0;
+            c->declared += c->remain;
             st = c->remain ? CH_DATA : CH_TRAILER0;
             continue;
         case CH_DATA_CR:

@@ -43,8 +43,9 @@ typedef struct http_req_info {
  * Transfer-Encoding, a repeated or malformed Content-Length, a Transfer-Encoding that is not
  * exactly "chunked" (501 for an unknown coding, 400 otherwise), a missing or repeated Host on
  * HTTP/1.1, an Expect other than 100-continue (417). A Transfer-Encoding in an HTTP/1.0
- * request is 400 (RFC 9112 §6.1: its framing is faulty); a Host value with characters outside
- * uri-host/port is 400. Returns 0 and fills `info`, or the HTTP status to answer with. */
+ * request is 400 (RFC 9112 §6.1: its framing is faulty); a Host value that fails
+ * http_authority_check, or an empty one on HTTP/1.1, is 400. Returns 0 and fills `info`, or the
+ * HTTP status to answer with. */
 int http_req_analyze(const http_req_head *h, http_req_info *info);
 
 /* A parsed response head (from an HTTP backend). */
@@ -64,8 +65,12 @@ int http_parse_response(const char *buf, size_t len, http_resp_head *out, gw_hea
 /* Chunked transfer-coding decoder (RFC 9112 §7.1), incremental and in place. */
 typedef struct http_chunked {
     int state;
-    uint64_t remain; /* bytes left in the current chunk */
-    size_t linelen;  /* length of the current size/trailer line, bounded */
+    uint64_t remain;      /* bytes left in the current chunk */
+    size_t linelen;       /* length of the current size/trailer line, bounded */
+    uint64_t declared;    /* sum of the chunk sizes of the chunks before the current one */
+    uint64_t limit;       /* with `limited`: the most body bytes the caller will take */
+    unsigned limited : 1; /* http_chunked_limit was called */
+    unsigned too_big : 1; /* the GW_ERR came from the limit: the answer is 413, not 400 */
 } http_chunked;
 
 static inline void http_chunked_init(http_chunked *c)
@@ -73,17 +78,32 @@ static inline void http_chunked_init(http_chunked *c)
     c->state = 0;
     c->remain = 0;
     c->linelen = 0;
+    c->declared = 0;
+    c->limit = 0;
+    c->limited = 0;
+    c->too_big = 0;
+}
+
+/* Refuse, as soon as its size is read, a chunk that would take the body past `max` bytes in
+ * all: a client announcing 10 GB is answered at once, not after the bytes came. May be called
+ * again with the same value before every decode call. */
+static inline void http_chunked_limit(http_chunked *c, uint64_t max)
+{
+    c->limit = max;
+    c->limited = 1;
 }
 
 /* Decode buf[0, len) in place. On return, buf[0, *datalen) holds decoded body bytes and
  * *consumed input bytes were used. Returns GW_AGAIN (all input consumed, more wanted),
  * GW_DONE (the last chunk and the trailer section are complete; bytes after *consumed belong
  * to the next message), or GW_ERR (bad chunk size, overflow, missing CRLF, a size or trailer
- * line longer than 4096 bytes). Chunk extensions are skipped; trailers are discarded. */
+ * line longer than 4096 bytes; or, with c->too_big set, a chunk size over the limit, found as
+ * soon as the size's digits end). Chunk extensions are skipped; trailers are discarded. */
 int http_chunked_decode(http_chunked *c, char *buf, size_t len, size_t *consumed, size_t *datalen);
 
-/* Is this field hop-by-hop (Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
- * Proxy-Connection), or named in one of the Connection header values of `hdr`? */
+/* Is this field hop-by-hop: in the gateway's list (gw_is_hop_by_hop: Connection, Keep-Alive,
+ * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Connection), or named in one of the Connection
+ * header values of `hdr`? */
 int http_is_hop_by_hop(gw_str name, const gw_header *hdr, size_t nhdr);
 
 /* Does a comma-separated header value contain `token` (case-insensitive)? */
@@ -102,6 +122,13 @@ static inline int http_str_is(gw_str s, const char *lower, size_t n)
     return 1;
 }
 #define HTTP_IS(s, lit) http_str_is((s), "" lit, sizeof(lit) - 1)
+
+/* Check an authority (RFC 3986 §3.2.2, RFC 9110 §4.2), from a Host field or an absolute-form
+ * target alike: uri-host [ ":" port ], where uri-host is a non-empty reg-name or IPv4 address
+ * (unreserved, pct-encoded, sub-delims) or an IP-literal ("[" IPv6address or IPvFuture "]"),
+ * and port is digits (possibly none) up to 65535. Userinfo ("user:pw@") is refused: credentials
+ * must never travel on in Host or X-Forwarded-Host. Pure. Returns GW_OK or GW_ERR. */
+int http_authority_check(gw_str a);
 
 /* Content-Length value: one or more digits, nothing else, at most INT64_MAX. GW_OK or GW_ERR. */
 int http_parse_length(gw_str v, int64_t *out);

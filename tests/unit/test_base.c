@@ -232,6 +232,50 @@ START_TEST(resp_headers_grow_delete)
 }
 END_TEST
 
+START_TEST(req_field_names)
+{
+    static const char *const hop[] = {"Connection", "keep-alive",       "TE",
+                                      "te",         "Trailer",          "UPGRADE",
+                                      "Upgrade",    "Proxy-Connection", "Transfer-Encoding"};
+    static const char *const not_hop[] = {
+        "Host",        "Content-Length",    "Proxy", "Keep_Alive", "T",
+        "Connections", "Transfer_Encoding", "",      "Expect"};
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+        ck_assert_msg(gw_is_hop_by_hop(gw_str_from(hop[i])), "%s", hop[i]);
+    for (size_t i = 0; i < sizeof(not_hop) / sizeof(not_hop[0]); i++)
+        ck_assert_msg(!gw_is_hop_by_hop(gw_str_from(not_hop[i])), "%s", not_hop[i]);
+
+    ck_assert(gw_cgi_name_eq(GW_STR("Content_Length"), GW_STR("content-length")));
+    ck_assert(gw_cgi_name_eq(GW_STR("X.Y~z"), GW_STR("x-y-Z")));
+    ck_assert(!gw_cgi_name_eq(GW_STR("Content-Lengths"), GW_STR("Content-Length")));
+    ck_assert(!gw_cgi_name_eq(GW_STR("Content-Lengtg"), GW_STR("Content-Length")));
+
+    /* every spelling that takes an owned field's variable, but not the field itself */
+    static const char *const alike[] = {"Content_Length",    "content.length",   "CONTENT~LENGTH",
+                                        "Transfer_Encoding", "Content_Type",     "Keep_Alive",
+                                        "Proxy_Connection",  "X_Forwarded_For",  "x.forwarded.host",
+                                        "X-Forwarded_Proto", "transfer*encoding"};
+    static const char *const not_alike[] = {"Content-Length",
+                                            "content-length",
+                                            "Transfer-Encoding",
+                                            "Content-Type",
+                                            "Keep-Alive",
+                                            "X-Forwarded-For",
+                                            "Proxy",
+                                            "Host",
+                                            "Connection",
+                                            "X_Custom",
+                                            "Content_Lengths",
+                                            "TE",
+                                            "Accept_Encoding",
+                                            ""};
+    for (size_t i = 0; i < sizeof(alike) / sizeof(alike[0]); i++)
+        ck_assert_msg(gw_is_lookalike(gw_str_from(alike[i])), "%s", alike[i]);
+    for (size_t i = 0; i < sizeof(not_alike) / sizeof(not_alike[0]); i++)
+        ck_assert_msg(!gw_is_lookalike(gw_str_from(not_alike[i])), "%s", not_alike[i]);
+}
+END_TEST
+
 static Suite *base_suite(void)
 {
     Suite *s = suite_create("base");
@@ -247,6 +291,7 @@ static Suite *base_suite(void)
     tc = tcase_create("req");
     tcase_add_test(tc, req_lookups);
     tcase_add_test(tc, resp_headers_grow_delete);
+    tcase_add_test(tc, req_field_names);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -239,6 +239,51 @@ START_TEST(env_hop_by_hop_and_httpoxy)
 }
 END_TEST
 
+/* Look-alikes of owned fields are dropped, not 400: the request goes on without them, even
+ * next to the real field they imitate. */
+START_TEST(env_lookalikes_dropped)
+{
+    gw_header h[] = {
+        H("Host", "a"),
+        H("Content_Length", "99"),
+        H("Content-Length", "5"),
+        H("transfer.encoding", "chunked"),
+        H("Content_Type", "text/evil"),
+        H("Keep_Alive", "1"),
+        H("Proxy_Connection", "x"),
+        H("X_Forwarded_For", "6.6.6.6"),
+        H("X-Forwarded-For", "10.0.0.1"),
+        H("X-Kept", "k"),
+    };
+    gw_req rq = base_req(h, sizeof(h) / sizeof(h[0]));
+    rq.content_length = 5;
+    int status = 0;
+    ck_assert_int_eq(run_env(&rq, 1, &status), GW_OK);
+    ck_assert_str_eq(env.v[0].name, "CONTENT_LENGTH");
+    ck_assert_str_eq(env.v[0].value, "5");
+    ck_assert_ptr_null(env_get(&env, "CONTENT_TYPE"));
+    ck_assert_ptr_null(env_get(&env, "HTTP_CONTENT_LENGTH"));
+    ck_assert_ptr_null(env_get(&env, "HTTP_TRANSFER_ENCODING"));
+    ck_assert_ptr_null(env_get(&env, "HTTP_CONTENT_TYPE"));
+    ck_assert_ptr_null(env_get(&env, "HTTP_KEEP_ALIVE"));
+    ck_assert_ptr_null(env_get(&env, "HTTP_PROXY_CONNECTION"));
+    ck_assert_str_eq(env_get(&env, "HTTP_X_FORWARDED_FOR"), "10.0.0.1");
+    ck_assert_str_eq(env_get(&env, "HTTP_X_KEPT"), "k");
+
+    /* rewrite-request results are held to the same rule */
+    gw_header extra[] = {H("Content_Length", "7"), H("X-Added", "1")};
+    gw_header h2[] = {H("Host", "a")};
+    rq = base_req(h2, 1);
+    rq.extra = extra;
+    rq.nextra = 2;
+    rq.content_length = 0;
+    env.n = 0;
+    ck_assert_int_eq(run_env(&rq, 0, &status), GW_OK);
+    ck_assert_ptr_null(env_get(&env, "HTTP_CONTENT_LENGTH"));
+    ck_assert_str_eq(env_get(&env, "HTTP_X_ADDED"), "1");
+}
+END_TEST
+
 START_TEST(env_joined_headers)
 {
     gw_header h[] = {H("Accept", "a/b"), H("Cookie", "a=1"), H("X-A", "1"),     H("accept", "c/d"),
@@ -488,6 +533,7 @@ Suite *cgi_suite(void)
     tcase_add_test(tc, env_app_prefix_https);
     tcase_add_test(tc, env_collision_400);
     tcase_add_test(tc, env_hop_by_hop_and_httpoxy);
+    tcase_add_test(tc, env_lookalikes_dropped);
     tcase_add_test(tc, env_joined_headers);
     tcase_add_test(tc, env_extra_replace_add);
     tcase_add_test(tc, env_no_host_unix_listener);

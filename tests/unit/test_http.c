@@ -266,6 +266,17 @@ static const struct {
     {"Host: a b\r\n", 1, 400},
     {"Host: a/b\r\n", 1, 400},
     {"Host: user@a\r\n", 1, 400},
+    {"Host:\r\n", 1, 400},
+    {"Host: \t \r\n", 1, 400},
+    {"Host: a:8o\r\n", 1, 400},
+    {"Host: a:65536\r\n", 1, 400},
+    {"Host: a:1:2\r\n", 1, 400},
+    {"Host: user:pw@a\r\n", 1, 400},
+    {"Host: a\"b\r\n", 1, 400},
+    {"Host: [::1\r\n", 1, 400},
+    {"Host: a%2\r\n", 1, 400},
+    {"Host: :80\r\n", 0, 400},
+    {"Host: a{b}\r\n", 0, 400},
     {"Host: h\r\nExpect: foo\r\n", 1, 417},
     {"Host: h\r\nExpect: 100-continue, foo\r\n", 1, 417},
     {"Host: h\r\nExpect: foo\r\n", 0, 417},
@@ -296,6 +307,9 @@ START_TEST(test_analyze_valid)
     ck_assert_int_eq(analyze("GET / HTTP/1.0\r\n\r\n", &i), 0);
     ck_assert(!i.keepalive);
     ck_assert_uint_eq(i.host.n, 0);
+    ck_assert_int_eq(analyze("GET / HTTP/1.0\r\nHost:\r\n\r\n", &i), 0); /* as if absent */
+    ck_assert_uint_eq(i.host.n, 0);
+    ck_assert_int_eq(analyze("GET / HTTP/1.1\r\nHost: [v1.x:y]:0080\r\n\r\n", &i), 0);
     ck_assert_int_eq(analyze("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &i), 0);
     ck_assert(i.keepalive);
 
@@ -328,6 +342,105 @@ START_TEST(test_analyze_valid)
     ck_assert_int_eq(
         analyze("GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", &i), 0);
     ck_assert(!i.upgrade);
+}
+END_TEST
+
+/* ---- authority ---- */
+
+static const char *const auth_ok[] = {
+    "example.com",
+    "Example.COM:8080",
+    "a",
+    "127.0.0.1",
+    "127.0.0.1:65535",
+    "h:0",
+    "h:",
+    "h:00080",
+    "[::1]",
+    "[::1]:443",
+    "[2001:db8::7]",
+    "[::ffff:192.0.2.1]:80",
+    "[v1.fe:x]",
+    "xn--bcher-kva.example",
+    "a_b~c-d.e",
+    "%41%2e",
+    "!$&'()*+,;=",
+};
+
+static const char *const auth_ko[] = {
+    "",
+    ":80",
+    "h:8o",
+    "h:+80",
+    "h:-1",
+    "h: 80",
+    "h:65536",
+    "h:99999999999999999999",
+    "h:1:2",
+    "user@h",
+    "user:pw@h",
+    "@h",
+    "h/x",
+    "h?x",
+    "h#x",
+    "h x",
+    "h\"",
+    "h\\x",
+    "h{x}",
+    "h<x>",
+    "h^x",
+    "h|x",
+    "h`x",
+    "h%",
+    "h%4",
+    "h%zz",
+    "[::1",
+    "[::1]x",
+    "[::1]:x",
+    "[::g]",
+    "[]",
+    "[1.2.3.4]",
+    "[::1%25eth0]",
+    "[v.x]",
+    "[v1.]",
+    "[vx.y]",
+    "::1",
+    "h\x01",
+    "h\x7f",
+    "h\xc3\xa9",
+};
+
+static int auth_check(const char *s, size_t n)
+{
+    char *b = dup_exact(s, n);
+    int rc = http_authority_check((gw_str){b, n});
+    free(b);
+    return rc;
+}
+
+START_TEST(test_authority)
+{
+    for (size_t i = 0; i < sizeof(auth_ok) / sizeof(auth_ok[0]); i++) {
+        const char *a = auth_ok[i];
+        size_t n = strlen(a);
+        ck_assert_msg(auth_check(a, n) == GW_OK, "%s", a);
+        /* junk after a good authority makes it bad: nothing is skipped at the end */
+        static const char *const junk[] = {"/", "@x", " ", "?", "\"", ":x", "]"};
+        char buf[128];
+        for (size_t j = 0; j < sizeof(junk) / sizeof(junk[0]); j++) {
+            int k = snprintf(buf, sizeof(buf), "%s%s", a, junk[j]);
+            if (n && a[n - 1] == ':' && strcmp(junk[j], ":x") == 0) continue;
+            ck_assert_msg(auth_check(buf, (size_t)k) == GW_ERR, "%s", buf);
+        }
+        /* every prefix is read within its bounds, whatever it gives */
+        for (size_t k = 0; k < n; k++) (void)auth_check(a, k);
+    }
+    for (size_t i = 0; i < sizeof(auth_ko) / sizeof(auth_ko[0]); i++) {
+        const char *a = auth_ko[i];
+        size_t n = strlen(a);
+        ck_assert_msg(auth_check(a, n) == GW_ERR, "%s", a);
+        for (size_t k = 0; k < n; k++) (void)auth_check(a, k);
+    }
 }
 END_TEST
 
@@ -440,11 +553,12 @@ END_TEST
 
 /* Decode `in` fed as the pieces [0, split) and [split, n) (split 0: byte by byte). Returns the
  * last result; the decoded bytes go to out, the input bytes used to *used. */
-static int chunk_run(const char *in, size_t n, size_t split, char *out, size_t *outlen,
-                     size_t *used)
+static int chunk_run_limit(const char *in, size_t n, size_t split, int64_t limit, char *out,
+                           size_t *outlen, size_t *used, int *too_big)
 {
     http_chunked c;
     http_chunked_init(&c);
+    if (limit >= 0) http_chunked_limit(&c, (uint64_t)limit);
     size_t pos = 0;
     int rc = GW_AGAIN;
     *outlen = *used = 0;
@@ -467,7 +581,15 @@ static int chunk_run(const char *in, size_t n, size_t split, char *out, size_t *
         ck_assert_int_eq(http_chunked_decode(&c, x, 3, &cons, &dl), GW_DONE);
         ck_assert_uint_eq(cons + dl, 0);
     }
+    if (too_big) *too_big = c.too_big;
+    if (rc != GW_ERR) ck_assert(!c.too_big);
     return rc;
+}
+
+static int chunk_run(const char *in, size_t n, size_t split, char *out, size_t *outlen,
+                     size_t *used)
+{
+    return chunk_run_limit(in, n, split, -1, out, outlen, used, NULL);
 }
 
 static const struct {
@@ -562,6 +684,75 @@ START_TEST(test_chunked_invalid)
     char out[256];
     for (size_t split = 0; split <= n; split++)
         ck_assert_int_eq(chunk_run(s, n, split, out, &ol, &used), GW_ERR);
+}
+END_TEST
+
+/* With a limit, a chunk size that takes the body past it fails at once (too_big), at every split
+ * and whatever follows; up to the limit exactly is fine. */
+static const struct {
+    const char *in;
+    int64_t limit;
+    int rc;      /* GW_DONE, GW_AGAIN (wants the data), or GW_ERR with too_big */
+    size_t stop; /* for GW_ERR: input bytes up to and including the byte after the size */
+} ch_lim[] = {
+    {"2540BE400\r\n", 1048576, GW_ERR, 10}, /* 10 GB against 1 MiB */
+    {"2540be400;ext\r\nxx", 1048576, GW_ERR, 10},
+    {"2540be400 ;ext\r\nxx", 1048576, GW_ERR, 10},
+    {"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", 10, GW_DONE, 0},
+    {"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", 9, GW_ERR, 12},
+    {"00000000000000000005\r\nhello\r\n0\r\n\r\n", 5, GW_DONE, 0},
+    {"6\r\nhello!\r\n0\r\n\r\n", 5, GW_ERR, 2},
+    {"1\r\nx\r\n", 0, GW_ERR, 2},
+    {"0\r\n\r\n", 0, GW_DONE, 0},
+    {"fffffffffffffff\r\n", 0x7fffffffffffffffLL, GW_AGAIN, 0}, /* fits: waits for data */
+};
+
+START_TEST(test_chunked_limit)
+{
+    const char *s = ch_lim[_i].in;
+    size_t n = strlen(s), ol, used;
+    char *out = malloc(n + 64), buf[256];
+    int big;
+    if (ch_lim[_i].rc == GW_AGAIN) {
+        for (size_t split = 0; split <= n; split++)
+            ck_assert_int_eq(chunk_run_limit(s, n, split, ch_lim[_i].limit, out, &ol, &used, &big),
+                             GW_AGAIN);
+        free(out);
+        return;
+    }
+    for (size_t split = 0; split <= n; split++) {
+        int rc = chunk_run_limit(s, n, split, ch_lim[_i].limit, out, &ol, &used, &big);
+        ck_assert_int_eq(rc, ch_lim[_i].rc);
+        if (rc == GW_ERR) {
+            ck_assert(big);
+            ck_assert_uint_eq(used, ch_lim[_i].stop);
+        }
+    }
+    /* the same with bytes after it */
+    ck_assert_uint_lt(n + 16, sizeof(buf));
+    memcpy(buf, s, n);
+    memcpy(buf + n, "ffffff\r\nGET / H", 16);
+    for (size_t split = 0; split <= n + 16; split++) {
+        int rc = chunk_run_limit(buf, n + 16, split, ch_lim[_i].limit, out, &ol, &used, &big);
+        ck_assert_int_eq(rc, ch_lim[_i].rc);
+        if (rc == GW_ERR) ck_assert(big);
+        if (rc == GW_DONE) ck_assert_uint_eq(used, n);
+    }
+    /* the prefix before the end of the size only waits */
+    if (ch_lim[_i].rc == GW_ERR)
+        ck_assert_int_eq(
+            chunk_run_limit(s, ch_lim[_i].stop - 1, 0, ch_lim[_i].limit, out, &ol, &used, &big),
+            GW_AGAIN);
+    /* a malformed body is still 400, not 413; so is a size too long for 63 bits, or one run into
+     * a bad byte */
+    ck_assert_int_eq(chunk_run_limit("zz\r\n", 4, 0, 1, out, &ol, &used, &big), GW_ERR);
+    ck_assert(!big);
+    ck_assert_int_eq(chunk_run_limit(S("ffffffffffffffffff1\r\n"), 0, 1, out, &ol, &used, &big),
+                     GW_ERR);
+    ck_assert(!big);
+    ck_assert_int_eq(chunk_run_limit(S("ffx\r\n"), 0, 1, out, &ol, &used, &big), GW_ERR);
+    ck_assert(!big);
+    free(out);
 }
 END_TEST
 
@@ -712,6 +903,43 @@ START_TEST(test_encode_get)
                         "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 10.0.0.3, 192.0.2.7\r\n"
                         "X-Forwarded-Proto: https\r\n"
                         "X-Forwarded-Host: example.com:8080\r\n"
+                        "\r\n");
+    free(s);
+}
+END_TEST
+
+/* Look-alikes of owned fields and Proxy never reach an HTTP backend, from the client or from
+ * rewrite-request. */
+START_TEST(test_encode_lookalikes)
+{
+    gw_header h[] = {
+        {GW_STR("Host"), GW_STR("h")},
+        {GW_STR("Content_Length"), GW_STR("99")},
+        {GW_STR("Transfer_Encoding"), GW_STR("chunked")},
+        {GW_STR("Proxy"), GW_STR("http://evil:1/")},
+        {GW_STR("X_Forwarded_For"), GW_STR("6.6.6.6")},
+        {GW_STR("x.forwarded.host"), GW_STR("evil")},
+        {GW_STR("Keep_Alive"), GW_STR("1")},
+        {GW_STR("Content-Type"), GW_STR("text/plain")},
+        {GW_STR("X_Custom"), GW_STR("kept")},
+    };
+    gw_header extra[] = {{GW_STR("Proxy_Connection"), GW_STR("x")},
+                         {GW_STR("Content_Type"), GW_STR("y")}};
+    gw_req rq;
+    char st[256];
+    req_init(&rq, "POST", "/p", h, sizeof(h) / sizeof(h[0]));
+    rq.extra = extra;
+    rq.nextra = 2;
+    rq.content_length = 2;
+    char *s = encode(st, &rq, 1);
+    ck_assert_str_eq(s, "POST /p HTTP/1.1\r\n"
+                        "Host: h\r\n"
+                        "Content-Type: text/plain\r\n"
+                        "X_Custom: kept\r\n"
+                        "X-Forwarded-For: 192.0.2.7\r\n"
+                        "X-Forwarded-Proto: http\r\n"
+                        "X-Forwarded-Host: h\r\n"
+                        "Content-Length: 2\r\n"
                         "\r\n");
     free(s);
 }
@@ -1140,6 +1368,7 @@ static Suite *http_suite(void)
     tcase_add_loop_test(tc, test_analyze_invalid, 0, NELEM(an_ko));
     tcase_add_test(tc, test_analyze_valid);
     tcase_add_test(tc, test_hop_by_hop);
+    tcase_add_test(tc, test_authority);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("response");
@@ -1153,6 +1382,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_chunked_big);
     tcase_add_loop_test(tc, test_chunked_invalid, 0, NELEM(ch_ko));
     tcase_add_test(tc, test_chunked_long_lines);
+    tcase_add_loop_test(tc, test_chunked_limit, 0, NELEM(ch_lim));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("write");
@@ -1163,6 +1393,7 @@ static Suite *http_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_encode_get);
     tcase_add_test(tc, test_encode_post);
+    tcase_add_test(tc, test_encode_lookalikes);
     tcase_add_test(tc, test_encode_chunked);
     tcase_add_test(tc, test_encode_no_host);
     tcase_add_test(tc, test_encode_upgrade);
