@@ -20,6 +20,7 @@
 
 #include "gateway/client/accesslog.h"
 #include "gateway/client/request.h"
+#include "gateway/base/alloc.h"
 #include "gateway/base/body.h"
 #include "gateway/base/log.h"
 #include "gateway/respond/head.h"
@@ -128,11 +129,7 @@ static void leave(gw_conn *c)
 
 void gw_conn_accept(gw_listener *l, int fd, const struct sockaddr *sa, socklen_t salen)
 {
-    gw_conn *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        close(fd);
-        return;
-    }
+    gw_conn *c = gw_xcalloc(1, sizeof(*c));
     c->fd = fd;
     c->lst = l;
     c->sf_fd = -1;

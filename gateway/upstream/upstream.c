@@ -6,6 +6,7 @@
 
 #include "gateway/upstream/upstream_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,10 @@ void gw_up_end(gw_exchange *up, int state, int status, const char *why)
 {
     up->state = state;
     up->err_status = status;
-    if (why != up->why) snprintf(up->why, sizeof(up->why), "%s", why ? why : "");
+    if (why == NULL)
+        up->why[0] = '\0';
+    else if (why != up->why)
+        snprintf(up->why, sizeof(up->why), "%s", why);
     if (direct(up))
         deliver_final(up);
     else
@@ -127,7 +131,7 @@ void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int s
     up->uc = NULL;
     gw_up_set_timer(up, 0);
     gw_up_peer_release(up);
-    if (up->probe) { /* the checker judges; a check does not disable a peer */
+    if (up->probe) {                  /* the checker judges; a check does not disable a peer */
         gw_up_wake_backlog(up->pool); /* (the slot it held is free) */
         gw_up_fail(up, status, why);
         return;
@@ -269,7 +273,8 @@ gw_exchange *gw_exchange_start(const gw_exchange_args *a)
         up = up_pool[--up_npool];
         void *st = up->st; /* its protocol state buffer comes along (see start_exchange) */
         size_t st_cap = up->st_cap;
-        memset(up, 0, sizeof(*up));
+        memset(up, 0, offsetof(gw_exchange, log_tag)); /* (the text buffers are set when used) */
+        up->log_tag[0] = up->why[0] = '\0';
         up->st = st;
         up->st_cap = st_cap;
     } else {

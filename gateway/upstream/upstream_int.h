@@ -74,8 +74,8 @@ struct gw_exchange {
     unsigned retries;
     int fail_status; /* what the starter gets if no retry is left: 502 or 503 */
     double t_connect, t_connected;
-    double queued_at; /* when it first waited in the backlog (backlog-timeout counts from it) */
-    char log_tag[160];
+    double queued_at;  /* when it first waited in the backlog (backlog-timeout counts from it) */
+    char log_tag[160]; /* (these two stay last: a recycled exchange is zeroed up to here) */
     char why[96];
 };
 
