@@ -18,7 +18,6 @@
 static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void on_up_kick(struct ev_loop *loop, ev_idle *w, int revents);
 static void dispatch(gw_exchange *up);
-static void up_destroy(gw_exchange *up);
 
 static int api_depth; /* > 0 while a starter is inside a gw_exchange_* call */
 int gw_up_stopping;   /* graceful shutdown: keep nothing alive */
@@ -32,16 +31,6 @@ static int direct(const gw_exchange *up)
 void gw_up_kick(gw_exchange *up)
 {
     ev_feed_event(up->loop, &up->kick, EV_CUSTOM);
-}
-
-void gw_up_cb_enter(gw_exchange *up)
-{
-    up->in_cb++;
-}
-
-void gw_up_cb_leave(gw_exchange *up)
-{
-    if (--up->in_cb == 0 && up->dead) up_destroy(up);
 }
 
 /* Run the owed final op (done or error); the exchange is recycled after it. */
@@ -74,14 +63,6 @@ void gw_up_end(gw_exchange *up, int state, int status, const char *why)
 void gw_upstream_shutdown(void)
 {
     gw_up_stopping = 1;
-}
-
-void gw_up_peer_release(gw_exchange *up)
-{
-    if (!up->counted) return;
-    up->counted = 0;
-    up->peer->inflight--;
-    up->pool->inflight--;
 }
 
 /* Capacity freed in `pool`: hand it to the oldest waiting requests. */
@@ -430,10 +411,17 @@ const char *gw_exchange_peer(const gw_exchange *up)
     return up->sent_to;
 }
 
-static void up_destroy(gw_exchange *up)
+/* Stop the timer and drop a fed wake-up that did not run (checked first: on the common path
+ * both are idle already, and these are calls into libev). */
+static void stop_watchers(gw_exchange *up)
 {
-    ev_idle_stop(up->loop, &up->kick); /* drops a fed event that did not run */
-    ev_timer_stop(up->loop, &up->timer);
+    if (ev_is_active(&up->timer) || ev_is_pending(&up->timer)) ev_timer_stop(up->loop, &up->timer);
+    if (ev_is_pending(&up->kick)) ev_idle_stop(up->loop, &up->kick);
+}
+
+void gw_up_destroy(gw_exchange *up)
+{
+    stop_watchers(up);
     gw_bufq_clear(&up->out);
     gw_bufq_clear(&up->rsp.body);
     if (up_npool < UP_POOL_MAX && !gw_up_stopping) {
@@ -459,8 +447,7 @@ void gw_exchange_free(gw_exchange *up)
     api_depth++;
     if (up->state == UP_QUEUED) gw_backlog_remove(&up->pool->backlog, &up->bl);
     up->state = UP_DONE;
-    ev_timer_stop(up->loop, &up->timer);
-    ev_idle_stop(up->loop, &up->kick);
+    stop_watchers(up);
     if (up->uc) {
         gw_up_uc_close(up->uc);
         up->uc = NULL;
@@ -472,5 +459,5 @@ void gw_exchange_free(gw_exchange *up)
     up->dead = 1;
     if (wake) gw_up_wake_backlog(up->pool);
     api_depth--;
-    if (up->in_cb == 0) up_destroy(up);
+    if (up->in_cb == 0) gw_up_destroy(up);
 }

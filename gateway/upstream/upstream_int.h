@@ -86,14 +86,34 @@ static inline double gw_up_now(const gw_exchange *up)
     return ev_now(up->loop);
 }
 
+/* Around each of the exchange's own callbacks: ops may run inside (see exchange.h), and an
+ * exchange that ended meanwhile is recycled when the outermost one returns. */
+static inline void gw_up_cb_enter(gw_exchange *up)
+{
+    up->in_cb++;
+}
+
+void gw_up_destroy(gw_exchange *up);
+
+static inline void gw_up_cb_leave(gw_exchange *up)
+{
+    if (--up->in_cb == 0 && up->dead) gw_up_destroy(up);
+}
+
+/* Give back the peer's in-flight slot, once. */
+static inline void gw_up_peer_release(gw_exchange *up)
+{
+    if (!up->counted) return;
+    up->counted = 0;
+    up->peer->inflight--;
+    up->pool->inflight--;
+}
+
 /* upstream.c */
 void gw_up_kick(gw_exchange *up);
-void gw_up_cb_enter(gw_exchange *up);
-void gw_up_cb_leave(gw_exchange *up);
 void gw_up_end(gw_exchange *up, int state, int status, const char *why);
 void gw_up_fail(gw_exchange *up, int status, const char *why);
 void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int status);
-void gw_up_peer_release(gw_exchange *up);
 void gw_up_wake_backlog(gw_pool *pool);
 
 /* upstream_io.c */
