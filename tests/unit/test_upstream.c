@@ -269,7 +269,8 @@ static const gw_exchange_ops t_ops = {.head = t_head,
 
 static gw_endpoint ep;
 
-static void tstart_go(tstart *t, const gw_route *r)
+/* Start an exchange for `t` (ops: NULL for t_ops). */
+static void tstart_go_ops(tstart *t, const gw_route *r, const gw_exchange_ops *ops)
 {
     memset(&t->req, 0, sizeof(t->req));
     t->req.method = GW_STR("GET");
@@ -283,7 +284,7 @@ static void tstart_go(tstart *t, const gw_route *r)
     gw_body_init(&t->body);
     t->body.complete = 1;
     gw_exchange_args a = {.loop = loop,
-                          .ops = &t_ops,
+                          .ops = ops ? ops : &t_ops,
                           .ctx = t,
                           .req = &t->req,
                           .body = &t->body,
@@ -292,6 +293,11 @@ static void tstart_go(tstart *t, const gw_route *r)
     t->started = 0;
     t->x = gw_exchange_start(&a);
     t->started = 1;
+}
+
+static void tstart_go(tstart *t, const gw_route *r)
+{
+    tstart_go_ops(t, r, NULL);
 }
 
 static void tstart_end(tstart *t)
@@ -550,6 +556,81 @@ START_TEST(stale_keepalive_retried_once)
 }
 END_TEST
 
+/* The starter refuses the head (as X-Rewrite does with a loop): the engine, not the starter,
+ * turns it into 502, from its own callback after the head op returned. */
+static int reject_called_back; /* error arrived while reject was still running */
+static int in_reject;
+static void reject_head(void *ctx, gw_resp *rsp)
+{
+    tstart *t = ctx;
+    t->heads++;
+    in_reject = 1;
+    gw_exchange_reject(t->x, "refused by the starter");
+    in_reject = 0;
+}
+
+static void reject_error(void *ctx, int status, const char *why)
+{
+    if (in_reject) reject_called_back = 1;
+    t_error(ctx, status, why);
+}
+
+START_TEST(reject_is_502_from_the_engine)
+{
+    tsrv *s = tsrv_new(S_REPLY, 1);
+    gw_pool *p = pool_of(&s, 1, 0);
+    gw_route r = route_of(p);
+    static gw_exchange_ops ops;
+    ops = t_ops;
+    ops.head = reject_head;
+    ops.error = reject_error;
+    tstart t = {0};
+    reject_called_back = 0;
+    tstart_go_ops(&t, &r, &ops);
+    ck_assert(run_until(&t.error, 2));
+    ck_assert_int_eq(t.heads, 1);
+    ck_assert_int_eq(t.status, 502);
+    ck_assert_int_eq(reject_called_back, 0);
+    ck_assert_int_eq(t.bodies + t.done, 0);
+    ck_assert_uint_eq(p->peers[0].inflight, 0);
+    tstart_end(&t);
+    pool_end(p);
+    tsrv_free(s);
+}
+END_TEST
+
+/* A free inside the body op: no op follows, the peer's slot is back. */
+static void free_in_body(void *ctx, gw_resp *rsp)
+{
+    tstart *t = ctx;
+    t->bodies++;
+    gw_exchange_free(t->x);
+    t->x = NULL;
+}
+
+START_TEST(free_inside_an_op)
+{
+    tsrv *s = tsrv_new(S_REPLY, 1);
+    s->body_len = 300 * 1024;
+    gw_pool *p = pool_of(&s, 1, 0);
+    gw_route r = route_of(p);
+    static gw_exchange_ops ops;
+    ops = t_ops;
+    ops.body = free_in_body;
+    tstart t = {0};
+    tstart_go_ops(&t, &r, &ops);
+    ck_assert(run_until(&t.bodies, 2));
+    run_for(0.1);
+    ck_assert_int_eq(t.bodies, 1);
+    ck_assert_int_eq(t.done + t.error, 0);
+    ck_assert_uint_eq(p->peers[0].inflight, 0);
+    ck_assert_uint_eq(p->peers[0].nidle, 0); /* mid-body: not reusable */
+    tstart_end(&t);
+    pool_end(p);
+    tsrv_free(s);
+}
+END_TEST
+
 static int changes;
 static int heads_at_change[4];
 static tsrv *hc_srv;
@@ -612,6 +693,8 @@ static Suite *suite(void)
     tcase_add_test(tc, backlog_full_and_wake_up);
     tcase_add_test(tc, pause_and_resume);
     tcase_add_test(tc, stale_keepalive_retried_once);
+    tcase_add_test(tc, reject_is_502_from_the_engine);
+    tcase_add_test(tc, free_inside_an_op);
     tcase_add_test(tc, health_down_after_two_up_after_two);
     suite_add_tcase(s, tc);
     return s;
