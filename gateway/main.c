@@ -66,6 +66,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     }
     gw_log(GW_LOG_INFO, "signal %d: finishing in-flight requests, then exiting", w->signum);
     gw_srv.stopping = 1;
+    gw_upstream_shutdown();
     gw_listeners_retire_all();
     shutdown_deadline = ev_now(loop) + gw_srv.rt->srv.graceful_timeout;
     ev_timer_init(&shutdown_timer, on_shutdown_tick, 0, 0.1);

@@ -1,6 +1,7 @@
-/* Client connections: read and check a request head, read or stream its body, hand it to the
- * upstream engine, write the response (framing, X-Sendfile, X-Rewrite, header rewrites), and
- * keep the connection alive. Every client protocol error becomes its status code here. */
+/* Client connections: read and check a request head, read or stream its body, start a backend
+ * exchange (exchange.h) for it, write the response (framing, header rewrites; X-Sendfile and
+ * X-Rewrite are respond/'s), and keep the connection alive. Every client protocol error becomes
+ * its status code here; backend trouble arrives as a status from the exchange. */
 #include "config.h"
 
 #include "gateway/client/conn.h"
@@ -14,24 +15,25 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "gateway/client/accesslog.h"
 #include "gateway/client/request.h"
+#include "gateway/base/alloc.h"
 #include "gateway/base/body.h"
 #include "gateway/base/log.h"
-#include "gateway/respond/sendfile.h"
+#include "gateway/respond/head.h"
 #include "gateway/respond/status.h"
-#include "gateway/upstream/upstream.h"
+#include "gateway/respond/xrewrite.h"
+#include "gateway/respond/xsendfile.h"
+#include "gateway/upstream/exchange.h"
 #include "proto/http/http_write.h"
 
 gw_server gw_srv = {.accesslog_fd = -1};
 
 #define OUT_HIGH (256 * 1024) /* pause the backend read above this */
 #define OUT_LOW (64 * 1024)   /* resume below this */
-#define MAX_REWRITES 4
 /* Lingering close (like nginx's lingering_time and lighttpd): after an answer that left request
  * bytes unread, keep reading and discarding for at most this long and this much. */
 #define LINGER_TIME 2.0
@@ -44,10 +46,10 @@ static void flush(gw_conn *c);
 static void send_error(gw_conn *c, int status);
 static void update_io(gw_conn *c);
 static void finish_request(gw_conn *c);
-static void decide_close(gw_conn *c);
 static void linger_mark(gw_conn *c);
 static int linger_start(gw_conn *c);
 static void linger_read(gw_conn *c);
+static const gw_exchange_ops conn_xops;
 
 static double now(void)
 {
@@ -57,20 +59,6 @@ static double now(void)
 static const gw_server_conf *srv(const gw_conn *c)
 {
     return &(c->rt ? c->rt : gw_srv.rt)->srv;
-}
-
-/* ---- Date header, formatted once a second ---- */
-
-static const char *date_now(void)
-{
-    static char buf[32];
-    static time_t last;
-    time_t t = (time_t)now();
-    if (t != last) {
-        gw_http_date(t, buf);
-        last = t;
-    }
-    return buf;
 }
 
 /* ---- lifetime ---- */
@@ -83,7 +71,7 @@ static void request_reset(gw_conn *c)
         gw_accesslog_write(c);
         if (c->status >= 100 && c->status < 600) gw_srv.responses[c->status / 100]++;
     }
-    if (c->up) gw_upstream_free(c->up);
+    gw_exchange_free(c->up);
     c->up = NULL;
     gw_body_reset(&c->body);
     if (c->sf_fd >= 0) close(c->sf_fd);
@@ -100,6 +88,7 @@ static void request_reset(gw_conn *c)
     c->reading_paused = 0;
     c->resp_started = c->resp_chunked = c->resp_nobody = 0;
     c->up_done = 0;
+    c->resp_own = 0;
     c->status = 0;
     c->bytes_out = 0;
     c->backend = NULL;
@@ -147,11 +136,7 @@ static void leave(gw_conn *c)
 
 void gw_conn_accept(gw_listener *l, int fd, const struct sockaddr *sa, socklen_t salen)
 {
-    gw_conn *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        close(fd);
-        return;
-    }
+    gw_conn *c = gw_xcalloc(1, sizeof(*c));
     c->fd = fd;
     c->lst = l;
     c->sf_fd = -1;
@@ -204,10 +189,8 @@ static void begin_close(gw_conn *c)
 {
     c->state = GW_C_CLOSING;
     c->resp_close = 1;
-    if (c->up) {
-        gw_upstream_free(c->up);
-        c->up = NULL;
-    }
+    gw_exchange_free(c->up);
+    c->up = NULL;
     linger_mark(c);
     if (!c->linger) shutdown(c->fd, SHUT_RD);
     update_io(c);
@@ -282,7 +265,7 @@ static void flush(gw_conn *c)
         c->bytes_out += (uint64_t)w;
         c->sf_left -= (uint64_t)w;
     }
-    if (c->out.bytes < OUT_LOW && c->up && c->up->paused) gw_upstream_resume(c->up);
+    if (c->out.bytes < OUT_LOW && c->up) gw_exchange_resume(c->up);
     if (c->out.bytes == 0 && c->sf_left == 0) {
         if (c->state == GW_C_CLOSING) {
             if (!linger_start(c)) conn_free(c);
@@ -333,7 +316,7 @@ static int linger_start(gw_conn *c)
 
 static void linger_read(gw_conn *c)
 {
-    static char sink[65536];
+    char sink[16384];
     for (int i = 0; i < 16; i++) {
         ssize_t n = read(c->fd, sink, sizeof(sink));
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
@@ -351,34 +334,15 @@ static void linger_read(gw_conn *c)
 
 /* ---- responses made by the gateway ---- */
 
-static void write_common(gw_conn *c, int status)
-{
-    http_write_status(&c->out, 1, status);
-    http_write_header(&c->out, GW_STR("Date"), gw_str_from(date_now()));
-}
-
 static void send_error(gw_conn *c, int status)
 {
     if (c->dead) return;
-    char body[256];
-    int n = snprintf(body, sizeof(body),
-                     "<html><head><title>%d %s</title></head><body><h1>%d %s</h1></body>"
-                     "</html>\n",
-                     status, http_reason(status), status, http_reason(status));
     c->status = status;
     c->resp_started = 1;
     /* the connection stays usable only if the request was read whole */
     if (c->state == GW_C_CLOSING || !body_read(c) || c->info.upgrade || !c->info.keepalive)
         c->resp_close = 1;
-    write_common(c, status);
-    http_write_header(&c->out, GW_STR("Server"), gw_str_from(srv(c)->tag));
-    http_write_header(&c->out, GW_STR("Content-Type"), GW_STR("text/html"));
-    if (status == 503) http_write_header(&c->out, GW_STR("Retry-After"), GW_STR("2"));
-    if (status == 405) http_write_header(&c->out, GW_STR("Allow"), GW_STR("GET, HEAD, POST"));
-    http_write_header_u64(&c->out, GW_STR("Content-Length"), (uint64_t)n);
-    if (c->resp_close) http_write_header(&c->out, GW_STR("Connection"), GW_STR("close"));
-    http_write_crlf(&c->out);
-    if (!c->req.is_head) gw_bufq_append(&c->out, body, (size_t)n);
+    gw_head_error_page(c, status);
     if (c->resp_close) {
         begin_close(c);
         return;
@@ -393,18 +357,8 @@ void gw_conn_send_body(gw_conn *c, int status, const char *type, gw_bufq *body)
     c->state = GW_C_ACTIVE;
     c->status = status;
     c->resp_started = 1;
-    decide_close(c); /* a body sent along is not read: such a connection closes */
-    write_common(c, status);
-    http_write_header(&c->out, GW_STR("Server"), gw_str_from(srv(c)->tag));
-    http_write_header(&c->out, GW_STR("Content-Type"), gw_str_from(type));
-    http_write_header(&c->out, GW_STR("Cache-Control"), GW_STR("no-store"));
-    http_write_header_u64(&c->out, GW_STR("Content-Length"), body->bytes);
-    if (c->resp_close) http_write_header(&c->out, GW_STR("Connection"), GW_STR("close"));
-    http_write_crlf(&c->out);
-    if (c->req.is_head)
-        gw_bufq_clear(body);
-    else
-        gw_bufq_move_all(&c->out, body);
+    gw_conn_decide_close(c); /* a body sent along is not read: such a connection closes */
+    gw_head_body(c, status, type, body);
     c->up_done = 1;
     flush(c);
 }
@@ -448,7 +402,15 @@ static void dispatch_request(gw_conn *c)
     c->state = GW_C_ACTIVE;
     if (!c->body.streaming) c->req.content_length = (int64_t)c->body.total;
     update_io(c);
-    gw_upstream_start(c); /* errors come back through gw_conn_resp_error */
+    gw_exchange_args a = {.loop = gw_srv.loop,
+                          .ops = &conn_xops,
+                          .ctx = c,
+                          .req = &c->req,
+                          .body = &c->body,
+                          .route = c->route,
+                          .peer_name = c->force_backend,
+                          .arena = &c->arena};
+    c->up = gw_exchange_start(&a); /* its outcome comes through conn_xops, from the loop */
 }
 
 /* After the head: the status pages, routing, limits, then the body or the dispatch. */
@@ -549,7 +511,8 @@ static void process(gw_conn *c)
                 conn_free(c);
                 return;
             }
-            if (c->up) gw_upstream_free(c->up);
+            gw_exchange_free(c->up);
+            c->up = NULL;
             c->state = GW_C_CLOSING;
             send_error(c, st);
             return;
@@ -558,7 +521,7 @@ static void process(gw_conn *c)
             dispatch_request(c);
             return;
         }
-        if (c->state == GW_C_ACTIVE && c->up) gw_upstream_body_ready(c->up);
+        if (c->state == GW_C_ACTIVE && c->up) gw_exchange_body_ready(c->up);
         break;
     }
     case GW_C_TUNNEL:
@@ -566,9 +529,8 @@ static void process(gw_conn *c)
             gw_bufq q = {0};
             gw_bufq_append(&q, c->in.data + c->in.off, gw_buf_unread(&c->in));
             gw_buf_consume(&c->in, gw_buf_unread(&c->in));
-            gw_upstream_tunnel_send(c->up, &q);
-            /* a backend that does not read slows the client (gw_conn_body_drained resumes) */
-            if (c->up && c->up->out.bytes >= OUT_HIGH) c->reading_paused = 1;
+            /* a backend that does not read slows the client (body_drained resumes) */
+            if (gw_exchange_tunnel_send(c->up, &q)) c->reading_paused = 1;
         }
         break;
     default:
@@ -578,20 +540,22 @@ static void process(gw_conn *c)
     flush(c);
 }
 
-/* ---- the response from the upstream engine ---- */
+/* ---- the response, from the exchange ---- */
 
-int gw_conn_out_full(const gw_conn *c)
+static int x_out_full(void *ctx)
 {
+    const gw_conn *c = ctx;
     return c->out.bytes >= OUT_HIGH;
 }
 
-void gw_conn_body_drained(gw_conn *c)
+static void x_body_drained(void *ctx)
 {
+    gw_conn *c = ctx;
     if (c->reading_paused && c->body.mem.bytes < GW_BODY_MEM_MAX) {
         c->reading_paused = 0;
         update_io(c);
         /* bytes already buffered are taken on the next loop pass, not from inside the
-         * upstream's send path */
+         * exchange's callback */
         if (c->in.data && gw_buf_unread(&c->in) > 0) ev_feed_event(gw_srv.loop, &c->io, EV_READ);
     }
 }
@@ -607,87 +571,12 @@ static int has_x_fields(const gw_resp *rsp)
     return 0;
 }
 
-static gw_str header_value(const gw_resp *rsp, const char *name)
-{
-    const gw_header *h = gw_resp_header(rsp, name);
-    return h ? h->value : GW_STR_NULL;
-}
-
-/* X-Rewrite-Host: the Host field the backends see is the new one too (a copy of the field
- * array: the original belongs to the head as received). */
-static void replace_host(gw_conn *c, gw_str host)
-{
-    gw_req *rq = &c->req;
-    gw_header *h = gw_arena_alloc(&c->arena, (rq->nhdr + 1) * sizeof(*h));
-    size_t n = 0;
-    int done = 0;
-    for (size_t i = 0; i < rq->nhdr; i++) {
-        if (!gw_str_caseeq(rq->hdr[i].name, "Host")) {
-            h[n++] = rq->hdr[i];
-        } else if (!done) {
-            h[n++] = (gw_header){rq->hdr[i].name, host};
-            done = 1;
-        }
-    }
-    if (!done) h[n++] = (gw_header){GW_STR("Host"), host};
-    rq->hdr = h;
-    rq->nhdr = n;
-}
-
-/* X-Rewrite-*: remember the new target, host and backend; the exchange is drained and the
- * request routed again when it ends. Returns 1 when a re-dispatch is pending. */
-static int take_xrewrite(gw_conn *c, gw_resp *rsp)
-{
-    gw_str uri = header_value(rsp, "X-Rewrite-URI");
-    gw_str host = header_value(rsp, "X-Rewrite-Host");
-    gw_str be = header_value(rsp, "X-Rewrite-Backend");
-    if (!uri.p && !host.p && !be.p) return 0;
-    gw_resp_del_header(rsp, "X-Rewrite-URI");
-    gw_resp_del_header(rsp, "X-Rewrite-Host");
-    gw_resp_del_header(rsp, "X-Rewrite-Backend");
-    if (!c->route->allow_xrewrite || c->body_mode != 0) return 0;
-    if (uri.p) c->req.target = gw_arena_str(&c->arena, uri);
-    if (host.p) {
-        c->info.host = gw_arena_str(&c->arena, host);
-        replace_host(c, c->info.host);
-    }
-    c->force_backend = be.p ? gw_arena_strndup(&c->arena, be.p, be.n) : NULL;
-    c->rewrite_pending = 1;
-    c->up->discard = 1;
-    return 1;
-}
-
 /* Route the request again after X-Rewrite (conditions see the new target and Host). */
 static void redispatch(gw_conn *c)
 {
     c->rewrite_pending = 0;
-    if (c->up) gw_upstream_free(c->up);
-    c->up = NULL;
     c->up_done = 0;
-    if (++c->rewrites > MAX_REWRITES) {
-        gw_log(GW_LOG_WARN, "X-Rewrite loop for %.*s: more than %d re-dispatches",
-               (int)c->req.path.n, c->req.path.p, MAX_REWRITES);
-        send_error(c, 502);
-        return;
-    }
-    if (!gw_request_target_ok(c->req.target)) {
-        gw_log(GW_LOG_WARN, "X-Rewrite-URI \"%.*s\" is not an origin-form target",
-               (int)c->req.target.n, c->req.target.p);
-        send_error(c, 502); /* the backend sent something invalid */
-        return;
-    }
-    http_req_head h = {.method = c->req.method,
-                       .target = c->req.target,
-                       .minor = c->req.minor,
-                       .hdr = c->req.hdr,
-                       .nhdr = c->req.nhdr};
     const char *fb = c->force_backend;
-    c->req.extra = NULL; /* the first route's rewrite-request results do not carry over */
-    c->req.nextra = 0;
-    if (gw_request_build(c, &h) != 0) {
-        send_error(c, 502);
-        return;
-    }
     gw_request_route(c);
     if (c->route->pool == NULL) {
         send_error(c, 404);
@@ -700,188 +589,57 @@ static void redispatch(gw_conn *c)
     dispatch_request(c);
 }
 
-/* Will the connection close after this response? */
-static void decide_close(gw_conn *c)
+void gw_conn_decide_close(gw_conn *c)
 {
     if (!c->info.keepalive || c->nreq >= (unsigned)srv(c)->ka_requests || gw_srv.stopping ||
         !body_read(c))
         c->resp_close = 1;
 }
 
-static void write_connection(gw_conn *c)
+static void x_head(void *ctx, gw_resp *rsp)
 {
-    if (c->resp_close)
-        http_write_header(&c->out, GW_STR("Connection"), GW_STR("close"));
-    else if (c->req.minor == 0)
-        http_write_header(&c->out, GW_STR("Connection"), GW_STR("keep-alive"));
-}
-
-/* X-Sendfile: open the named file confined to the route's roots and answer with it. Returns 0
- * when the file answers (head queued), or a status for an error response. */
-static int start_sendfile(gw_conn *c, gw_resp *rsp, gw_str value)
-{
-    char path[4096];
-    if (gw_sendfile_normalize(value, path, sizeof(path)) < 0) return 403;
-    struct stat st;
-    int status = 0;
-    int fd = gw_sendfile_open((const char *const *)c->route->xs_roots, c->route->nxs_roots, path,
-                              &st, &status);
-    if (fd < 0) return status ? status : 404;
-    char etag[64], lm[32];
-    gw_sendfile_etag(&st, etag, sizeof(etag));
-    gw_http_date(st.st_mtime, lm);
-    int code = gw_sendfile_conditional(&c->req, etag, st.st_mtime);
-    uint64_t start = 0, len = (uint64_t)st.st_size;
-    if (code == 0) {
-        const gw_header *range = gw_req_header(&c->req, "Range");
-        const gw_header *ifr = gw_req_header(&c->req, "If-Range");
-        if (range && (gw_str_eq(c->req.method, "GET") || c->req.is_head))
-            code = gw_range_parse(range->value, ifr ? ifr->value : GW_STR_NULL, etag, st.st_mtime,
-                                  (uint64_t)st.st_size, &start, &len);
-    }
-    if (code == 412) {
-        close(fd);
-        return 412;
-    }
-    static const char *const replaced[] = {"Content-Length", "Content-Encoding", "Content-Range",
-                                           "ETag",           "Last-Modified",    "Accept-Ranges",
-                                           "Date",           "Transfer-Encoding"};
-    for (size_t i = 0; i < sizeof(replaced) / sizeof(replaced[0]); i++)
-        gw_resp_del_header(rsp, replaced[i]);
-    int status_out = code ? code : 200;
-    c->status = status_out;
-    c->resp_started = 1;
-    write_common(c, status_out);
-    int have_server = 0, have_type = 0;
-    for (size_t i = 0; i < rsp->nhdr; i++) {
-        const gw_header *hd = &rsp->hdr[i];
-        if (gw_str_caseeq(hd->name, "Server")) have_server = 1;
-        if (gw_str_caseeq(hd->name, "Content-Type")) have_type = 1;
-        http_write_header(&c->out, hd->name, hd->value);
-    }
-    if (!have_server) http_write_header(&c->out, GW_STR("Server"), gw_str_from(srv(c)->tag));
-    if (!have_type && status_out != 304)
-        http_write_header(&c->out, GW_STR("Content-Type"), gw_str_from(gw_mime_type(path)));
-    http_write_header(&c->out, GW_STR("ETag"), gw_str_from(etag));
-    http_write_header(&c->out, GW_STR("Last-Modified"), gw_str_from(lm));
-    if (status_out != 304) http_write_header(&c->out, GW_STR("Accept-Ranges"), GW_STR("bytes"));
-    char cr[96];
-    if (status_out == 206) {
-        snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)start,
-                 (unsigned long long)(start + len - 1), (unsigned long long)st.st_size);
-        http_write_header(&c->out, GW_STR("Content-Range"), gw_str_from(cr));
-    } else if (status_out == 416) {
-        snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)st.st_size);
-        http_write_header(&c->out, GW_STR("Content-Range"), gw_str_from(cr));
-        len = 0;
-    }
-    if (status_out == 304) len = 0;
-    if (status_out != 304) http_write_header_u64(&c->out, GW_STR("Content-Length"), len);
-    decide_close(c);
-    write_connection(c);
-    http_write_crlf(&c->out);
-    c->resp_nobody = 1; /* the backend's body is dropped */
-    if (c->req.is_head || len == 0) {
-        close(fd);
-    } else {
-        c->sf_fd = fd;
-        c->sf_off = (off_t)start;
-        c->sf_left = len;
-    }
-    return 0;
-}
-
-static void write_head(gw_conn *c, gw_resp *rsp)
-{
-    int st = rsp->status;
-    c->status = st;
-    c->resp_started = 1;
-    c->resp_nobody = c->req.is_head || st < 200 || st == 204 || st == 304;
-    decide_close(c);
-    write_common(c, st);
-    int have_server = 0;
-    for (size_t i = 0; i < rsp->nhdr; i++) {
-        const gw_header *h = &rsp->hdr[i];
-        gw_str n = h->name;
-        int skip = 0;
-        switch (n.n) { /* the fields the gateway writes itself (by length first: hot path) */
-        case 4:
-            skip = gw_str_caseeq(n, "Date");
-            break;
-        case 6:
-            have_server |= gw_str_caseeq(n, "Server");
-            break;
-        case 7:
-            skip = gw_str_caseeq(n, "Upgrade");
-            break;
-        case 10:
-            skip = gw_str_caseeq(n, "Connection") || gw_str_caseeq(n, "Keep-Alive");
-            break;
-        case 14:
-            skip = gw_str_caseeq(n, "Content-Length");
-            break;
-        case 17:
-            skip = gw_str_caseeq(n, "Transfer-Encoding");
-            break;
-        }
-        if (!skip) http_write_header(&c->out, n, h->value);
-    }
-    if (!have_server) http_write_header(&c->out, GW_STR("Server"), gw_str_from(srv(c)->tag));
-    if (rsp->upgrade) {
-        const gw_header *u = gw_req_header(&c->req, "Upgrade");
-        http_write_header(&c->out, GW_STR("Connection"), GW_STR("upgrade"));
-        if (u) http_write_header(&c->out, GW_STR("Upgrade"), u->value);
-        http_write_crlf(&c->out);
-        c->state = GW_C_TUNNEL;
-        c->resp_close = 1;
-        return;
-    }
-    if (st >= 200 && st != 204) {
-        if (rsp->content_length >= 0 && st != 304) {
-            http_write_header_u64(&c->out, GW_STR("Content-Length"), (uint64_t)rsp->content_length);
-        } else if (!c->resp_nobody) {
-            if (c->req.minor >= 1) {
-                c->resp_chunked = 1;
-                http_write_header(&c->out, GW_STR("Transfer-Encoding"), GW_STR("chunked"));
-            } else {
-                c->resp_close = 1; /* HTTP/1.0: the end of the body is the close */
-            }
-        }
-    }
-    write_connection(c);
-    http_write_crlf(&c->out);
-}
-
-void gw_conn_resp_head(gw_conn *c)
-{
+    gw_conn *c = ctx;
     enter(c);
-    gw_resp *rsp = &c->up->rsp;
     const gw_route *r = c->route;
     gw_str xs = GW_STR_NULL;
+    c->backend = gw_exchange_peer(c->up);
     if (has_x_fields(rsp)) { /* X-Rewrite-*, X-Sendfile, X-LIGHTTPD-send-file */
-        if (take_xrewrite(c, rsp)) goto out;
-        xs = header_value(rsp, "X-Sendfile");
-        if (!xs.p) xs = header_value(rsp, "X-LIGHTTPD-send-file");
-        gw_resp_del_header(rsp, "X-Sendfile");
-        gw_resp_del_header(rsp, "X-LIGHTTPD-send-file");
+        const char *why = NULL;
+        int xr = gw_xrewrite_take(c, rsp, &why);
+        if (xr == GW_ERR) {
+            gw_exchange_reject(c->up, why); /* the backend's fault: its status comes back */
+            goto out;
+        }
+        if (xr) {
+            gw_exchange_discard(c->up);
+            goto out;
+        }
+        xs = gw_xsendfile_take(rsp);
     }
     if (gw_rewrite_response(&r->rw_resp, rsp) != GW_OK) {
         gw_log(GW_LOG_ERR, "rewrite-response for %.*s produced a CR, LF or NUL; refused",
                (int)c->req.path.n, c->req.path.p);
-        c->up->discard = 1;
+        gw_exchange_discard(c->up);
+        c->resp_own = 1;
         send_error(c, 500);
         goto out;
     }
     if (xs.p && r->allow_xsendfile && rsp->status >= 200 && rsp->status < 300 && !rsp->upgrade) {
-        c->up->discard = 1;
-        int st = start_sendfile(c, rsp, xs);
+        gw_exchange_discard(c->up);
+        c->resp_own = 1;
+        int st = gw_xsendfile_start(c, rsp, xs);
         if (st)
             send_error(c, st);
         else
             flush(c);
         goto out;
     }
-    write_head(c, rsp);
+    gw_conn_decide_close(c);
+    gw_head_backend(c, rsp);
+    if (rsp->upgrade) {
+        c->state = GW_C_TUNNEL;
+        c->resp_close = 1;
+    }
     if (rsp->upgrade || (rsp->body.bytes == 0 && !rsp->done))
         flush(c); /* else the body's flush takes it along */
 out:
@@ -901,38 +659,42 @@ static void move_body(gw_conn *c, gw_bufq *body)
     }
 }
 
-void gw_conn_resp_body(gw_conn *c)
+static void x_body(void *ctx, gw_resp *rsp)
 {
+    gw_conn *c = ctx;
     enter(c);
-    move_body(c, &c->up->rsp.body);
+    move_body(c, &rsp->body);
     flush(c);
     leave(c);
 }
 
-void gw_conn_resp_done(gw_conn *c)
+static void x_done(void *ctx, gw_resp *rsp)
 {
+    gw_conn *c = ctx;
     enter(c);
-    gw_upstream *up = c->up;
+    c->backend = gw_exchange_peer(c->up);
+    c->up = NULL; /* the exchange ends with this call */
     if (c->rewrite_pending) {
         redispatch(c);
     } else {
-        if (up->rsp.body.bytes > 0) move_body(c, &up->rsp.body);
+        if (rsp->body.bytes > 0) move_body(c, &rsp->body);
         if (c->resp_chunked) http_write_last_chunk(&c->out);
-        gw_upstream_free(up);
         c->up_done = 1;
         flush(c);
     }
     leave(c);
 }
 
-void gw_conn_resp_error(gw_conn *c, int status)
+static void x_error(void *ctx, int status, const char *why)
 {
+    gw_conn *c = ctx;
     enter(c);
-    gw_upstream *up = c->up;
-    int discarding = up && up->discard && !c->rewrite_pending;
-    if (up) gw_upstream_free(up);
+    const char *peer = gw_exchange_peer(c->up);
+    if (peer) c->backend = peer;
+    c->up = NULL; /* the exchange ends with this call */
+    int own = c->resp_own && !c->rewrite_pending;
     c->rewrite_pending = 0;
-    if (discarding && c->resp_started) { /* the answer did not need the backend's body */
+    if (own && c->resp_started) { /* the answer did not need the backend's body */
         c->up_done = 1;
         flush(c);
     } else if (c->resp_started && c->state == GW_C_TUNNEL) { /* the tunnel ends: deliver */
@@ -945,12 +707,24 @@ void gw_conn_resp_error(gw_conn *c, int status)
     leave(c);
 }
 
-void gw_conn_tunnel_data(gw_conn *c)
+static void x_tunnel_data(void *ctx, const char *p, size_t n)
 {
+    gw_conn *c = ctx;
     enter(c);
+    gw_bufq_append(&c->out, p, n);
     flush(c);
     leave(c);
 }
+
+static const gw_exchange_ops conn_xops = {
+    .head = x_head,
+    .body = x_body,
+    .done = x_done,
+    .error = x_error,
+    .out_full = x_out_full,
+    .body_drained = x_body_drained,
+    .tunnel_data = x_tunnel_data,
+};
 
 /* ---- events ---- */
 

@@ -13,7 +13,7 @@
 #include "gateway/config/route.h"
 #include "proto/http/http_parse.h"
 
-struct gw_upstream;
+struct gw_exchange;
 
 typedef struct gw_listener {
     ev_io io;
@@ -53,7 +53,7 @@ typedef struct gw_conn {
     gw_req req;
     http_req_info info;
     const gw_route *route;
-    struct gw_upstream *up;
+    struct gw_exchange *up;       /* the backend exchange of this request (exchange.h) */
     int rewrites;                 /* X-Rewrite re-dispatches so far */
     unsigned rewrite_pending : 1; /* the response asked for X-Rewrite: route again when over */
     const char *force_backend;    /* X-Rewrite-Backend: the peer to use (arena) */
@@ -75,6 +75,7 @@ typedef struct gw_conn {
     unsigned resp_nobody : 1;  /* HEAD, 204, 304 */
     unsigned resp_close : 1;   /* close after this response */
     unsigned up_done : 1;      /* the upstream exchange is over */
+    unsigned resp_own : 1;     /* the gateway answers itself while the exchange drains */
     int status;
     uint64_t bytes_out;
     int sf_fd; /* X-Sendfile: the file, its next offset and bytes left */
@@ -110,14 +111,9 @@ void gw_listeners_pause(int pause);
 void gw_conns_close_idle(void);
 void gw_conns_close_all(void); /* at exit */
 
-/* Called by the upstream engine. */
-void gw_conn_resp_head(gw_conn *c);              /* c->up->rsp head is complete */
-void gw_conn_resp_body(gw_conn *c);              /* body bytes are in c->up->rsp.body */
-void gw_conn_resp_done(gw_conn *c);              /* the exchange is over (response complete) */
-void gw_conn_resp_error(gw_conn *c, int status); /* failed; status for the client if unsent */
-int gw_conn_out_full(const gw_conn *c);          /* the client side has enough queued: pause */
-void gw_conn_body_drained(gw_conn *c);           /* streaming: the upstream took body bytes */
-void gw_conn_tunnel_data(gw_conn *c);            /* tunnel: backend bytes queued in c->out */
+/* Will the connection close after this response (keep-alive off or used up, shutting down, the
+ * request not read whole)? Sets c->resp_close; the head writers (respond/head.h) follow it. */
+void gw_conn_decide_close(gw_conn *c);
 
 /* Answer with a body the gateway made itself (status pages); `body` is moved. */
 void gw_conn_send_body(gw_conn *c, int status, const char *type, gw_bufq *body);

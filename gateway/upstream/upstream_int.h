@@ -1,0 +1,130 @@
+/* The upstream engine's private parts, shared by upstream.c (the exchange's life: dispatch, the
+ * backlog, retries, the ops and the starter's calls) and upstream_io.c (backend connections and
+ * the bytes on them). Nothing outside gateway/upstream/upstream*.c includes it. */
+#ifndef GW_UPSTREAM_INT_H
+#define GW_UPSTREAM_INT_H
+
+#include "gateway/upstream/upstream.h"
+
+#define UP_IN_SIZE 65536            /* read buffer per backend connection */
+#define UP_OUT_HIGH (64 * 1024)     /* encode more body only below this */
+#define UP_TUNNEL_HIGH (256 * 1024) /* tunnel: the client waits above this */
+#define UP_IDLE_MAX 1024            /* idle connections kept to one peer, at most */
+
+/* A connection to a backend; pooled while idle. */
+typedef struct gw_upconn {
+    ev_io io; /* stays started while the connection lives: no epoll churn between requests */
+    struct ev_loop *loop;
+    int fd;
+    gw_peer *peer;
+    struct gw_exchange *up; /* the exchange using it; NULL while idle */
+    unsigned nreq;          /* requests sent on it */
+    struct gw_upconn *next; /* the peer's idle list */
+    gw_buf in;
+} gw_upconn;
+
+enum up_state {
+    UP_NEW,
+    UP_QUEUED, /* in the pool's backlog */
+    UP_CONNECTING,
+    UP_EXCHANGE, /* sending and/or receiving */
+    UP_TUNNEL,
+    UP_FAILED,   /* over; the error op is owed (delivered from the kick) */
+    UP_FINISHED, /* over; the done op is owed */
+    UP_DONE
+};
+
+struct gw_exchange {
+    struct ev_loop *loop;
+    const gw_exchange_ops *ops;
+    void *ctx;
+    const gw_req *req;
+    gw_body *body;
+    const gw_route *route;
+    gw_pool *pool;
+    const char *peer_name; /* X-Rewrite-Backend */
+    gw_peer *pin;          /* health check */
+    gw_peer *peer;
+    const char *sent_to; /* the peer the request was last encoded for */
+    gw_upconn *uc;
+    ev_timer timer;
+    ev_idle kick; /* never started: fed to run owed work after the current callback */
+    gw_backlog_node bl;
+    int state;
+    void *st; /* the protocol's per-exchange state */
+    size_t st_cap;
+    gw_bufq out;       /* encoded bytes for the backend */
+    uint64_t body_off; /* buffered body: next offset to encode */
+    unsigned body_sent_last : 1;
+    unsigned sent_any : 1;   /* request bytes reached the backend socket */
+    unsigned recv_any : 1;   /* response bytes arrived */
+    unsigned head_given : 1; /* the head op ran */
+    unsigned discard : 1;    /* drop body bytes */
+    unsigned reused : 1;     /* the connection came from the idle pool */
+    unsigned paused : 1;     /* out_full said yes: not reading until resume */
+    unsigned counted : 1;    /* peer->inflight was incremented */
+    unsigned dead : 1;       /* over: recycled when the outermost callback returns */
+    unsigned probe : 1;
+    unsigned rejected : 1;     /* the starter refused the response: 502 */
+    unsigned drained_owed : 1; /* body_drained op owed */
+    int in_cb;                 /* depth of this exchange's own callbacks on the stack */
+    int err_status;
+    gw_resp rsp;
+    uint8_t tried[256]; /* bit i: peers[i] already failed this request */
+    unsigned retries;
+    int fail_status; /* what the starter gets if no retry is left: 502 or 503 */
+    double t_connect, t_connected;
+    double queued_at;  /* when it first waited in the backlog (backlog-timeout counts from it) */
+    char log_tag[160]; /* (these two stay last: a recycled exchange is zeroed up to here) */
+    char why[96];
+};
+
+extern int gw_up_stopping; /* graceful shutdown: keep nothing alive */
+
+static inline double gw_up_now(const gw_exchange *up)
+{
+    return ev_now(up->loop);
+}
+
+/* Around each of the exchange's own callbacks: ops may run inside (see exchange.h), and an
+ * exchange that ended meanwhile is recycled when the outermost one returns. */
+static inline void gw_up_cb_enter(gw_exchange *up)
+{
+    up->in_cb++;
+}
+
+void gw_up_destroy(gw_exchange *up);
+
+static inline void gw_up_cb_leave(gw_exchange *up)
+{
+    if (--up->in_cb == 0 && up->dead) gw_up_destroy(up);
+}
+
+/* Give back the peer's in-flight slot, once. */
+static inline void gw_up_peer_release(gw_exchange *up)
+{
+    if (!up->counted) return;
+    up->counted = 0;
+    up->peer->inflight--;
+    up->pool->inflight--;
+}
+
+/* upstream.c */
+void gw_up_kick(gw_exchange *up);
+void gw_up_end(gw_exchange *up, int state, int status, const char *why);
+void gw_up_fail(gw_exchange *up, int status, const char *why);
+void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int status);
+void gw_up_wake_backlog(gw_pool *pool);
+
+/* upstream_io.c */
+void gw_up_uc_close(gw_upconn *uc);
+void gw_up_set_timer(gw_exchange *up, double after);
+void gw_up_set_io(gw_exchange *up, int events);
+void gw_up_arm_timer(gw_exchange *up);
+void gw_up_connect(gw_exchange *up);
+void gw_up_start_exchange(gw_exchange *up);
+void gw_up_pump_send(gw_exchange *up);
+void gw_up_do_read(gw_exchange *up);
+void gw_up_give_body(gw_exchange *up);
+
+#endif

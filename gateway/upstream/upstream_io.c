@@ -1,0 +1,479 @@
+/* Backend connections and the bytes on them: connect, the idle pool, sending the encoded
+ * request and body, reading and parsing the response for the exchange (upstream.c decides what
+ * a failure means). Knows nothing of client connections. */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "gateway/base/alloc.h"
+#include "gateway/base/log.h"
+#include "gateway/upstream/upstream_int.h"
+
+static void on_uc_io(struct ev_loop *loop, ev_io *w, int revents);
+static void on_up_io(struct ev_loop *loop, ev_io *w, int revents);
+
+void gw_up_uc_close(gw_upconn *uc)
+{
+    if (uc == NULL) return;
+    ev_io_stop(uc->loop, &uc->io);
+    if (uc->fd >= 0) close(uc->fd);
+    gw_buf_free(&uc->in);
+    free(uc);
+}
+
+static void idle_remove(gw_upconn *uc)
+{
+    gw_peer *p = uc->peer;
+    for (gw_upconn **pp = &p->idle; *pp; pp = &(*pp)->next) {
+        if (*pp == uc) {
+            *pp = uc->next;
+            p->nidle--;
+            return;
+        }
+    }
+}
+
+/* Events of a backend connection: of its exchange, or, while idle, a sign that the backend
+ * closed it or broke the protocol (data or EOF on an idle connection): drop it. */
+static void on_uc_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    gw_upconn *uc = w->data;
+    if (uc->up) {
+        on_up_io(loop, w, revents);
+        return;
+    }
+    idle_remove(uc);
+    gw_up_uc_close(uc);
+}
+
+/* Keep the connection for the next request, or close it. Never more idle connections than the
+ * peer can serve at once: its cap, or the most it has served concurrently. */
+static void uc_release(gw_upconn *uc, int reusable)
+{
+    gw_peer *p = uc->peer;
+    unsigned cap = p->max_inflight ? p->max_inflight : p->peak_inflight;
+    if (cap > UP_IDLE_MAX) cap = UP_IDLE_MAX;
+    uc->up = NULL;
+    if (!reusable || gw_up_stopping || p->nidle >= cap || gw_buf_unread(&uc->in) > 0) {
+        gw_up_uc_close(uc);
+        return;
+    }
+    if (!ev_is_active(&uc->io) || uc->io.events != EV_READ) {
+        ev_io_stop(uc->loop, &uc->io);
+        ev_io_set(&uc->io, uc->fd, EV_READ);
+        ev_io_start(uc->loop, &uc->io);
+    }
+    gw_buf_free(&uc->in); /* idle connections hold no buffer */
+    uc->next = p->idle;
+    p->idle = uc;
+    p->nidle++;
+}
+
+void gw_upstream_pool_release(gw_pool *pool)
+{
+    for (unsigned i = 0; i < pool->npeers; i++) {
+        gw_peer *p = &pool->peers[i];
+        while (p->idle) {
+            gw_upconn *uc = p->idle;
+            p->idle = uc->next;
+            gw_up_uc_close(uc);
+        }
+        p->nidle = 0;
+    }
+}
+
+/* Arm the exchange's one timer `after` seconds from now (0: stop it). ev_timer_again moves an
+ * active timer in place: cheaper than stop + start on every read. */
+void gw_up_set_timer(gw_exchange *up, double after)
+{
+    if (after <= 0) {
+        ev_timer_stop(up->loop, &up->timer);
+        return;
+    }
+    up->timer.repeat = after;
+    ev_timer_again(up->loop, &up->timer);
+}
+
+void gw_up_set_io(gw_exchange *up, int events)
+{
+    gw_upconn *uc = up->uc;
+    if (uc == NULL) return;
+    if (up->paused) events &= ~EV_READ;
+    if ((uc->io.events & (EV_READ | EV_WRITE)) == events && ev_is_active(&uc->io)) return;
+    ev_io_stop(up->loop, &uc->io);
+    if (events == 0) return;
+    ev_io_set(&uc->io, uc->fd, events);
+    ev_io_start(up->loop, &uc->io);
+}
+
+static int body_replayable(const gw_exchange *up)
+{
+    const gw_body *b = up->body;
+    return !b->streaming || (up->body_off == 0 && b->total == b->mem.bytes);
+}
+
+/* The starter's streaming body or tunnel bytes were taken: tell it from the loop. */
+static void owe_drained(gw_exchange *up)
+{
+    if (up->ops->body_drained == NULL || up->drained_owed) return;
+    up->drained_owed = 1;
+    gw_up_kick(up);
+}
+
+/* Encode body bytes while the output queue is short. */
+static int fill_body(gw_exchange *up)
+{
+    gw_body *b = up->body;
+    const gw_backend_ops *ops = up->pool->ops;
+    while (!up->body_sent_last && up->out.bytes < UP_OUT_HIGH) {
+        gw_bufq chunk = {0};
+        int last;
+        if (b->streaming) {
+            gw_bufq_move_all(&chunk, &b->mem);
+            up->body_off += chunk.bytes;
+            last = b->complete;
+            if (chunk.bytes == 0 && !last) break;
+            if (chunk.bytes) owe_drained(up);
+        } else {
+            uint64_t left = b->total - up->body_off;
+            while (left > 0 && chunk.bytes < UP_OUT_HIGH) {
+                size_t room;
+                char *dst = gw_bufq_reserve(&chunk, &room);
+                if (room > left) room = (size_t)left;
+                ssize_t n = gw_body_pread(b, up->body_off, dst, room);
+                if (n <= 0) {
+                    gw_bufq_clear(&chunk);
+                    return GW_ERR;
+                }
+                gw_bufq_commit(&chunk, (size_t)n);
+                up->body_off += (uint64_t)n;
+                left -= (uint64_t)n;
+            }
+            last = up->body_off == b->total;
+        }
+        int rc = ops->encode_body(up->st, &chunk, last, &up->out);
+        gw_bufq_clear(&chunk);
+        if (rc != GW_OK) return GW_ERR;
+        if (last) up->body_sent_last = 1;
+    }
+    return GW_OK;
+}
+
+static int flush_out(gw_exchange *up)
+{
+    while (up->out.bytes > 0) {
+        struct iovec iov[64];
+        int n = gw_bufq_iov(&up->out, iov, 64);
+        ssize_t w = writev(up->uc->fd, iov, n);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EINTR) return GW_AGAIN;
+            return GW_ERR;
+        }
+        up->sent_any = 1;
+        gw_bufq_consume(&up->out, (size_t)w);
+    }
+    return GW_OK;
+}
+
+void gw_up_arm_timer(gw_exchange *up)
+{
+    if (up->state == UP_TUNNEL || up->paused) {
+        gw_up_set_timer(up, 0);
+        return;
+    }
+    gw_up_set_timer(up, up->out.bytes > 0 ? up->route->write_timeout : up->route->read_timeout);
+}
+
+/* Send what can be sent, then wait for writability or the response. */
+void gw_up_pump_send(gw_exchange *up)
+{
+    if (up->state != UP_EXCHANGE && up->state != UP_TUNNEL) return;
+    for (;;) {
+        if (up->state == UP_EXCHANGE && fill_body(up) != GW_OK) {
+            gw_up_fail(up, 500, "cannot read the buffered request body");
+            return;
+        }
+        int rc = flush_out(up);
+        if (rc == GW_ERR) {
+            /* a write error is a failure before the response: the read side reports it */
+            gw_up_set_io(up, EV_READ);
+            return;
+        }
+        if (rc == GW_AGAIN) {
+            gw_up_set_io(up, EV_READ | EV_WRITE);
+            gw_up_arm_timer(up);
+            return;
+        }
+        if (up->state == UP_TUNNEL) owe_drained(up); /* the client may send more */
+        if (up->state != UP_EXCHANGE || up->body_sent_last) break;
+        if (up->body->streaming && up->body->mem.bytes == 0) break;
+    }
+    gw_up_set_io(up, EV_READ);
+    gw_up_arm_timer(up);
+}
+
+void gw_up_start_exchange(gw_exchange *up)
+{
+    const gw_backend_ops *ops = up->pool->ops;
+    up->state = UP_EXCHANGE;
+    if (up->uc->in.data == NULL) gw_buf_init(&up->uc->in, UP_IN_SIZE);
+    up->t_connected = gw_up_now(up);
+    if (!up->reused && !up->probe)
+        gw_hist_add(&up->peer->connect_time, up->t_connected - up->t_connect);
+    if (up->st_cap < ops->state_size || up->st == NULL) {
+        free(up->st);
+        up->st_cap = ops->state_size ? ops->state_size : 1;
+        up->st = gw_xmalloc(up->st_cap);
+    }
+    memset(up->st, 0, ops->state_size);
+    gw_bufq_clear(&up->out);
+    gw_bufq_clear(&up->rsp.body);
+    up->rsp.status = 0;
+    up->rsp.nhdr = 0;
+    up->rsp.hdr = NULL;
+    up->rsp.content_length = -1;
+    up->rsp.head_done = up->rsp.done = up->rsp.upgrade = 0;
+    up->body_off = 0;
+    up->body_sent_last = 0;
+    up->sent_any = up->recv_any = 0;
+    int keepalive = (ops->flags & GW_BE_KEEPALIVE) && up->route->ka_requests > 0 &&
+                    up->uc->nreq + 1 < up->route->ka_requests && !gw_up_stopping;
+    if ((ops->flags & GW_BE_PINS_WORKER) && up->peer->max_inflight == 0) keepalive = 0;
+    if (up->req->upgrade) keepalive = 0;
+    up->uc->nreq++;
+    if (ops->encode_head(up->st, up->req, keepalive, &up->out) != GW_OK) {
+        gw_up_fail(up, 400, "the request cannot be encoded for this backend");
+        return;
+    }
+    up->sent_to = up->peer->name;
+    if (!up->probe) up->peer->requests++;
+    gw_up_pump_send(up);
+}
+
+void gw_up_connect(gw_exchange *up)
+{
+    gw_peer *p = up->peer;
+    int fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        gw_log(GW_LOG_ERR, "socket: %s", strerror(errno));
+        gw_up_peer_release(up);
+        gw_up_fail(up, 503, "out of sockets");
+        return;
+    }
+    if (p->sa.ss_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    gw_upconn *uc = gw_xcalloc(1, sizeof(*uc));
+    uc->fd = fd;
+    uc->peer = p;
+    uc->loop = up->loop;
+    ev_io_init(&uc->io, on_uc_io, fd, EV_WRITE);
+    uc->io.data = uc;
+    uc->up = up;
+    up->uc = uc;
+    up->reused = 0;
+    up->t_connect = gw_up_now(up);
+    if (connect(fd, (struct sockaddr *)&p->sa, p->salen) == 0) {
+        gw_up_start_exchange(up);
+        return;
+    }
+    if (errno != EINPROGRESS && errno != EAGAIN) {
+        char why[96];
+        snprintf(why, sizeof(why), "connect: %s", strerror(errno));
+        gw_up_peer_failed(up, why, "", 503);
+        return;
+    }
+    up->state = UP_CONNECTING;
+    ev_io_start(up->loop, &uc->io);
+    gw_up_set_timer(up, up->route->connect_timeout);
+}
+
+/* The backend closed or reset before any response byte. */
+static void early_close(gw_exchange *up, const char *why)
+{
+    if (body_replayable(up)) {
+        if (up->reused) { /* a stale kept-alive connection: try a fresh one, same peer */
+            gw_up_uc_close(up->uc);
+            up->uc = NULL;
+            gw_up_connect(up);
+            return;
+        }
+        if (up->retries < up->route->max_retries) {
+            gw_up_peer_failed(up, why, " before responding", 502);
+            return;
+        }
+    }
+    gw_up_fail(up, 502, why);
+}
+
+static void finish(gw_exchange *up)
+{
+    const gw_backend_ops *ops = up->pool->ops;
+    gw_up_set_timer(up, 0);
+    int st = up->rsp.status;
+    if (!up->probe) {
+        if (st >= 100 && st < 600) up->peer->responses[st / 100]++;
+        gw_hist_add(&up->peer->response_time, gw_up_now(up) - up->t_connected);
+    }
+    /* an answer that came before the whole request went out leaves the stream mid-message */
+    uc_release(up->uc, ops->reusable(up->st) && up->body_sent_last && up->out.bytes == 0);
+    up->uc = NULL;
+    gw_up_peer_release(up);
+    gw_up_wake_backlog(up->pool);
+    gw_up_end(up, UP_FINISHED, 0, NULL);
+}
+
+/* Stop reading the backend while the starter's output is full. */
+static int pause_if_full(gw_exchange *up)
+{
+    if (up->ops->out_full == NULL || !up->ops->out_full(up->ctx)) return 0;
+    up->paused = 1;
+    gw_up_set_io(up, up->out.bytes ? EV_WRITE : 0);
+    gw_up_set_timer(up, 0);
+    return 1;
+}
+
+/* Body bytes parsed so far go to the starter (or nowhere). */
+void gw_up_give_body(gw_exchange *up)
+{
+    if (up->rsp.body.bytes == 0) return;
+    if (up->discard)
+        gw_bufq_clear(&up->rsp.body);
+    else
+        up->ops->body(up->ctx, &up->rsp);
+}
+
+#define OP_CHECK(up)                                                                               \
+    do {                                                                                           \
+        if ((up)->dead) return;                                                                    \
+        if ((up)->rejected) {                                                                      \
+            gw_up_fail((up), 502, (up)->why);                                                      \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+static void tunnel_out(gw_exchange *up)
+{
+    gw_upconn *uc = up->uc;
+    size_t n = gw_buf_unread(&uc->in);
+    if (n == 0) return;
+    up->ops->tunnel_data(up->ctx, uc->in.data + uc->in.off, n);
+    if (!up->dead) gw_buf_consume(&uc->in, n); /* (a free in the op took the buffer along) */
+}
+
+void gw_up_do_read(gw_exchange *up)
+{
+    gw_upconn *uc = up->uc;
+    const gw_backend_ops *ops = up->pool->ops;
+    for (;;) {
+        if (up->paused) return;
+        if (up->state == UP_TUNNEL && gw_buf_unread(&uc->in) > 0) {
+            tunnel_out(up);
+            OP_CHECK(up);
+            if (up->paused || pause_if_full(up)) return; /* a client that does not read */
+        }
+        int eof = 0;
+        gw_buf_compact(&uc->in);
+        size_t room = gw_buf_room(&uc->in);
+        if (room > 0) {
+            ssize_t n = read(uc->fd, uc->in.data + uc->in.len, room);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR) return;
+                if (!up->recv_any) {
+                    early_close(up, strerror(errno));
+                    return;
+                }
+                if (up->head_given) {
+                    gw_up_fail(up, 502, strerror(errno));
+                    return;
+                }
+                eof = 1;
+            } else if (n == 0) {
+                if (!up->recv_any) {
+                    early_close(up, "connection closed");
+                    return;
+                }
+                eof = 1;
+            } else {
+                uc->in.len += (size_t)n;
+                up->recv_any = 1;
+            }
+        }
+        if (up->state == UP_TUNNEL) {
+            if (eof) {
+                tunnel_out(up);
+                OP_CHECK(up);
+                gw_up_fail(up, 502, "tunnel closed by the backend");
+                return;
+            }
+            continue;
+        }
+        int rc = ops->parse(up->st, &uc->in, eof, &up->rsp);
+        if (rc == GW_AGAIN && room == 0 && gw_buf_room(&uc->in) == 0 && uc->in.off == 0) {
+            gw_up_fail(up, 502, "response head too large");
+            return;
+        }
+        if (rc == GW_ERR) {
+            gw_up_fail(up, 502,
+                       up->head_given ? "invalid or truncated response body"
+                                      : "invalid response head");
+            return;
+        }
+        if (up->rsp.head_done && !up->head_given) {
+            up->head_given = 1;
+            if (up->rsp.upgrade) {
+                up->state = UP_TUNNEL;
+                gw_up_set_timer(up, 0);
+            }
+            up->ops->head(up->ctx, &up->rsp);
+            OP_CHECK(up);
+        }
+        gw_up_give_body(up);
+        OP_CHECK(up);
+        if (rc == GW_DONE && up->state != UP_TUNNEL) {
+            finish(up);
+            return;
+        }
+        if (eof) {
+            gw_up_fail(up, 502, "backend closed the connection early");
+            return;
+        }
+        if (up->state == UP_TUNNEL) continue; /* bytes after the 101 head are tunnel data */
+        if (pause_if_full(up)) return;
+        gw_up_arm_timer(up);
+    }
+}
+
+static void on_up_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    gw_exchange *up = ((gw_upconn *)w->data)->up;
+    gw_up_cb_enter(up);
+    if (up->state == UP_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+        if (err) {
+            char why[96];
+            snprintf(why, sizeof(why), "connect: %s", strerror(err));
+            gw_up_peer_failed(up, why, "", 503);
+        } else {
+            ev_io_stop(loop, w);
+            gw_up_start_exchange(up);
+        }
+    } else {
+        if (revents & EV_WRITE) gw_up_pump_send(up);
+        if ((revents & EV_READ) && !up->dead &&
+            (up->state == UP_EXCHANGE || up->state == UP_TUNNEL))
+            gw_up_do_read(up);
+    }
+    gw_up_cb_leave(up);
+}
