@@ -560,17 +560,6 @@ static void x_body_drained(void *ctx)
     }
 }
 
-/* Could the response carry one of the X- fields the gateway acts on? (one cheap pass, so that
- * the common response skips a dozen lookups) */
-static int has_x_fields(const gw_resp *rsp)
-{
-    for (size_t i = 0; i < rsp->nhdr; i++) {
-        gw_str n = rsp->hdr[i].name;
-        if (n.n >= 10 && (n.p[0] | 0x20) == 'x' && n.p[1] == '-') return 1;
-    }
-    return 0;
-}
-
 /* Route the request again after X-Rewrite (conditions see the new target and Host). */
 static void redispatch(gw_conn *c)
 {
@@ -603,7 +592,7 @@ static void x_head(void *ctx, gw_resp *rsp)
     const gw_route *r = c->route;
     gw_str xs = GW_STR_NULL;
     c->backend = gw_exchange_peer(c->up);
-    if (has_x_fields(rsp)) { /* X-Rewrite-*, X-Sendfile, X-LIGHTTPD-send-file */
+    if (gw_head_has_x_fields(rsp)) { /* X-Rewrite-*, X-Sendfile, X-LIGHTTPD-send-file */
         const char *why = NULL;
         int xr = gw_xrewrite_take(c, rsp, &why);
         if (xr == GW_ERR) {
@@ -646,24 +635,11 @@ out:
     leave(c);
 }
 
-static void move_body(gw_conn *c, gw_bufq *body)
-{
-    if (c->resp_nobody) {
-        gw_bufq_clear(body);
-    } else if (c->resp_chunked) {
-        http_write_chunk_head(&c->out, body->bytes);
-        gw_bufq_move_all(&c->out, body);
-        http_write_crlf(&c->out);
-    } else {
-        gw_bufq_move_all(&c->out, body);
-    }
-}
-
 static void x_body(void *ctx, gw_resp *rsp)
 {
     gw_conn *c = ctx;
     enter(c);
-    move_body(c, &rsp->body);
+    gw_head_move_body(c, &rsp->body);
     flush(c);
     leave(c);
 }
@@ -677,7 +653,7 @@ static void x_done(void *ctx, gw_resp *rsp)
     if (c->rewrite_pending) {
         redispatch(c);
     } else {
-        if (rsp->body.bytes > 0) move_body(c, &rsp->body);
+        if (rsp->body.bytes > 0) gw_head_move_body(c, &rsp->body);
         if (c->resp_chunked) http_write_last_chunk(&c->out);
         c->up_done = 1;
         flush(c);

@@ -125,3 +125,27 @@ void gw_head_backend(gw_conn *c, gw_resp *rsp)
     }
     gw_head_end(c);
 }
+
+/* Could the response carry one of the X- fields the gateway acts on? (one cheap pass, so that
+ * the common response skips a dozen lookups) */
+int gw_head_has_x_fields(const gw_resp *rsp)
+{
+    for (size_t i = 0; i < rsp->nhdr; i++) {
+        gw_str n = rsp->hdr[i].name;
+        if (n.n >= 10 && (n.p[0] | 0x20) == 'x' && n.p[1] == '-') return 1;
+    }
+    return 0;
+}
+
+void gw_head_move_body(gw_conn *c, gw_bufq *body)
+{
+    if (c->resp_nobody) {
+        gw_bufq_clear(body);
+    } else if (c->resp_chunked) {
+        http_write_chunk_head(&c->out, body->bytes);
+        gw_bufq_move_all(&c->out, body);
+        http_write_crlf(&c->out);
+    } else {
+        gw_bufq_move_all(&c->out, body);
+    }
+}

@@ -21,5 +21,10 @@ void gw_head_backend(gw_conn *c, gw_resp *rsp);
 void gw_head_error_page(gw_conn *c, int status);
 /* A whole response with the gateway's own body (moved from `body`; dropped for HEAD). */
 void gw_head_body(gw_conn *c, int status, const char *type, gw_bufq *body);
+/* Body bytes of a backend response, framed as its head said (dropped, chunked or as they are). */
+void gw_head_move_body(gw_conn *c, gw_bufq *body);
+/* Could the response carry one of the X- fields the gateway acts on (X-Sendfile, X-Rewrite-*)?
+ * One cheap pass, so that the common response skips the lookups. */
+int gw_head_has_x_fields(const gw_resp *rsp);
 
 #endif
