@@ -24,9 +24,18 @@ const char *const gw_cond_op_names[] = {
     [GW_OP_NRE] = "!~", [GW_OP_PREFIX] = "=^", [GW_OP_SUFFIX] = "=$",
 };
 
-/* The program is single-threaded, so one match data block serves every regex. Only whether a
- * regex matches is used, so one pair of offsets is enough. */
-static pcre2_match_data *match_data;
+/* A match writes into its match data, and the compiled regexes belong to a config generation
+ * that every request (and, with worker threads, every thread) shares: so the match data is the
+ * thread's, one block for every regex. Ten pairs: conditions only ask whether a regex matches,
+ * rewrites use $0..$9. */
+static _Thread_local pcre2_match_data *match_data;
+
+pcre2_match_data *gw_re_match_data(void)
+{
+    if (match_data == NULL) match_data = pcre2_match_data_create(GW_RE_PAIRS, NULL);
+    if (match_data == NULL) gw_oom();
+    return match_data;
+}
 
 /* "a.b.c.d", "a.b.c.d/n", "v6", "v6/n" -> family, address bytes (host bits cleared), bits. */
 static int parse_cidr(gw_cond *c)
@@ -86,8 +95,7 @@ int gw_cond_compile(gw_cond *c, char **err)
         /* JIT is an optimisation: where it is unavailable the interpreter runs instead */
         (void)pcre2_jit_compile(c->re, PCRE2_JIT_COMPLETE);
         /* made here so that matching a request never allocates */
-        if (match_data == NULL) match_data = pcre2_match_data_create(1, NULL);
-        if (match_data == NULL) gw_oom();
+        gw_re_match_data();
         return GW_OK;
     }
     if (c->field == GW_COND_REMOTE_IP && (c->op == GW_OP_EQ || c->op == GW_OP_NE)) {
@@ -177,11 +185,9 @@ static int cidr_match(const gw_cond *c, const struct sockaddr *sa)
 static int re_match(const gw_cond *c, gw_str s)
 {
     if (c->re == NULL) return 0;
-    if (match_data == NULL) match_data = pcre2_match_data_create(1, NULL); /* after cleanup */
-    if (match_data == NULL) gw_oom();
     /* PCRE2 before 10.43 refuses a NULL subject even when empty */
     const char *p = s.p ? s.p : "";
-    return pcre2_match(c->re, (PCRE2_SPTR)p, s.n, 0, 0, match_data, NULL) >= 0;
+    return pcre2_match(c->re, (PCRE2_SPTR)p, s.n, 0, 0, gw_re_match_data(), NULL) >= 0;
 }
 
 int gw_cond_match(const gw_cond *c, const gw_cond_ctx *ctx)

@@ -20,5 +20,9 @@ void gw_cond_release(gw_cond *c);
 
 /* Free the process-wide regex match data (tests and shutdown; it is re-created on demand). */
 void gw_cond_cleanup(void);
+/* The calling thread's match data for every regex of the config (GW_RE_PAIRS offset pairs),
+ * made on first use; gw_cond_cleanup frees the calling thread's. */
+#define GW_RE_PAIRS 10
+pcre2_match_data *gw_re_match_data(void);
 
 #endif

@@ -3,6 +3,8 @@
  * Knows nothing of the event loop, sockets or backend protocols. */
 #include "gateway/config/rewrite.h"
 
+#include "gateway/config/cond.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -65,7 +67,6 @@ void gw_rewrites_free(gw_rewrites *rw)
     for (size_t i = 0; i < rw->n; i++) {
         free(rw->rules[i].header);
         free(rw->rules[i].repl);
-        pcre2_match_data_free(rw->rules[i].md);
         pcre2_code_free(rw->rules[i].re);
     }
     free(rw->rules);
@@ -128,8 +129,6 @@ int gw_rewrites_compile(const gw_val *map, gw_rewrites *out, char **err)
             }
             out->n++;
             pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE); /* no JIT: the interpreter is used */
-            r->md = pcre2_match_data_create_from_pattern(r->re, NULL);
-            if (r->md == NULL) gw_oom();
             r->header = gw_xstrdup(map->keys[i]);
             r->repl = gw_xstrdup(v->items[j]->str);
         }
@@ -163,7 +162,8 @@ static size_t expand(const char *repl, const char *subj, const PCRE2_SIZE *ov, i
 int gw_rewrite_apply(const gw_rewrite_rule *r, gw_str value, gw_arena *a, gw_str *out)
 {
     const char *subj = value.p ? value.p : "";
-    int rc = pcre2_match(r->re, (PCRE2_SPTR)subj, value.n, 0, 0, r->md, NULL);
+    pcre2_match_data *md = gw_re_match_data(); /* the thread's: the rule is shared config */
+    int rc = pcre2_match(r->re, (PCRE2_SPTR)subj, value.n, 0, 0, md, NULL);
     if (rc == PCRE2_ERROR_NOMATCH) return 0;
     if (rc < 0) {
         /* match or depth limit: forwarding the value unrewritten could bypass the rule */
@@ -172,7 +172,8 @@ int gw_rewrite_apply(const gw_rewrite_rule *r, gw_str value, gw_arena *a, gw_str
         gw_log(GW_LOG_WARN, "rewrite \"%s\": regex match failed: %s", r->header, (const char *)msg);
         return GW_ERR;
     }
-    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
+    if (rc == 0) rc = GW_RE_PAIRS; /* more groups than $0..$9 name: the first ten are set */
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
     size_t n = expand(r->repl, subj, ov, rc, NULL);
     char *s = gw_arena_alloc(a, n + 1);
     expand(r->repl, subj, ov, rc, s);

@@ -12,7 +12,6 @@ typedef struct gw_rewrite_rule {
                      "_docroot" */
     pcre2_code *re;
     char *repl; /* replacement with $0..$9 */
-    pcre2_match_data *md;
 } gw_rewrite_rule;
 
 typedef struct gw_rewrites {
