@@ -32,3 +32,36 @@ class ReviewTunnel(GatewayTest):
                     break
             self.assertEqual(bytes(c.buf[:11]), b"EARLY BYTES",
                              "bytes sent behind the Upgrade request never reached the backend")
+
+
+class ReviewStreamingBody(GatewayTest):
+    def test_streamed_body_tail_left_in_the_read_buffer_is_sent(self):
+        # server.stream-request-body: read_body (request.c) stops taking bytes once 64 KiB wait
+        # for the exchange (reading_paused), leaving the rest in c->in. When the exchange takes
+        # the 64 KiB, x_body_drained feeds EV_READ to resume, but client_read reads the socket
+        # first and returns on EAGAIN without looking at c->in: when the client has sent
+        # everything already, the tail of the body is never sent and the request hangs.
+        # The exchange waits in the backlog (max-pool-size 1, slot taken), so nothing drains the
+        # first 64 KiB before the last bytes are read.
+        be = self.start_backend("http_echo")
+        pt = self.start_portico("server.stream-request-body = \"enable\"\n" + route(
+            [be], extra="  proxy-core.max-pool-size = 1\n"))
+        blocker = Client(pt.port, timeout=10)
+        self.addCleanup(blocker.close)
+        blocker.send(request_bytes("GET", "/slow?delay_ms=1500"))
+        time.sleep(0.3)
+        # 80 KiB: past the 64 KiB the body may hold, and what is left after that fits the
+        # read buffer (16 KiB + 8 KiB by default), so the client has nothing more to send
+        body = bytes(range(256)) * 320
+        with Client(pt.port, timeout=6) as c:
+            head = request_bytes("POST", "/upload", headers=[("Content-Length", str(len(body)))])
+            c.send(head + body)
+            self.assertEqual(blocker.read_response().status, 200)
+            t0 = time.monotonic()
+            try:
+                r = c.read_response("POST")
+            except Exception as e:  # noqa: BLE001
+                self.fail("no response %.1f s after the backend became free: %r"
+                          % (time.monotonic() - t0, e))
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.json()["body_len"], len(body))
