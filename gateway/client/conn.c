@@ -722,7 +722,10 @@ static void client_read(gw_conn *c)
     }
     ssize_t n = read(c->fd, c->in.data + c->in.len, room);
     if (n < 0) {
-        if (errno != EAGAIN && errno != EINTR) conn_free(c);
+        if (errno != EAGAIN && errno != EINTR)
+            conn_free(c);
+        else if (gw_buf_unread(&c->in) > 0) /* a fed read: bytes that waited in the buffer */
+            process(c);
         return;
     }
     if (n == 0) { /* the client went away: nothing more can be answered */
