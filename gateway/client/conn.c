@@ -631,6 +631,7 @@ static void x_head(void *ctx, gw_resp *rsp)
     }
     if (rsp->upgrade || (rsp->body.bytes == 0 && !rsp->done))
         flush(c); /* else the body's flush takes it along */
+    if (rsp->upgrade && !c->dead && c->in.data && gw_buf_unread(&c->in) > 0) process(c);
 out:
     leave(c);
 }
