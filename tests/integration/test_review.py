@@ -65,3 +65,36 @@ class ReviewStreamingBody(GatewayTest):
                           % (time.monotonic() - t0, e))
             self.assertEqual(r.status, 200)
             self.assertEqual(r.json()["body_len"], len(body))
+
+
+class ReviewPipelining(GatewayTest):
+    def _pipeline_404s(self, extra):
+        # Every answer the gateway makes itself (404 here) is written at once, and flush ->
+        # finish_request -> process -> on_head -> handle_request -> send_error -> flush runs
+        # the next pipelined request one stack level deeper: recursion as deep as the read
+        # buffer holds requests (server.max-request-field-size + 8 KiB).
+        be = self.start_backend("http_echo")
+        pt = self.start_portico(extra + route([be], cond='$HTTP["url"] =^ "/app"'))
+        one = b"GET /x HTTP/1.1\r\nHost:a\r\n\r\n"
+        n = 40000
+        with Client(pt.port, timeout=10) as c:
+            c.sock.sendall(one * n)
+            got = 0
+            data = b""
+            deadline = time.monotonic() + 20
+            while got < n and time.monotonic() < deadline:
+                try:
+                    d = c.sock.recv(1 << 20)
+                except OSError:
+                    break
+                if not d:
+                    break
+                data += d
+                got += d.count(b"HTTP/1.1 404")
+                data = data[-32:]
+            self.assertTrue(pt.alive(), "portico died answering %d pipelined requests" % n)
+            self.assertEqual(got, n)
+
+    def test_many_pipelined_gateway_answers_large_buffer(self):
+        self._pipeline_404s("server.max-request-field-size = 1048576\n"
+                            "server.max-keep-alive-requests = 100000\n")
