@@ -98,3 +98,70 @@ class ReviewPipelining(GatewayTest):
     def test_many_pipelined_gateway_answers_large_buffer(self):
         self._pipeline_404s("server.max-request-field-size = 1048576\n"
                             "server.max-keep-alive-requests = 100000\n")
+
+
+class FlakyOnce:
+    """An HTTP backend whose first connection reads the request, waits, and closes without an
+    answer; later connections get 200 "ok" (Connection: close)."""
+
+    def __init__(self, first_delay=0.5):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.first_delay = first_delay
+        self.n = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.n += 1
+            threading.Thread(target=self._one, args=(conn, self.n), daemon=True).start()
+
+    def _one(self, conn, n):
+        with conn:
+            conn.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                d = conn.recv(4096)
+                if not d:
+                    return
+                head += d
+            if n == 1:
+                time.sleep(self.first_delay)
+                return
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    def close(self):
+        self.sock.close()
+
+
+class ReviewBacklog(GatewayTest):
+    def test_waiter_wakes_when_a_peer_disabled_after_it_queued_returns(self):
+        # B queues behind A (max-pool-size 1). A's backend closes without answering: the peer
+        # is disabled for disable-time (1 s). B's backlog timer was set when it queued, to the
+        # backlog-timeout (4 s), and nothing shortens it when the peer is disabled later
+        # (queue_wait in upstream.c only looks at disabled peers when B queues): at 1 s the peer
+        # is back and idle, yet B sleeps on and gets 503 "backlog timeout" at 4 s.
+        be = FlakyOnce()
+        self.addCleanup(be.close)
+        pt = self.start_portico(route([be.addr], extra='  proxy-core.max-pool-size = 1\n'
+                                      '  proxy-core.disable-time = 1\n'
+                                      '  proxy-core.backlog-timeout = 4\n'))
+        a = Client(pt.port, timeout=10)
+        self.addCleanup(a.close)
+        a.send(request_bytes("GET", "/a"))
+        time.sleep(0.2)
+        with Client(pt.port, timeout=10) as b:
+            t0 = time.monotonic()
+            b.send(request_bytes("GET", "/b"))
+            self.assertEqual(a.read_response().status, 502)
+            r = b.read_response()
+            took = time.monotonic() - t0
+            self.assertEqual(r.status, 200, "waiter got %d after %.1f s" % (r.status, took))
+            self.assertLess(took, 2.5)
