@@ -165,3 +165,69 @@ class ReviewBacklog(GatewayTest):
             took = time.monotonic() - t0
             self.assertEqual(r.status, 200, "waiter got %d after %.1f s" % (r.status, took))
             self.assertLess(took, 2.5)
+
+
+class Scripted:
+    """A one-shot-per-connection HTTP backend: reads a request head, sends `reply`, then holds
+    the connection open for `hold` seconds (or closes at once)."""
+
+    def __init__(self, reply, hold=1.0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.reply, self.hold = reply, hold
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn):
+        with conn:
+            conn.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                d = conn.recv(4096)
+                if not d:
+                    return
+                head += d
+            conn.sendall(self.reply)
+            time.sleep(self.hold)
+
+    def close(self):
+        self.sock.close()
+
+
+class ReviewXRewrite(GatewayTest):
+    def test_101_with_x_rewrite_does_not_leak_tunnel_bytes_headless(self):
+        # x_head takes X-Rewrite from a 101 (only X-Sendfile checks !rsp->upgrade) and discards
+        # the body, but the exchange is already a tunnel (UP_TUNNEL is set before the head op)
+        # and tunnel bytes bypass discard: they go to the client through tunnel_data before any
+        # status line, and the connection state stays GW_C_ACTIVE.
+        be = Scripted(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n"
+                      b"Upgrade: shout\r\nX-Rewrite-URI: /elsewhere\r\n\r\nRAW-TUNNEL-BYTES",
+                      hold=1.0)
+        self.addCleanup(be.close)
+        pt = self.start_portico(route([be.addr],
+                                      extra='  proxy-core.allow-x-rewrite = "enable"\n'))
+        with Client(pt.port, timeout=4) as c:
+            c.send(request_bytes("GET", "/ws", headers=[("Connection", "Upgrade"),
+                                                       ("Upgrade", "shout")]))
+            data = b""
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline and len(data) < 12:
+                try:
+                    d = c.sock.recv(4096)
+                except OSError:
+                    break
+                if not d:
+                    break
+                data += d
+            self.assertTrue(data.startswith(b"HTTP/1."),
+                            "the client got bytes that are no response: %r" % data[:80])
