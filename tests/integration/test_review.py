@@ -231,3 +231,28 @@ class ReviewXRewrite(GatewayTest):
                 data += d
             self.assertTrue(data.startswith(b"HTTP/1."),
                             "the client got bytes that are no response: %r" % data[:80])
+
+
+class ReviewBacklogWake(GatewayTest):
+    def test_slot_freed_by_a_failed_peer_wakes_the_backlog(self):
+        # gw_up_peer_failed (upstream.c) gives back the peer's slot (gw_up_peer_release) but
+        # wakes the backlog only for a health check; when the retry then finds no other peer,
+        # gw_up_fail sees counted == 0 and wakes nobody either. With disable-time 0 the peer
+        # is usable again at once, yet the waiter sleeps until its backlog-timeout and gets 503.
+        be = FlakyOnce()
+        self.addCleanup(be.close)
+        pt = self.start_portico(route([be.addr], extra='  proxy-core.max-pool-size = 1\n'
+                                      '  proxy-core.disable-time = 0\n'
+                                      '  proxy-core.backlog-timeout = 4\n'))
+        a = Client(pt.port, timeout=10)
+        self.addCleanup(a.close)
+        a.send(request_bytes("GET", "/a"))
+        time.sleep(0.2)
+        with Client(pt.port, timeout=10) as b:
+            t0 = time.monotonic()
+            b.send(request_bytes("GET", "/b"))
+            self.assertEqual(a.read_response().status, 502)
+            r = b.read_response()
+            took = time.monotonic() - t0
+            self.assertEqual(r.status, 200, "waiter got %d after %.1f s" % (r.status, took))
+            self.assertLess(took, 2.0)
