@@ -256,3 +256,26 @@ class ReviewBacklogWake(GatewayTest):
             took = time.monotonic() - t0
             self.assertEqual(r.status, 200, "waiter got %d after %.1f s" % (r.status, took))
             self.assertLess(took, 2.0)
+
+
+class ReviewStreamingTimeout(GatewayTest):
+    def test_slow_uploader_is_not_a_backend_timeout(self):
+        # Streaming a body, the exchange arms read-timeout whenever its output queue is empty
+        # (gw_up_arm_timer after pump_send), also while it waits for the client's next body
+        # bytes: a client slower than read-timeout (yet within server.max-read-idle) gets 504
+        # "the backend did not answer in time", blaming a backend that is waiting for the body.
+        be = self.start_backend("http_echo")
+        pt = self.start_portico('server.stream-request-body = "enable"\n' + route(
+            [be], extra="  proxy-core.read-timeout = 2\n"))
+        body = b"x" * 1000
+        with Client(pt.port, timeout=10) as c:
+            c.send(request_bytes("POST", "/up", headers=[("Content-Length", str(len(body)))])
+                   + body[:500])
+            time.sleep(3.5)
+            try:
+                c.send(body[500:])
+            except OSError:
+                pass
+            r = c.read_response("POST")
+            self.assertEqual(r.status, 200, "a slow client got %d" % r.status)
+            self.assertEqual(r.json()["body_len"], len(body))
