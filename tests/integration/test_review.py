@@ -279,3 +279,20 @@ class ReviewStreamingTimeout(GatewayTest):
             r = c.read_response("POST")
             self.assertEqual(r.status, 200, "a slow client got %d" % r.status)
             self.assertEqual(r.json()["body_len"], len(body))
+
+
+class ReviewAccessLog(GatewayTest):
+    def test_long_target_in_the_access_log(self):
+        # gw_accesslog_write (client/accesslog.c) adds snprintf's return value to n: once a
+        # field filled the 4 KiB line, n passes `room`, `room - n` wraps to a huge size_t and
+        # the next fields (Referer, User-Agent: the client's bytes) are written past `line`.
+        log = "%s/access.log" % self.tmp
+        be = self.start_backend("http_echo")
+        pt = self.start_portico('accesslog.filename = "%s"\n' % log + route([be]))
+        target = "/" + "a" * 4070
+        r = self.get(pt.port, target, headers=[("Referer", "r" * 64),
+                                               ("User-Agent", "u" * 3000)])
+        self.assertEqual(r.status, 200)
+        time.sleep(0.3)
+        self.assertTrue(pt.alive(), "portico died:\n" + pt.stderr_text()[-4000:])
+        self.assertNotIn("AddressSanitizer", pt.stderr_text())
