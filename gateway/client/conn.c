@@ -631,6 +631,7 @@ static void x_head(void *ctx, gw_resp *rsp)
     }
     if (rsp->upgrade || (rsp->body.bytes == 0 && !rsp->done))
         flush(c); /* else the body's flush takes it along */
+    if (rsp->upgrade && !c->dead && c->in.data && gw_buf_unread(&c->in) > 0) process(c);
 out:
     leave(c);
 }
@@ -722,7 +723,10 @@ static void client_read(gw_conn *c)
     }
     ssize_t n = read(c->fd, c->in.data + c->in.len, room);
     if (n < 0) {
-        if (errno != EAGAIN && errno != EINTR) conn_free(c);
+        if (errno != EAGAIN && errno != EINTR)
+            conn_free(c);
+        else if (gw_buf_unread(&c->in) > 0) /* a fed read: bytes that waited in the buffer */
+            process(c);
         return;
     }
     if (n == 0) { /* the client went away: nothing more can be answered */

@@ -45,7 +45,8 @@ int gw_xrewrite_take(gw_conn *c, gw_resp *rsp, const char **why)
     gw_resp_del_header(rsp, "X-Rewrite-URI");
     gw_resp_del_header(rsp, "X-Rewrite-Host");
     gw_resp_del_header(rsp, "X-Rewrite-Backend");
-    if (!c->route->allow_xrewrite || c->body_mode != 0) return 0;
+    /* (after a 101 the exchange is a tunnel already: its bytes are not a body to drop) */
+    if (!c->route->allow_xrewrite || c->body_mode != 0 || rsp->upgrade) return 0;
     if (++c->rewrites > GW_XREWRITE_MAX) {
         gw_log(GW_LOG_WARN, "X-Rewrite loop for %.*s: more than %d re-dispatches",
                (int)c->req.path.n, c->req.path.p, GW_XREWRITE_MAX);

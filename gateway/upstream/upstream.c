@@ -124,6 +124,7 @@ void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int s
            up->route->disable_time);
     up->tried[p->index >> 3] |= (uint8_t)(1u << (p->index & 7));
     up->fail_status = status;
+    gw_up_wake_backlog(up->pool); /* the slot it held is free (the peer may be usable again) */
     if (up->retries < up->route->max_retries) {
         up->retries++;
         p->retries++;

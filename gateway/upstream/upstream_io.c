@@ -185,7 +185,8 @@ static int flush_out(gw_exchange *up)
 
 void gw_up_arm_timer(gw_exchange *up)
 {
-    if (up->state == UP_TUNNEL || up->paused) {
+    /* (nor while a streamed body waits for the client's next bytes: that is the client's idle) */
+    if (up->state == UP_TUNNEL || up->paused || (!up->body_sent_last && up->out.bytes == 0)) {
         gw_up_set_timer(up, 0);
         return;
     }
