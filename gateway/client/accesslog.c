@@ -4,6 +4,7 @@
 #include "gateway/client/accesslog.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,54 +29,68 @@ int gw_accesslog_open(const char *path)
     return gw_accesslog_reopen();
 }
 
-/* Copy a field, escaping quotes, backslashes and control bytes, as "-" when empty. */
-static size_t put_field(char *dst, size_t room, gw_str s)
+/* One log line being built: every append stops at the end of the buffer (a long target or
+ * User-Agent truncates the line, it never writes past it). */
+typedef struct line {
+    char buf[4096];
+    size_t n; /* < sizeof(buf): room for the final '\n' is kept */
+} line;
+
+static void put_fmt(line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put_fmt(line *l, const char *fmt, ...)
+{
+    size_t room = sizeof(l->buf) - 1 - l->n;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(l->buf + l->n, room + 1, fmt, ap);
+    va_end(ap);
+    if (k > 0) l->n += (size_t)k < room ? (size_t)k : room;
+}
+
+/* A field, escaping quotes, backslashes and control bytes, as "-" when empty. */
+static void put_field(line *l, gw_str s)
 {
     if (s.p == NULL || s.n == 0) {
-        if (room > 1) dst[0] = '-';
-        return room > 1 ? 1 : 0;
+        put_fmt(l, "-");
+        return;
     }
-    size_t w = 0;
-    for (size_t i = 0; i < s.n && w + 4 < room; i++) {
+    for (size_t i = 0; i < s.n && l->n + 4 < sizeof(l->buf) - 1; i++) {
         unsigned char ch = (unsigned char)s.p[i];
         if (ch == '"' || ch == '\\') {
-            dst[w++] = '\\';
-            dst[w++] = (char)ch;
+            l->buf[l->n++] = '\\';
+            l->buf[l->n++] = (char)ch;
         } else if (ch < 0x20 || ch >= 0x7f) {
-            w += (size_t)snprintf(dst + w, room - w, "\\x%02x", ch);
+            put_fmt(l, "\\x%02x", ch);
         } else {
-            dst[w++] = (char)ch;
+            l->buf[l->n++] = (char)ch;
         }
     }
-    return w;
 }
 
 void gw_accesslog_write(const gw_conn *c)
 {
     if (gw_srv.accesslog_fd < 0 || c->status == 0) return;
-    char line[4096];
-    size_t n = 0, room = sizeof(line) - 2;
+    line l;
+    l.n = 0;
     time_t t = (time_t)c->t_start;
     struct tm tm;
     gmtime_r(&t, &tm);
+    char when[40];
+    strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S +0000", &tm);
     const gw_req *rq = &c->req;
     const gw_header *ref = rq->hdr ? gw_req_header(rq, "Referer") : NULL;
     const gw_header *ua = rq->hdr ? gw_req_header(rq, "User-Agent") : NULL;
-    n += (size_t)snprintf(line + n, room - n, "%s - - ",
-                          c->client.is_unix ? "unix" : c->client.addr);
-    n += strftime(line + n, room - n, "[%d/%b/%Y:%H:%M:%S +0000] \"", &tm);
-    n += put_field(line + n, room - n, rq->method);
-    line[n++] = ' ';
-    n += put_field(line + n, room - n, rq->target);
-    n += (size_t)snprintf(line + n, room - n, " HTTP/1.%d\" %d %llu \"", rq->minor, c->status,
-                          (unsigned long long)c->bytes_out);
-    n += put_field(line + n, room - n, ref ? ref->value : GW_STR_NULL);
-    n += (size_t)snprintf(line + n, room - n, "\" \"");
-    n += put_field(line + n, room - n, ua ? ua->value : GW_STR_NULL);
+    put_fmt(&l, "%s - - [%s] \"", c->client.is_unix ? "unix" : c->client.addr, when);
+    put_field(&l, rq->method);
+    put_fmt(&l, " ");
+    put_field(&l, rq->target);
+    put_fmt(&l, " HTTP/1.%d\" %d %llu \"", rq->minor, c->status, (unsigned long long)c->bytes_out);
+    put_field(&l, ref ? ref->value : GW_STR_NULL);
+    put_fmt(&l, "\" \"");
+    put_field(&l, ua ? ua->value : GW_STR_NULL);
     double dt = ev_now(gw_srv.loop) - c->t_start;
-    n += (size_t)snprintf(line + n, room - n, "\" %.3f %s\n", dt < 0 ? 0 : dt,
-                          c->backend ? c->backend : "-");
-    if (n > sizeof(line)) n = sizeof(line);
-    ssize_t w = write(gw_srv.accesslog_fd, line, n);
+    put_fmt(&l, "\" %.3f %s", dt < 0 ? 0 : dt, c->backend ? c->backend : "-");
+    l.buf[l.n++] = '\n';
+    ssize_t w = write(gw_srv.accesslog_fd, l.buf, l.n);
     (void)w;
 }

@@ -42,6 +42,7 @@ gw_server gw_srv = {.accesslog_fd = -1};
 static void on_client_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_client_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void process(gw_conn *c);
+static void process_once(gw_conn *c);
 static void flush(gw_conn *c);
 static void send_error(gw_conn *c, int status);
 static void update_io(gw_conn *c);
@@ -471,7 +472,27 @@ static void on_head(gw_conn *c, http_req_head *h, size_t len)
     handle_request(c);
 }
 
+/* Work through what the read buffer holds, as far as the state allows. Answering a request can
+ * finish it and start the next pipelined one from deep inside this call (flush ->
+ * finish_request -> process): such a nested call only asks the outermost one to go round again,
+ * so a long pipeline of answers the gateway makes itself does not grow the stack. */
 static void process(gw_conn *c)
+{
+    if (c->processing) {
+        c->process_again = 1;
+        return;
+    }
+    enter(c);
+    c->processing = 1;
+    do {
+        c->process_again = 0;
+        process_once(c);
+    } while (c->process_again && !c->dead);
+    c->processing = 0;
+    leave(c);
+}
+
+static void process_once(gw_conn *c)
 {
     static gw_header scratch[GW_MAX_HEADERS];
     if (c->dead) return;
@@ -554,9 +575,9 @@ static void x_body_drained(void *ctx)
     if (c->reading_paused && c->body.mem.bytes < GW_BODY_MEM_MAX) {
         c->reading_paused = 0;
         update_io(c);
-        /* bytes already buffered are taken on the next loop pass, not from inside the
-         * exchange's callback */
-        if (c->in.data && gw_buf_unread(&c->in) > 0) ev_feed_event(gw_srv.loop, &c->io, EV_READ);
+        /* bytes already buffered are taken now: this op runs from the exchange's own callback
+         * (never inside a call the connection made), so feeding it more body is allowed */
+        if (c->in.data && gw_buf_unread(&c->in) > 0) process(c);
     }
 }
 

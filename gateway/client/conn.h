@@ -67,6 +67,8 @@ typedef struct gw_conn {
     unsigned client_eof : 1;
     unsigned reading_paused : 1;
     unsigned dead : 1; /* closed; the memory goes when the outermost callback returns */
+    unsigned processing : 1;    /* inside process(): a nested call only asks for another round */
+    unsigned process_again : 1;
     int busy;          /* depth of event callbacks running on this connection */
 
     /* the response */

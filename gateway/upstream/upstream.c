@@ -98,6 +98,16 @@ static double queue_wait(const gw_exchange *up, double t)
     return until - t > 0.001 ? until - t : 0.001;
 }
 
+/* A peer of `pool` was just disabled: each waiter's sleep must end when it comes back, not only
+ * at the waiter's backlog-timeout (computed when it queued, before this peer failed). */
+static void rearm_waiters(gw_pool *pool, double t)
+{
+    for (gw_backlog_node *n = pool->backlog.head; n; n = n->next) {
+        gw_exchange *w = (gw_exchange *)((char *)n - offsetof(gw_exchange, bl));
+        gw_up_set_timer(w, queue_wait(w, t));
+    }
+}
+
 void gw_upstream_pool_wake(gw_pool *pool)
 {
     gw_up_wake_backlog(pool);
@@ -118,6 +128,7 @@ void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int s
         return;
     }
     p->disabled_until = gw_up_now(up) + up->route->disable_time;
+    rearm_waiters(up->pool, gw_up_now(up));
     p->failures++;
     snprintf(p->last_error, sizeof(p->last_error), "%s", why);
     gw_log(GW_LOG_WARN, "backend %s: %s%s; disabled for %.0f s", p->name, why, when,
@@ -342,6 +353,8 @@ static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents)
             if (!up->dead && up->state == UP_QUEUED) gw_up_set_timer(up, queue_wait(up, t));
             break;
         }
+        gw_up_wake_backlog(up->pool); /* a last try: a peer may have come back just now */
+        if (up->dead || up->state != UP_QUEUED) break;
         gw_backlog_remove(&up->pool->backlog, &up->bl);
         gw_up_end(up, UP_FAILED, 503, "backlog timeout");
         break;

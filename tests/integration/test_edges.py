@@ -1,5 +1,6 @@
-"""Review of the exchange contract change (8fe8a85..): reproductions of defects found in review.
-Each test states the behaviour a correct gateway shows; a failure is the defect."""
+"""Edges of the connection and the exchange: bytes that arrive early or wait in a buffer,
+pipelines of answers the gateway makes itself, backlog wake-ups around failing peers, slow
+streamed uploads, a 101 carrying X-Rewrite, access-log lines longer than their buffer."""
 
 import socket
 import threading
@@ -9,7 +10,7 @@ from harness import Client, GatewayTest, request_bytes, route
 from test_ops import UpgradeBackend
 
 
-class ReviewTunnel(GatewayTest):
+class TunnelEarlyBytes(GatewayTest):
     def test_upgrade_bytes_sent_with_the_request_reach_the_backend(self):
         # A client may send tunnel bytes right behind the Upgrade request (no wait for the 101).
         # They sit in c->in while the request is with the backend; when the 101 makes the
@@ -34,7 +35,7 @@ class ReviewTunnel(GatewayTest):
                              "bytes sent behind the Upgrade request never reached the backend")
 
 
-class ReviewStreamingBody(GatewayTest):
+class StreamingBodyResume(GatewayTest):
     def test_streamed_body_tail_left_in_the_read_buffer_is_sent(self):
         # server.stream-request-body: read_body (request.c) stops taking bytes once 64 KiB wait
         # for the exchange (reading_paused), leaving the rest in c->in. When the exchange takes
@@ -67,7 +68,7 @@ class ReviewStreamingBody(GatewayTest):
             self.assertEqual(r.json()["body_len"], len(body))
 
 
-class ReviewPipelining(GatewayTest):
+class PipelinedGatewayAnswers(GatewayTest):
     def _pipeline_404s(self, extra):
         # Every answer the gateway makes itself (404 here) is written at once, and flush ->
         # finish_request -> process -> on_head -> handle_request -> send_error -> flush runs
@@ -144,7 +145,7 @@ class FlakyOnce:
         self.sock.close()
 
 
-class ReviewBacklog(GatewayTest):
+class BacklogPeerDisabledAfterQueueing(GatewayTest):
     def test_waiter_wakes_when_a_peer_disabled_after_it_queued_returns(self):
         # B queues behind A (max-pool-size 1). A's backend closes without answering: the peer
         # is disabled for disable-time (1 s). B's backlog timer was set when it queued, to the
@@ -207,7 +208,7 @@ class Scripted:
         self.sock.close()
 
 
-class ReviewXRewrite(GatewayTest):
+class XRewriteOn101(GatewayTest):
     def test_101_with_x_rewrite_does_not_leak_tunnel_bytes_headless(self):
         # x_head takes X-Rewrite from a 101 (only X-Sendfile checks !rsp->upgrade) and discards
         # the body, but the exchange is already a tunnel (UP_TUNNEL is set before the head op)
@@ -236,7 +237,7 @@ class ReviewXRewrite(GatewayTest):
                             "the client got bytes that are no response: %r" % data[:80])
 
 
-class ReviewBacklogWake(GatewayTest):
+class BacklogFailedPeerWake(GatewayTest):
     def test_slot_freed_by_a_failed_peer_wakes_the_backlog(self):
         # gw_up_peer_failed (upstream.c) gives back the peer's slot (gw_up_peer_release) but
         # wakes the backlog only for a health check; when the retry then finds no other peer,
@@ -261,7 +262,7 @@ class ReviewBacklogWake(GatewayTest):
             self.assertLess(took, 2.0)
 
 
-class ReviewStreamingTimeout(GatewayTest):
+class StreamingSlowUploader(GatewayTest):
     def test_slow_uploader_is_not_a_backend_timeout(self):
         # Streaming a body, the exchange arms read-timeout whenever its output queue is empty
         # (gw_up_arm_timer after pump_send), also while it waits for the client's next body
@@ -284,7 +285,7 @@ class ReviewStreamingTimeout(GatewayTest):
             self.assertEqual(r.json()["body_len"], len(body))
 
 
-class ReviewAccessLog(GatewayTest):
+class AccessLogLongFields(GatewayTest):
     def test_long_target_in_the_access_log(self):
         # gw_accesslog_write (client/accesslog.c) adds snprintf's return value to n: once a
         # field filled the 4 KiB line, n passes `room`, `room - n` wraps to a huge size_t and
