@@ -34,8 +34,10 @@ typedef struct gw_exchange_ops {
     void (*body)(void *ctx, gw_resp *rsp);
     /* The response is complete; rsp->body may still hold its last bytes. Final. */
     void (*done)(void *ctx, gw_resp *rsp);
-    /* The exchange failed. `status` (502, 503, 504, 500) is what the client should get if no
-     * response byte was sent yet; `why` is a short reason for logs. Final. */
+    /* The exchange failed. `status` is what the client should get if no response byte was sent
+     * yet: 502/503/504 for backend trouble, 400 when the request cannot be expressed in the
+     * backend's protocol (nothing was sent), 500 when the buffered body cannot be read back.
+     * `why` is a short reason for logs. Final. */
     void (*error)(void *ctx, int status, const char *why);
     /* Has the starter enough queued to send on: should the exchange stop reading the backend
      * until gw_exchange_resume? NULL: never. */
