@@ -116,9 +116,8 @@ int gw_request_build(gw_conn *c, http_req_head *h)
         rq->query = q ? (gw_str){q + 1, (size_t)(t.p + t.n - q - 1)} : GW_STR("");
         if (gw_path_normalize(&c->arena, rawpath, &rq->path) != GW_OK) return 400;
     }
-    /* Whatever the authority came from (Host, the target, an X-Rewrite-Host on re-dispatch), it
-     * is checked before routing or any backend sees it. */
-    if (host.n && http_authority_check(host) != GW_OK) return 400;
+    /* (the authority is checked where it enters: the Host field by http_req_analyze, the
+     * target's above, an X-Rewrite-Host when it is taken) */
     rq->host_full = host;
     rq->host = gw_host_lower(&c->arena, host);
     if (gw_log_level >= GW_LOG_DEBUG) log_lookalikes(rq);

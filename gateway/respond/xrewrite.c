@@ -54,6 +54,12 @@ int gw_xrewrite_take(gw_conn *c, gw_resp *rsp, const char **why)
         return GW_ERR;
     }
     if (uri.p) c->req.target = gw_arena_str(&c->arena, uri);
+    if (host.p && host.n && http_authority_check(host) != GW_OK) {
+        gw_log(GW_LOG_WARN, "X-Rewrite-Host \"%.*s\" is not a valid authority", (int)host.n,
+               host.p);
+        *why = "X-Rewrite-Host is not a valid authority";
+        return GW_ERR;
+    }
     if (host.p) {
         c->info.host = gw_arena_str(&c->arena, host);
         replace_host(c, c->info.host);

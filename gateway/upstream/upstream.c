@@ -448,6 +448,7 @@ void gw_up_destroy(gw_exchange *up)
 
 void gw_upstream_pool_trim(void)
 {
+    gw_up_uc_trim();
     while (up_npool > 0) {
         gw_exchange *up = up_pool[--up_npool];
         free(up->st);

@@ -118,6 +118,8 @@ void gw_up_wake_backlog(gw_pool *pool);
 
 /* upstream_io.c */
 void gw_up_uc_close(gw_upconn *uc);
+/* Free the recycled connection structs (exit). */
+void gw_up_uc_trim(void);
 void gw_up_set_timer(gw_exchange *up, double after);
 void gw_up_set_io(gw_exchange *up, int events);
 void gw_up_arm_timer(gw_exchange *up);

@@ -20,13 +20,35 @@
 static void on_uc_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_up_io(struct ev_loop *loop, ev_io *w, int revents);
 
+/* Backend connection structs are recycled: a protocol without keep-alive (SCGI) takes and gives
+ * back one per request, and malloc's slow path showed in its profile. */
+#define UC_POOL_MAX 64
+static gw_upconn *uc_pool[UC_POOL_MAX];
+static size_t uc_npool;
+
+static gw_upconn *uc_new(void)
+{
+    if (uc_npool == 0) return gw_xcalloc(1, sizeof(gw_upconn));
+    gw_upconn *uc = uc_pool[--uc_npool];
+    memset(uc, 0, sizeof(*uc));
+    return uc;
+}
+
 void gw_up_uc_close(gw_upconn *uc)
 {
     if (uc == NULL) return;
     ev_io_stop(uc->loop, &uc->io);
     if (uc->fd >= 0) close(uc->fd);
     gw_buf_free(&uc->in);
-    free(uc);
+    if (uc_npool < UC_POOL_MAX && !gw_up_stopping)
+        uc_pool[uc_npool++] = uc;
+    else
+        free(uc);
+}
+
+void gw_up_uc_trim(void)
+{
+    while (uc_npool > 0) free(uc_pool[--uc_npool]);
 }
 
 static void idle_remove(gw_upconn *uc)
@@ -273,7 +295,7 @@ void gw_up_connect(gw_exchange *up)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    gw_upconn *uc = gw_xcalloc(1, sizeof(*uc));
+    gw_upconn *uc = uc_new();
     uc->fd = fd;
     uc->peer = p;
     uc->loop = up->loop;

@@ -266,6 +266,14 @@ class XRewrite(GatewayTest):
                 self.assertEqual(r.status, 502, r)
                 self.assertNoXr(r)
 
+    def test_invalid_rewrite_host_is_502(self):
+        # the authority a backend names is checked like a client's Host field
+        for host in ("a b", "user@h", "h:port", "[::1", "h/x"):
+            with self.subTest(host=host):
+                r = self.fetch("/a/x?" + hdrs(uri="/b/y", host=host))
+                self.assertEqual(r.status, 502, r)
+                self.assertNoXr(r)
+
     def test_head_is_redispatched(self):
         r = self.fetch("/a/x?" + hdrs(uri="/b/h"), method="HEAD")
         self.assertEqual(r.status, 200, r)
