@@ -451,27 +451,6 @@ static void handle_request(gw_conn *c)
     process(c);
 }
 
-static void on_head(gw_conn *c, http_req_head *h, size_t len)
-{
-    c->nreq++;
-    c->t_start = now();
-    c->rt = gw_srv.rt;
-    gw_rt_ref(c->rt);
-    gw_request_adopt_head(c, c->in.data + c->in.off, len, h);
-    gw_buf_consume(&c->in, len);
-    int status = http_req_analyze(h, &c->info);
-    if (status == 0) status = gw_request_build(c, h);
-    if (status) {
-        c->req.method = h->method;
-        c->req.target = h->target;
-        c->req.minor = h->minor;
-        c->state = GW_C_CLOSING;
-        send_error(c, status);
-        return;
-    }
-    handle_request(c);
-}
-
 /* Work through what the read buffer holds, as far as the state allows. Answering a request can
  * finish it and start the next pipelined one from deep inside this call (flush ->
  * finish_request -> process): such a nested call only asks the outermost one to go round again,
@@ -494,33 +473,18 @@ static void process(gw_conn *c)
 
 static void process_once(gw_conn *c)
 {
-    static gw_header scratch[GW_MAX_HEADERS];
     if (c->dead) return;
     switch (c->state) {
     case GW_C_HEAD: {
         if (c->in.data == NULL || gw_buf_unread(&c->in) == 0) break;
-        http_req_head h;
-        int status = 400;
-        const char *p = c->in.data + c->in.off;
-        size_t avail = gw_buf_unread(&c->in);
-        size_t maxf = (size_t)srv(c)->max_field_size;
-        int n = http_parse_request(p, avail, &h, scratch, GW_MAX_HEADERS, maxf < 8192 ? maxf : 8192,
-                                   &status);
-        if (n == GW_AGAIN) {
-            /* too long; or the buffer, sized by the config before a reload, is full */
-            if (avail >= maxf || (c->in.off == 0 && gw_buf_room(&c->in) == 0)) {
-                c->state = GW_C_CLOSING;
-                send_error(c, memchr(p, '\n', avail) ? 431 : 414);
-                return;
-            }
-            break;
-        }
-        if (n < 0 || (size_t)n > maxf) {
+        int st = gw_request_take_head(c);
+        if (st == GW_AGAIN) break;
+        if (st != GW_OK) {
             c->state = GW_C_CLOSING;
-            send_error(c, n < 0 ? (status ? status : 400) : 431);
+            send_error(c, st);
             return;
         }
-        on_head(c, &h, (size_t)n);
+        handle_request(c);
         return;
     }
     case GW_C_BODY:

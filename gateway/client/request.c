@@ -228,3 +228,36 @@ int gw_request_rewrite(gw_conn *c)
            what);
     return GW_ERR;
 }
+
+int gw_request_take_head(gw_conn *c)
+{
+    static gw_header scratch[GW_MAX_HEADERS];
+    http_req_head h;
+    int status = 400;
+    const char *p = c->in.data + c->in.off;
+    size_t avail = gw_buf_unread(&c->in);
+    size_t maxf = (size_t)gw_srv.rt->srv.max_field_size;
+    int n = http_parse_request(p, avail, &h, scratch, GW_MAX_HEADERS, maxf < 8192 ? maxf : 8192,
+                               &status);
+    if (n == GW_AGAIN) {
+        /* too long; or the buffer, sized by the config before a reload, is full */
+        if (avail >= maxf || (c->in.off == 0 && gw_buf_room(&c->in) == 0))
+            return memchr(p, '\n', avail) ? 431 : 414;
+        return GW_AGAIN;
+    }
+    if (n < 0 || (size_t)n > maxf) return n < 0 ? (status ? status : 400) : 431;
+    c->nreq++;
+    c->t_start = ev_now(gw_srv.loop);
+    c->rt = gw_srv.rt;
+    gw_rt_ref(c->rt);
+    gw_request_adopt_head(c, p, (size_t)n, &h);
+    gw_buf_consume(&c->in, (size_t)n);
+    status = http_req_analyze(&h, &c->info);
+    if (status == 0) status = gw_request_build(c, &h);
+    if (status) { /* enough of the request for the error page and the access log */
+        c->req.method = h.method;
+        c->req.target = h.target;
+        c->req.minor = h.minor;
+    }
+    return status ? status : GW_OK;
+}

@@ -4,6 +4,10 @@
 
 #include "gateway/client/conn.h"
 
+/* Parse the request head waiting in c->in, take it out of the buffer and build c->req (the
+ * config generation in force is referenced in c->rt). Returns GW_OK, GW_AGAIN (incomplete), or
+ * the status to answer with (the connection closes after it). */
+int gw_request_take_head(gw_conn *c);
 /* Copy the head (`len` bytes at `base`, parsed into `h`) into the connection's arena and point
  * `h`'s slices there, so the read buffer can be reused while the request is in flight. */
 void gw_request_adopt_head(gw_conn *c, const char *base, size_t len, http_req_head *h);
