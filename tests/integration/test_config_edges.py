@@ -1,0 +1,46 @@
+"""Edges of what the gateway records and routes: access-log lines of requests whose head
+could not be parsed, and routes of many matching blocks."""
+
+import re
+import time
+
+from harness import Client, GatewayTest, route
+
+
+class AccessLogUnparsedHead(GatewayTest):
+    def _lines(self, log):
+        time.sleep(0.3)
+        with open(log) as f:
+            return f.read().splitlines()
+
+    def test_bad_head_is_logged_with_its_own_time(self):
+        # gw_request_take_head (client/request.c) sets c->t_start only after a head parsed:
+        # a 400 for an unparsable head is logged with t_start 0 (1970, a duration of decades)
+        # on a fresh connection, or with the previous request's time on a kept-alive one.
+        log = "%s/access.log" % self.tmp
+        be = self.start_backend("http_echo")
+        pt = self.start_portico('accesslog.filename = "%s"\n' % log + route([be]))
+        with Client(pt.port) as c:
+            c.send(b"GET / HTTP/1.1\r\nHost: a\r\nBad Field: x\r\n\r\n")
+            r = c.read_response()
+            self.assertEqual(r.status, 400)
+        lines = self._lines(log)
+        self.assertEqual(len(lines), 1, lines)
+        self.assertNotIn("1970", lines[0])
+        secs = float(lines[0].split("\" ")[-1].split()[-2])
+        self.assertLess(secs, 60.0, lines[0])
+
+    def test_bad_head_after_a_kept_alive_request_has_its_own_duration(self):
+        log = "%s/access.log" % self.tmp
+        be = self.start_backend("http_echo")
+        pt = self.start_portico('accesslog.filename = "%s"\n' % log + route([be]))
+        with Client(pt.port) as c:
+            c.send(b"GET /first HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertEqual(c.read_response().status, 200)
+            time.sleep(1.2)
+            c.send(b"GET / HTTP/1.1\r\nHost: a\r\nBad Field: x\r\n\r\n")
+            self.assertEqual(c.read_response().status, 400)
+        lines = self._lines(log)
+        self.assertEqual(len(lines), 2, lines)
+        secs = float(lines[1].split("\" ")[-1].split()[-2])
+        self.assertLess(secs, 1.0, "the 400 was timed from the previous request: " + lines[1])
