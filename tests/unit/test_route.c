@@ -212,6 +212,26 @@ START_TEST(test_exclusive_conditions)
 }
 END_TEST
 
+
+/* Every matching block's `+=` counts, however many blocks append to one key. */
+START_TEST(test_many_appends_all_kept)
+{
+    char text[8192];
+    size_t n = 0;
+    int depth = 20;
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "proxy-core.x-sendfile-docroot = \"/tmp\"\n");
+    for (int i = 0; i < depth; i++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n,
+                              "$HTTP[\"url\"] =^ \"/\" { proxy-core.x-sendfile-docroot += \"/tmp\"\n");
+    for (int i = 0; i < depth; i++) n += (size_t)snprintf(text + n, sizeof(text) - n, "}\n");
+    gw_rt *rt = load_ok(text);
+    const gw_route *r = route_of(rt, "/a", "");
+    ck_assert_msg(r->nxs_roots == (size_t)depth + 1, "%zu roots, want %d", r->nxs_roots,
+                  depth + 1);
+    gw_rt_unref(rt);
+}
+END_TEST
+
 /* ---- errors ---- */
 
 START_TEST(test_invalid_combination)
@@ -432,6 +452,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_siblings_combine);
     tcase_add_test(tc, test_chains_and_nesting);
     tcase_add_test(tc, test_exclusive_conditions);
+    tcase_add_test(tc, test_many_appends_all_kept);
     tcase_add_test(tc, test_invalid_combination);
     tcase_add_test(tc, test_registry_names);
     tcase_add_test(tc, test_values_checked_in_every_block);
