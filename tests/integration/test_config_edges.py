@@ -44,3 +44,16 @@ class AccessLogUnparsedHead(GatewayTest):
         self.assertEqual(len(lines), 2, lines)
         secs = float(lines[1].split("\" ")[-1].split()[-2])
         self.assertLess(secs, 1.0, "the 400 was timed from the previous request: " + lines[1])
+
+
+class ConnectionNamedFieldsToCgi(GatewayTest):
+    def test_field_named_late_in_connection_is_not_passed(self):
+        # cgi.c collects at most 32 Connection tokens (MAX_CONN_TOKENS): a hop-by-hop field
+        # named by the 33rd becomes HTTP_* for FastCGI/SCGI, though the HTTP adapter drops it.
+        be = self.start_backend("scgi_echo")
+        pt = self.start_portico(route([be], "scgi"))
+        tokens = ", ".join(["t%d" % i for i in range(32)] + ["X-Secret-Hop"])
+        r = self.get(pt.port, "/x", headers=[("Connection", tokens), ("X-Secret-Hop", "1")])
+        self.assertEqual(r.status, 200)
+        p = r.json()["params"]
+        self.assertNotIn("HTTP_X_SECRET_HOP", p, "a field Connection names was passed on")
