@@ -232,6 +232,28 @@ START_TEST(test_many_appends_all_kept)
 }
 END_TEST
 
+
+/* Blocks that exclude each other cost one combination each: an else chain of many virtual
+ * hosts (what docs/config.md recommends to stay under the bound) routes every one of them. */
+START_TEST(test_long_else_chain_routes_every_block)
+{
+    int nb = 5000;
+    size_t cap = (size_t)nb * 96, n = 0;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    for (int i = 0; i < nb; i++)
+        n += (size_t)snprintf(text + n, cap - n,
+                              "%s$HTTP[\"host\"] == \"h%d.com\" { proxy-core.max-retries = %d }\n",
+                              i ? "else " : "", i, i % 7 + 1);
+    gw_rt *rt = load_ok(text);
+    free(text);
+    gw_cond_ctx c = ctx_url("/", "");
+    c.host = GW_STR("h4999.com");
+    ck_assert_uint_eq(gw_rt_route(rt, &c)->max_retries, 4999 % 7 + 1);
+    gw_rt_unref(rt);
+}
+END_TEST
+
 /* ---- errors ---- */
 
 START_TEST(test_invalid_combination)
@@ -453,6 +475,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_chains_and_nesting);
     tcase_add_test(tc, test_exclusive_conditions);
     tcase_add_test(tc, test_many_appends_all_kept);
+    tcase_add_test(tc, test_long_else_chain_routes_every_block);
     tcase_add_test(tc, test_invalid_combination);
     tcase_add_test(tc, test_registry_names);
     tcase_add_test(tc, test_values_checked_in_every_block);
