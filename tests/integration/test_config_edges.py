@@ -4,7 +4,10 @@ could not be parsed, and routes of many matching blocks."""
 import re
 import time
 
-from harness import Client, GatewayTest, route
+import signal
+import socket
+
+from harness import Client, GatewayTest, request_bytes, route
 
 
 class AccessLogUnparsedHead(GatewayTest):
@@ -57,3 +60,27 @@ class ConnectionNamedFieldsToCgi(GatewayTest):
         self.assertEqual(r.status, 200)
         p = r.json()["params"]
         self.assertNotIn("HTTP_X_SECRET_HOP", p, "a field Connection names was passed on")
+
+
+class ReloadWhileStopping(GatewayTest):
+    def test_sighup_during_graceful_stop_opens_no_listener(self):
+        # on_stop (main.c) retires every listener; a SIGHUP that follows runs gw_listeners_sync,
+        # which finds none and opens (binds and listens on) them all again, never accepting:
+        # clients are neither refused nor served, and the port stays taken until the exit.
+        be = self.start_backend("http_echo")
+        pt = self.start_portico(route([be]))
+        c = Client(pt.port, timeout=10)
+        self.addCleanup(c.close)
+        c.send(request_bytes("GET", "/slow?delay_ms=1500"))
+        time.sleep(0.2)
+        pt.send_signal(signal.SIGTERM)
+        time.sleep(0.1)
+        pt.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        refused = False
+        try:
+            socket.create_connection(("127.0.0.1", pt.port), timeout=1).close()
+        except OSError:
+            refused = True
+        self.assertTrue(refused, "a stopping portico listens again after SIGHUP")
+        self.assertEqual(c.read_response().status, 200)
