@@ -7,7 +7,7 @@ import time
 import signal
 import socket
 
-from harness import Client, GatewayTest, request_bytes, route
+from harness import Client, GatewayTest, free_port, request_bytes, route
 
 
 class AccessLogUnparsedHead(GatewayTest):
@@ -84,3 +84,30 @@ class ReloadWhileStopping(GatewayTest):
             refused = True
         self.assertTrue(refused, "a stopping portico listens again after SIGHUP")
         self.assertEqual(c.read_response().status, 200)
+
+
+class ListenerSettings(GatewayTest):
+    def test_body_limit_set_in_a_socket_block_applies_to_that_listener(self):
+        # docs/config.md: server.max-* set directly inside a $SERVER["socket"] block apply "for
+        # that listener"; load_server (config/route.c) reads the top level only, and nothing
+        # reads the block's values, so the listener runs with the global limits.
+        be = self.start_backend("http_echo")
+        port2 = free_port()
+        pt = self.start_portico(
+            route([be]) + '$SERVER["socket"] == "127.0.0.1:%d" {\n'
+            '  server.max-request-size = 10\n}\n' % port2, extra_ports=(port2,))
+        body = b"x" * 100
+        self.assertEqual(self.get(pt.port, "/a", "POST", body=body).status, 200)
+        self.assertEqual(self.get(port2, "/a", "POST", body=body).status, 413,
+                         "the socket block's server.max-request-size was ignored")
+
+    def test_config_check_refuses_what_the_start_refuses(self):
+        # `portico -t` says OK for a $SERVER["socket"] name that is no address; the start then
+        # fails ("cannot listen on ...: not an address").
+        import subprocess
+        from harness import PORTICO
+        path = "%s/t.conf" % self.tmp
+        with open(path, "w") as f:
+            f.write('server.port = %d\n$SERVER["socket"] == "bogus-name" { }\n' % free_port())
+        r = subprocess.run([PORTICO, "-t", "-f", path], capture_output=True, timeout=20)
+        self.assertNotEqual(r.returncode, 0, "-t accepted a socket name the start refuses")
