@@ -111,3 +111,27 @@ class ListenerSettings(GatewayTest):
             f.write('server.port = %d\n$SERVER["socket"] == "bogus-name" { }\n' % free_port())
         r = subprocess.run([PORTICO, "-t", "-f", path], capture_output=True, timeout=20)
         self.assertNotEqual(r.returncode, 0, "-t accepted a socket name the start refuses")
+
+
+class AbsoluteFormThenXRewrite(GatewayTest):
+    def test_rewritten_request_keeps_the_target_authority(self):
+        # gw_request_build (client/request.c) takes an absolute-form target's authority as the
+        # Host but leaves c->info.host the received Host field; an X-Rewrite-URI re-dispatch
+        # (respond/xrewrite.c) builds from c->info.host again, so the second route, SERVER_NAME
+        # and X-Forwarded-Host see the Host field RFC 9112 §3.2.2 says to ignore.
+        import urllib.parse
+        be = self.start_backend("http_echo")
+        hdr = urllib.parse.quote("X-Rewrite-URI:/y", safe="")
+        pt = self.start_portico(
+            route([be], extra='  proxy-core.allow-x-rewrite = "enable"\n'))
+        with Client(pt.port) as c:
+            c.send(b"GET http://a.test/x?header=" + hdr.encode() +
+                   b" HTTP/1.1\r\nHost: b.test\r\n\r\n")
+            r = c.read_response()
+        self.assertEqual(r.status, 200, r)
+        j = r.json()
+        self.assertEqual(j["target"], "/y")
+        got = dict((n.lower(), v) for n, v in j["headers"])
+        self.assertEqual(got.get("host"), "a.test")
+        self.assertEqual(got.get("x-forwarded-host"), "a.test",
+                         "the re-dispatched request took the ignored Host field")
