@@ -110,6 +110,7 @@ int gw_request_build(gw_conn *c, http_req_head *h)
             }
             rq->target = t;
             set_host_field(c, host);
+            c->info.host = host; /* an X-Rewrite re-dispatch builds from it again */
         }
         const char *q = memchr(t.p, '?', t.n);
         gw_str rawpath = q ? (gw_str){t.p, (size_t)(q - t.p)} : t;
