@@ -254,6 +254,24 @@ START_TEST(test_long_else_chain_routes_every_block)
 }
 END_TEST
 
+
+/* `+=` in a block adds to the value in effect (docs/config.md, "+="), for every route key. */
+START_TEST(test_append_in_block_applies_to_every_key)
+{
+    gw_rt *rt = load_ok("proxy-core.rewrite-request = ( \"X-A\" => ( \"^a$\" => \"b\" ) )\n"
+                        "proxy-core.script-name = \"/app\"\n"
+                        "$HTTP[\"url\"] =^ \"/v\" {\n"
+                        "  proxy-core.rewrite-request += ( \"X-B\" => ( \"^c$\" => \"d\" ) )\n"
+                        "  proxy-core.script-name += \"/v2\"\n"
+                        "}\n");
+    const gw_route *r = route_of(rt, "/v/x", "");
+    ck_assert_msg(r->script_name && strcmp(r->script_name, "/app/v2") == 0,
+                  "script-name %s, want /app/v2", r->script_name ? r->script_name : "(null)");
+    ck_assert_msg(r->rw_req.n == 2, "%zu rewrite rules, want 2", r->rw_req.n);
+    gw_rt_unref(rt);
+}
+END_TEST
+
 /* ---- errors ---- */
 
 START_TEST(test_invalid_combination)
@@ -475,6 +493,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_chains_and_nesting);
     tcase_add_test(tc, test_exclusive_conditions);
     tcase_add_test(tc, test_many_appends_all_kept);
+    tcase_add_test(tc, test_append_in_block_applies_to_every_key);
     tcase_add_test(tc, test_long_else_chain_routes_every_block);
     tcase_add_test(tc, test_invalid_combination);
     tcase_add_test(tc, test_registry_names);
