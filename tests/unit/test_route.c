@@ -272,6 +272,27 @@ START_TEST(test_append_in_block_applies_to_every_key)
 }
 END_TEST
 
+
+/* Thirteen ordinary URL-regex blocks (2^13 combinations, assumed combinable): a request that
+ * matches one of them alone gets that block's route (the route cache before the compiled
+ * table built each matching set on first use). */
+START_TEST(test_thirteen_regex_blocks_each_routed)
+{
+    char text[4096];
+    size_t n = 0;
+    for (int i = 0; i < 13; i++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n,
+                              "$HTTP[\"url\"] =~ \"^/p%d/\" { proxy-core.connect-timeout = %d }\n",
+                              i, i + 10);
+    gw_rt *rt = load_ok(text);
+    ck_assert_uint_eq(route_of(rt, "/p0/x", "")->connect_timeout, 10);
+    ck_assert_msg(route_of(rt, "/p1/x", "")->connect_timeout == 11,
+                  "a request matching only block 2 got connect-timeout %g",
+                  route_of(rt, "/p1/x", "")->connect_timeout);
+    gw_rt_unref(rt);
+}
+END_TEST
+
 /* ---- errors ---- */
 
 START_TEST(test_invalid_combination)
@@ -493,6 +514,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_chains_and_nesting);
     tcase_add_test(tc, test_exclusive_conditions);
     tcase_add_test(tc, test_many_appends_all_kept);
+    tcase_add_test(tc, test_thirteen_regex_blocks_each_routed);
     tcase_add_test(tc, test_append_in_block_applies_to_every_key);
     tcase_add_test(tc, test_long_else_chain_routes_every_block);
     tcase_add_test(tc, test_invalid_combination);
