@@ -84,6 +84,7 @@ static void open_logs(const gw_rt *rt)
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 {
     char *err = NULL;
+    if (gw_srv.stopping) return; /* the listeners are retired: a reload would open them again */
     gw_rt *rt = gw_rt_load(conf_path, &err);
     if (rt == NULL) {
         gw_log(GW_LOG_ERR, "reload refused, the running config stays: %s", err);

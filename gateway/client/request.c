@@ -110,6 +110,7 @@ int gw_request_build(gw_conn *c, http_req_head *h)
             }
             rq->target = t;
             set_host_field(c, host);
+            c->info.host = host; /* an X-Rewrite re-dispatch builds from it again */
         }
         const char *q = memchr(t.p, '?', t.n);
         gw_str rawpath = q ? (gw_str){t.p, (size_t)(q - t.p)} : t;
@@ -237,6 +238,7 @@ int gw_request_take_head(gw_conn *c)
     const char *p = c->in.data + c->in.off;
     size_t avail = gw_buf_unread(&c->in);
     size_t maxf = (size_t)gw_srv.rt->srv.max_field_size;
+    c->t_start = ev_now(gw_srv.loop); /* also for a head refused below (the access log) */
     int n = http_parse_request(p, avail, &h, scratch, GW_MAX_HEADERS, maxf < 8192 ? maxf : 8192,
                                &status);
     if (n == GW_AGAIN) {
@@ -247,7 +249,6 @@ int gw_request_take_head(gw_conn *c)
     }
     if (n < 0 || (size_t)n > maxf) return n < 0 ? (status ? status : 400) : 431;
     c->nreq++;
-    c->t_start = ev_now(gw_srv.loop);
     c->rt = gw_srv.rt;
     gw_rt_ref(c->rt);
     gw_request_adopt_head(c, p, (size_t)n, &h);

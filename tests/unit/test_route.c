@@ -212,6 +212,87 @@ START_TEST(test_exclusive_conditions)
 }
 END_TEST
 
+
+/* Every matching block's `+=` counts, however many blocks append to one key. */
+START_TEST(test_many_appends_all_kept)
+{
+    char text[8192];
+    size_t n = 0;
+    int depth = 20;
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "proxy-core.x-sendfile-docroot = \"/tmp\"\n");
+    for (int i = 0; i < depth; i++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n,
+                              "$HTTP[\"url\"] =^ \"/\" { proxy-core.x-sendfile-docroot += \"/tmp\"\n");
+    for (int i = 0; i < depth; i++) n += (size_t)snprintf(text + n, sizeof(text) - n, "}\n");
+    gw_rt *rt = load_ok(text);
+    const gw_route *r = route_of(rt, "/a", "");
+    ck_assert_msg(r->nxs_roots == (size_t)depth + 1, "%zu roots, want %d", r->nxs_roots,
+                  depth + 1);
+    gw_rt_unref(rt);
+}
+END_TEST
+
+
+/* Blocks that exclude each other cost one combination each: an else chain of many virtual
+ * hosts (what docs/config.md recommends to stay under the bound) routes every one of them. */
+START_TEST(test_long_else_chain_routes_every_block)
+{
+    int nb = 5000;
+    size_t cap = (size_t)nb * 96, n = 0;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    for (int i = 0; i < nb; i++)
+        n += (size_t)snprintf(text + n, cap - n,
+                              "%s$HTTP[\"host\"] == \"h%d.com\" { proxy-core.max-retries = %d }\n",
+                              i ? "else " : "", i, i % 7 + 1);
+    gw_rt *rt = load_ok(text);
+    free(text);
+    gw_cond_ctx c = ctx_url("/", "");
+    c.host = GW_STR("h4999.com");
+    ck_assert_uint_eq(gw_rt_route(rt, &c)->max_retries, 4999 % 7 + 1);
+    gw_rt_unref(rt);
+}
+END_TEST
+
+
+/* `+=` in a block adds to the value in effect (docs/config.md, "+="), for every route key. */
+START_TEST(test_append_in_block_applies_to_every_key)
+{
+    gw_rt *rt = load_ok("proxy-core.rewrite-request = ( \"X-A\" => ( \"^a$\" => \"b\" ) )\n"
+                        "proxy-core.script-name = \"/app\"\n"
+                        "$HTTP[\"url\"] =^ \"/v\" {\n"
+                        "  proxy-core.rewrite-request += ( \"X-B\" => ( \"^c$\" => \"d\" ) )\n"
+                        "  proxy-core.script-name += \"/v2\"\n"
+                        "}\n");
+    const gw_route *r = route_of(rt, "/v/x", "");
+    ck_assert_msg(r->script_name && strcmp(r->script_name, "/app/v2") == 0,
+                  "script-name %s, want /app/v2", r->script_name ? r->script_name : "(null)");
+    ck_assert_msg(r->rw_req.n == 2, "%zu rewrite rules, want 2", r->rw_req.n);
+    gw_rt_unref(rt);
+}
+END_TEST
+
+
+/* Thirteen ordinary URL-regex blocks (2^13 combinations, assumed combinable): a request that
+ * matches one of them alone gets that block's route (the route cache before the compiled
+ * table built each matching set on first use). */
+START_TEST(test_thirteen_regex_blocks_each_routed)
+{
+    char text[4096];
+    size_t n = 0;
+    for (int i = 0; i < 13; i++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n,
+                              "$HTTP[\"url\"] =~ \"^/p%d/\" { proxy-core.connect-timeout = %d }\n",
+                              i, i + 10);
+    gw_rt *rt = load_ok(text);
+    ck_assert_uint_eq(route_of(rt, "/p0/x", "")->connect_timeout, 10);
+    ck_assert_msg(route_of(rt, "/p1/x", "")->connect_timeout == 11,
+                  "a request matching only block 2 got connect-timeout %g",
+                  route_of(rt, "/p1/x", "")->connect_timeout);
+    gw_rt_unref(rt);
+}
+END_TEST
+
 /* ---- errors ---- */
 
 START_TEST(test_invalid_combination)
@@ -432,6 +513,10 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_siblings_combine);
     tcase_add_test(tc, test_chains_and_nesting);
     tcase_add_test(tc, test_exclusive_conditions);
+    tcase_add_test(tc, test_many_appends_all_kept);
+    tcase_add_test(tc, test_thirteen_regex_blocks_each_routed);
+    tcase_add_test(tc, test_append_in_block_applies_to_every_key);
+    tcase_add_test(tc, test_long_else_chain_routes_every_block);
     tcase_add_test(tc, test_invalid_combination);
     tcase_add_test(tc, test_registry_names);
     tcase_add_test(tc, test_values_checked_in_every_block);
