@@ -50,28 +50,22 @@ static int skipped_name(gw_str n)
     }
 }
 
-#define MAX_CONN_TOKENS 32
-
-typedef struct conn_tokens {
-    gw_str t[MAX_CONN_TOKENS];
-    size_t n;
-} conn_tokens;
-
-static void add_conn_tokens(conn_tokens *ct, gw_str v)
+/* Does a Connection field of the request name `name` (RFC 9110 §7.6.1: such a field is for
+ * this hop only)? Every token of every Connection field counts, however many there are; `from`
+ * is the first Connection field (the scan starts there, and most requests have none). */
+static int named_by_connection(const gw_req *rq, size_t from, gw_str name)
 {
-    size_t i = 0;
-    while (i < v.n && ct->n < MAX_CONN_TOKENS) {
-        while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ',')) i++;
-        size_t s = i;
-        while (i < v.n && v.p[i] != ',' && v.p[i] != ' ' && v.p[i] != '\t') i++;
-        if (i > s) ct->t[ct->n++] = (gw_str){v.p + s, i - s};
+    for (size_t k = from; k < rq->nhdr; k++) {
+        if (!gw_str_caseeq(rq->hdr[k].name, "Connection")) continue;
+        gw_str v = rq->hdr[k].value;
+        size_t i = 0;
+        while (i < v.n) {
+            while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ',')) i++;
+            size_t s = i;
+            while (i < v.n && v.p[i] != ',' && v.p[i] != ' ' && v.p[i] != '\t') i++;
+            if (i > s && gw_str_caseeq2((gw_str){v.p + s, i - s}, name)) return 1;
+        }
     }
-}
-
-static int in_conn_tokens(const conn_tokens *ct, gw_str name)
-{
-    for (size_t i = 0; i < ct->n; i++)
-        if (gw_str_caseeq2(ct->t[i], name)) return 1;
     return 0;
 }
 
@@ -150,13 +144,14 @@ static int henv_build(henv *e, const gw_req *rq)
     memset(e->slot, 0, cap * sizeof(*e->slot));
     e->mask = cap - 1;
 
-    conn_tokens ct = {.n = 0};
-    for (size_t i = 0; i < rq->nhdr; i++)
-        if (gw_str_caseeq(rq->hdr[i].name, "Connection")) add_conn_tokens(&ct, rq->hdr[i].value);
+    size_t conn_at = rq->nhdr; /* the first Connection field */
+    for (size_t i = 0; i < rq->nhdr && conn_at == rq->nhdr; i++)
+        if (gw_str_caseeq(rq->hdr[i].name, "Connection")) conn_at = i;
 
     for (size_t i = 0; i < rq->nhdr; i++) {
         const gw_header *hd = &rq->hdr[i];
-        if (hd->name.n == 0 || skipped_name(hd->name) || in_conn_tokens(&ct, hd->name)) continue;
+        if (hd->name.n == 0 || skipped_name(hd->name)) continue;
+        if (conn_at < rq->nhdr && named_by_connection(rq, conn_at, hd->name)) continue;
         if (rq->nextra && gw_req_extra(rq, hd->name)) continue;
         if (henv_add(e, rq->arena, hd->name, hd->value) != GW_OK) return GW_ERR;
     }

@@ -59,7 +59,7 @@ static double now(void)
 
 static const gw_server_conf *srv(const gw_conn *c)
 {
-    return &(c->rt ? c->rt : gw_srv.rt)->srv;
+    return gw_rt_server(c->rt ? c->rt : gw_srv.rt, c->lst->name);
 }
 
 /* ---- lifetime ---- */
@@ -165,7 +165,7 @@ void gw_conn_accept(gw_listener *l, int fd, const struct sockaddr *sa, socklen_t
     c->last_io = now();
     c->state = GW_C_HEAD;
     ev_io_start(gw_srv.loop, &c->io);
-    c->timer.repeat = gw_srv.rt->srv.ka_idle;
+    c->timer.repeat = gw_rt_server(gw_srv.rt, l->name)->ka_idle;
     ev_timer_again(gw_srv.loop, &c->timer);
 }
 

@@ -81,7 +81,7 @@ int gw_request_build(gw_conn *c, http_req_head *h)
     rq->content_length = c->info.chunked              ? -1
                          : c->info.content_length < 0 ? 0
                                                       : c->info.content_length;
-    rq->server_software = gw_str_from(c->rt->srv.tag);
+    rq->server_software = gw_str_from(gw_rt_server(c->rt, c->lst->name)->tag);
     gw_str host = c->info.host;
     gw_str t = h->target;
     if (gw_str_eq(h->method, "CONNECT")) return 405;
@@ -183,7 +183,8 @@ int gw_request_read_body(gw_conn *c)
         size_t avail = gw_buf_unread(in);
         if (c->body_mode == 1) {
             size_t k = avail < c->body_left ? avail : (size_t)c->body_left;
-            int st = gw_body_append(&c->body, p, k, (uint64_t)c->rt->srv.max_request_size);
+            int st = gw_body_append(&c->body, p, k,
+                                    (uint64_t)gw_rt_server(c->rt, c->lst->name)->max_request_size);
             if (st) return st;
             gw_buf_consume(in, k);
             c->body_left -= k;
@@ -191,10 +192,12 @@ int gw_request_read_body(gw_conn *c)
         } else {
             size_t used = 0, data = 0;
             /* a chunk announced larger than what the limit still allows is 413 at once */
-            http_chunked_limit(&c->chunk, (uint64_t)c->rt->srv.max_request_size);
+            http_chunked_limit(&c->chunk,
+                               (uint64_t)gw_rt_server(c->rt, c->lst->name)->max_request_size);
             int rc = http_chunked_decode(&c->chunk, p, avail, &used, &data);
             if (rc == GW_ERR) return c->chunk.too_big ? 413 : 400;
-            int st = gw_body_append(&c->body, p, data, (uint64_t)c->rt->srv.max_request_size);
+            int st = gw_body_append(&c->body, p, data,
+                                    (uint64_t)gw_rt_server(c->rt, c->lst->name)->max_request_size);
             if (st) return st;
             gw_buf_consume(in, used);
             if (rc == GW_DONE) c->body.complete = 1;
@@ -237,7 +240,7 @@ int gw_request_take_head(gw_conn *c)
     int status = 400;
     const char *p = c->in.data + c->in.off;
     size_t avail = gw_buf_unread(&c->in);
-    size_t maxf = (size_t)gw_srv.rt->srv.max_field_size;
+    size_t maxf = (size_t)gw_rt_server(gw_srv.rt, c->lst->name)->max_field_size;
     c->t_start = ev_now(gw_srv.loop); /* also for a head refused below (the access log) */
     int n = http_parse_request(p, avail, &h, scratch, GW_MAX_HEADERS, maxf < 8192 ? maxf : 8192,
                                &status);

@@ -17,49 +17,64 @@ void (*gw_rt_pool_created)(gw_pool *pool);
 
 /* ---- loading ---- */
 
-static const char *top_str(const gw_conf *c, const char *key, const char *def)
+static const char *blk_str(const gw_block *b, const char *key, const char *def)
 {
-    const gw_setting *s = gw_block_get(c->root, key);
+    const gw_setting *s = gw_block_get(b, key);
     return s && s->val->type == GW_VAL_STR ? s->val->str : def;
 }
 
-static long long top_int(const gw_conf *c, const char *key, long long def)
+static long long blk_int(const gw_block *b, const char *key, long long def)
 {
-    const gw_setting *s = gw_block_get(c->root, key);
+    const gw_setting *s = gw_block_get(b, key);
     return s && s->val->type == GW_VAL_INT ? s->val->num : def;
 }
 
-static int top_bool(const gw_conf *c, const char *key, int def)
+static int blk_bool(const gw_block *b, const char *key, int def)
 {
-    const gw_setting *s = gw_block_get(c->root, key);
-    int b = s ? gw_val_bool(s->val) : -1;
-    return b < 0 ? def : b;
+    const gw_setting *s = gw_block_get(b, key);
+    int v = s ? gw_val_bool(s->val) : -1;
+    return v < 0 ? def : v;
+}
+
+/* The settings a $SERVER["socket"] block may give its own listener (the top level gives them
+ * to every listener): b's values over those already in s. */
+static void listener_settings(gw_server_conf *s, const gw_block *c)
+{
+    s->tag = blk_str(c, "server.tag", s->tag);
+    s->max_request_size = blk_int(c, "server.max-request-size", s->max_request_size);
+    s->max_field_size = (long)blk_int(c, "server.max-request-field-size", s->max_field_size);
+    s->read_idle = (double)blk_int(c, "server.max-read-idle", s->read_idle);
+    s->write_idle = (double)blk_int(c, "server.max-write-idle", s->write_idle);
+    s->ka_idle = (double)blk_int(c, "server.max-keep-alive-idle", s->ka_idle);
+    s->ka_requests = (long)blk_int(c, "server.max-keep-alive-requests", s->ka_requests);
+    s->stream_body = blk_bool(c, "server.stream-request-body", s->stream_body);
 }
 
 static void load_server(gw_rt *rt)
 {
     gw_server_conf *s = &rt->srv;
-    const gw_conf *c = rt->conf;
-    s->bind = top_str(c, "server.bind", "127.0.0.1");
-    s->port = (int)top_int(c, "server.port", 8080);
-    s->tag = top_str(c, "server.tag", "portico/" PACKAGE_VERSION);
-    s->errorlog = top_str(c, "server.errorlog", NULL);
-    s->accesslog = top_str(c, "accesslog.filename", NULL);
-    s->max_connections = (long)top_int(c, "server.max-connections", 10000);
-    s->max_request_size = top_int(c, "server.max-request-size", 1048576);
-    s->max_field_size = (long)top_int(c, "server.max-request-field-size", 16384);
-    s->read_idle = (double)top_int(c, "server.max-read-idle", 60);
-    s->write_idle = (double)top_int(c, "server.max-write-idle", 360);
-    s->ka_idle = (double)top_int(c, "server.max-keep-alive-idle", 5);
-    s->ka_requests = (long)top_int(c, "server.max-keep-alive-requests", 1000);
-    s->stream_body = top_bool(c, "server.stream-request-body", 0);
-    s->graceful_timeout = (double)top_int(c, "server.graceful-shutdown-timeout", 30);
-    s->username = top_str(c, "server.username", NULL);
-    s->groupname = top_str(c, "server.groupname", NULL);
-    s->pid_file = top_str(c, "server.pid-file", NULL);
-    s->state_dir = top_str(c, "server.state-dir", NULL);
-    s->metrics_url = top_str(c, "status.metrics-url", NULL);
-    s->status_url = top_str(c, "status.status-url", NULL);
+    const gw_block *c = rt->conf->root;
+    s->bind = blk_str(c, "server.bind", "127.0.0.1");
+    s->port = (int)blk_int(c, "server.port", 8080);
+    s->errorlog = blk_str(c, "server.errorlog", NULL);
+    s->accesslog = blk_str(c, "accesslog.filename", NULL);
+    s->tag = "portico/" PACKAGE_VERSION;
+    s->max_request_size = 1048576;
+    s->max_field_size = 16384;
+    s->read_idle = 60;
+    s->write_idle = 360;
+    s->ka_idle = 5;
+    s->ka_requests = 1000;
+    s->stream_body = 0;
+    listener_settings(s, c);
+    s->max_connections = (long)blk_int(c, "server.max-connections", 10000);
+    s->graceful_timeout = (double)blk_int(c, "server.graceful-shutdown-timeout", 30);
+    s->username = blk_str(c, "server.username", NULL);
+    s->groupname = blk_str(c, "server.groupname", NULL);
+    s->pid_file = blk_str(c, "server.pid-file", NULL);
+    s->state_dir = blk_str(c, "server.state-dir", NULL);
+    s->metrics_url = blk_str(c, "status.metrics-url", NULL);
+    s->status_url = blk_str(c, "status.status-url", NULL);
     if (strncmp(s->bind, "unix:", 5) == 0)
         snprintf(rt->main_socket, sizeof(rt->main_socket), "%s", s->bind);
     else if (strchr(s->bind, ':'))
@@ -86,21 +101,78 @@ static int check_server(gw_rt *rt, char **err)
     return GW_OK;
 }
 
-static void collect_sockets(gw_rt *rt)
+/* A listener's own settings must be as sane as the top level's; the address is the block's
+ * condition and max-connections counts every listener together, so those three are refused
+ * there rather than ignored. */
+static int check_listener(const gw_server_conf *s, const gw_block *b, char **err)
+{
+    static const char *const global[] = {"server.bind", "server.port", "server.max-connections"};
+    for (size_t i = 0; i < sizeof(global) / sizeof(global[0]); i++) {
+        const gw_setting *st = gw_block_get(b, global[i]);
+        if (st)
+            return gw_errf(err, "%s:%d: %s applies to every listener: set it at the top level",
+                           st->val->file, st->val->line, global[i]);
+    }
+    if (s->max_field_size < 1024 || s->max_field_size > 1048576)
+        return gw_errf(err, "%s:%d: server.max-request-field-size must be 1024..1048576", b->file,
+                       b->line);
+    if (s->max_request_size < 0)
+        return gw_errf(err, "%s:%d: server.max-request-size must not be negative", b->file,
+                       b->line);
+    return GW_OK;
+}
+
+/* The extra listeners: each $SERVER["socket"] == NAME at the top level, with the settings its
+ * block gives that listener (a block naming the main listener gives them to it). A name that
+ * is no address is refused here, so that -t refuses what the start would. */
+static int collect_sockets(gw_rt *rt, char **err)
 {
     const gw_block *root = rt->conf->root;
-    for (size_t i = 0; i < root->nchildren; i++) {
-        for (const gw_block *b = root->children[i]; b; b = b->else_next) {
-            if (b->cond == NULL || b->cond->field != GW_COND_SOCKET) continue;
-            if (b->cond->op != GW_OP_EQ) continue;
-            int dup = strcmp(b->cond->pattern, rt->main_socket) == 0;
-            for (size_t k = 0; k < rt->nextra && !dup; k++)
-                dup = strcmp(rt->extra[k].name, b->cond->pattern) == 0;
-            if (dup) continue;
-            rt->extra = gw_xreallocarray(rt->extra, rt->nextra + 1, sizeof(*rt->extra));
-            rt->extra[rt->nextra++].name = b->cond->pattern;
+    for (int pass = 0; pass < 2; pass++) { /* the main listener's first: extras start from it */
+        for (size_t i = 0; i < root->nchildren; i++) {
+            for (const gw_block *b = root->children[i]; b; b = b->else_next) {
+                if (b->cond == NULL || b->cond->field != GW_COND_SOCKET) continue;
+                if (b->cond->op != GW_OP_EQ) continue;
+                const char *name = b->cond->pattern;
+                if (strcmp(name, rt->main_socket) == 0) {
+                    if (pass == 0) listener_settings(&rt->srv, b);
+                    if (pass == 0 && check_listener(&rt->srv, b, err) != GW_OK) return GW_ERR;
+                    continue;
+                }
+                if (pass == 0) continue;
+                gw_listen_spec *spec = NULL;
+                for (size_t k = 0; k < rt->nextra && !spec; k++)
+                    if (strcmp(rt->extra[k].name, name) == 0) spec = &rt->extra[k];
+                if (spec == NULL) {
+                    gw_peer tmp;
+                    char *why = NULL;
+                    int bad =
+                        strncmp(name, "spawn:", 6) == 0 || gw_peer_parse(&tmp, name, &why) != GW_OK;
+                    free(why);
+                    if (bad)
+                        return gw_errf(err,
+                                       "%s:%d: $SERVER[\"socket\"] \"%s\" is not an address to "
+                                       "listen on (\"host:port\", \"[v6]:port\" or "
+                                       "\"unix:/path\")",
+                                       b->file, b->line, name);
+                    rt->extra = gw_xreallocarray(rt->extra, rt->nextra + 1, sizeof(*rt->extra));
+                    spec = &rt->extra[rt->nextra++];
+                    spec->name = name;
+                    spec->srv = rt->srv;
+                }
+                listener_settings(&spec->srv, b);
+                if (check_listener(&spec->srv, b, err) != GW_OK) return GW_ERR;
+            }
         }
     }
+    return GW_OK;
+}
+
+const gw_server_conf *gw_rt_server(const gw_rt *rt, const char *listener)
+{
+    for (size_t k = 0; k < rt->nextra; k++)
+        if (strcmp(rt->extra[k].name, listener) == 0) return &rt->extra[k].srv;
+    return &rt->srv;
 }
 
 static uint64_t next_generation;
@@ -119,8 +191,7 @@ gw_rt *gw_rt_load(const char *path, char **err)
         gw_rt_unref(rt);
         return NULL;
     }
-    collect_sockets(rt);
-    if (gw_rt_compile(rt, err) != GW_OK) {
+    if (collect_sockets(rt, err) != GW_OK || gw_rt_compile(rt, err) != GW_OK) {
         gw_rt_unref(rt);
         return NULL;
     }

@@ -38,16 +38,19 @@ typedef struct gw_route {
     gw_rewrites rw_req, rw_resp;
     const char *script_name; /* NULL: unset (PHP style) */
     const char *docroot;     /* NULL: none */
+    char **owned;            /* strings made for this route (values joined by `+=`) */
+    size_t nowned;
 } gw_route;
 
 /* At most this many combinations of condition blocks are compiled (docs/config.md). */
-#define GW_RT_MAX_COMBOS 4096
+#define GW_RT_MAX_COMBOS 65536
 
 typedef struct gw_route_table gw_route_table;
 
 /* Extra listeners: the $SERVER["socket"] blocks. */
 typedef struct gw_listen_spec {
-    const char *name; /* as written: "127.0.0.1:8081", "[::1]:8081", "unix:/run/x.sock" */
+    const char *name;   /* as written: "127.0.0.1:8081", "[::1]:8081", "unix:/run/x.sock" */
+    gw_server_conf srv; /* the top level's settings with the block's own over them */
 } gw_listen_spec;
 
 typedef struct gw_rt {
@@ -77,10 +80,16 @@ void gw_rt_unref(gw_rt *rt);
 extern void (*gw_rt_pool_created)(gw_pool *pool);
 extern void (*gw_rt_pool_release)(gw_pool *pool);
 
+/* The settings of the listener named `listener`: the main listener's, or an extra one's with
+ * what its $SERVER["socket"] block sets (server.tag, server.max-request-size and -field-size,
+ * the idle and keep-alive limits, server.stream-request-body). */
+const gw_server_conf *gw_rt_server(const gw_rt *rt, const char *listener);
+
 /* The route for a request: evaluates the conditions and walks the precompiled table; allocates
  * nothing, logs nothing, writes nothing shared. Never NULL: pool == NULL means "not proxied".
  * Equal sets of matching blocks give the same pointer. A set whose combination was cut by the
- * bound gets the route of its longest compiled prefix in config order. */
+ * bound takes its blocks in config order, each only when its combination with those taken was
+ * compiled (docs/config.md, "Combinations"). */
 const gw_route *gw_rt_route(const gw_rt *rt, const gw_cond_ctx *ctx);
 
 /* Combinations compiled and distinct routes built (tests, status). */

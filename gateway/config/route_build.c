@@ -59,10 +59,14 @@ void gw_eff_apply(gw_eff *e, const gw_block *b)
         if (k < 0) continue;
         gw_eff_val *ev = &e->v[k];
         if (s->append && (ev->base || ev->napp)) {
-            if (ev->napp < GW_MAX_APPENDS) ev->app[ev->napp++] = s->val;
+            if (ev->napp < GW_MAX_APPENDS)
+                ev->app[ev->napp++] = s->val;
+            else if (ev->over == NULL)
+                ev->over = s->val;
         } else {
             ev->base = s->val;
             ev->napp = 0;
+            ev->over = NULL;
         }
     }
 }
@@ -76,6 +80,48 @@ static long long val_int(const gw_eff_val *ev, long long def)
     if (v->type == GW_VAL_INT) return v->num;
     if (v->type == GW_VAL_STR) return atoll(v->str);
     return def;
+}
+
+/* A string value: the base, with the strings of later `+=` (in other blocks) appended, as
+ * within one block. A concatenation is allocated and owned by the route. */
+static const char *val_str_owned(const gw_eff_val *ev, const char *def, gw_route *r)
+{
+    const gw_val *v = ev->base;
+    if (v == NULL || v->type != GW_VAL_STR) return def;
+    if (ev->napp == 0) return v->str;
+    size_t n = strlen(v->str);
+    for (unsigned i = 0; i < ev->napp; i++)
+        if (ev->app[i]->type == GW_VAL_STR) n += strlen(ev->app[i]->str);
+    char *s = gw_xmalloc(n + 1);
+    size_t k = strlen(v->str);
+    memcpy(s, v->str, k);
+    for (unsigned i = 0; i < ev->napp; i++) {
+        if (ev->app[i]->type != GW_VAL_STR) continue;
+        size_t m = strlen(ev->app[i]->str);
+        memcpy(s + k, ev->app[i]->str, m);
+        k += m;
+    }
+    s[k] = '\0';
+    r->owned = gw_xreallocarray(r->owned, r->nowned + 1, sizeof(*r->owned));
+    r->owned[r->nowned++] = s;
+    return s;
+}
+
+/* rewrite-request / rewrite-response: the rules of the base map, then those of each `+=` in
+ * config order (the first rule that matches a field wins). */
+static int compile_rewrites(const gw_eff_val *ev, gw_rewrites *out, char **err)
+{
+    if (ev->base == NULL) return GW_OK;
+    if (gw_rewrites_compile(ev->base, out, err) != GW_OK) return GW_ERR;
+    for (unsigned i = 0; i < ev->napp; i++) {
+        gw_rewrites more;
+        if (gw_rewrites_compile(ev->app[i], &more, err) != GW_OK) return GW_ERR;
+        out->rules = gw_xreallocarray(out->rules, out->n + more.n + 1, sizeof(*out->rules));
+        if (more.n) memcpy(out->rules + out->n, more.rules, more.n * sizeof(*more.rules));
+        out->n += more.n;
+        free(more.rules);
+    }
+    return GW_OK;
 }
 
 static const char *val_str(const gw_eff_val *ev, const char *def)
@@ -297,8 +343,15 @@ static int build(gw_rt *rt, const gw_eff *e, gw_route *r, char **err)
     r->max_retries = (unsigned)val_int(&e->v[R_MAX_RETRIES], 3);
     r->allow_xsendfile = val_bool(&e->v[R_XSENDFILE], 0);
     r->allow_xrewrite = val_bool(&e->v[R_XREWRITE], 0);
-    r->script_name = val_str(&e->v[R_SCRIPT_NAME], NULL);
-    r->docroot = val_str(&e->v[R_DOCROOT], NULL);
+    for (int k = 0; k < R_NKEYS; k++)
+        if (e->v[k].over)
+            return gw_errf(err,
+                           "%s:%d: more than %d `+=` to %s reach one request; join them into "
+                           "fewer settings",
+                           where_file(e->v[k].over), where_line(e->v[k].over), GW_MAX_APPENDS,
+                           rkey_names[k]);
+    r->script_name = val_str_owned(&e->v[R_SCRIPT_NAME], NULL, r);
+    r->docroot = val_str_owned(&e->v[R_DOCROOT], NULL, r);
 
     if (check_protocol(e->v[R_PROTOCOL].base, err) != GW_OK ||
         check_balancer(e->v[R_BALANCER].base, err) != GW_OK)
@@ -314,9 +367,8 @@ static int build(gw_rt *rt, const gw_eff *e, gw_route *r, char **err)
                        "%s:%d: proxy-core.allow-x-sendfile needs proxy-core.x-sendfile-docroot",
                        where_file(e->v[R_XSENDFILE].base), where_line(e->v[R_XSENDFILE].base));
 
-    if (e->v[R_RW_REQ].base && gw_rewrites_compile(e->v[R_RW_REQ].base, &r->rw_req, err))
-        return GW_ERR;
-    if (e->v[R_RW_RESP].base && gw_rewrites_compile(e->v[R_RW_RESP].base, &r->rw_resp, err))
+    if (compile_rewrites(&e->v[R_RW_REQ], &r->rw_req, err) != GW_OK ||
+        compile_rewrites(&e->v[R_RW_RESP], &r->rw_resp, err) != GW_OK)
         return GW_ERR;
 
     const char *hc_path;
@@ -368,4 +420,8 @@ void gw_route_release(gw_route *r)
     r->xs_roots = NULL;
     gw_rewrites_free(&r->rw_req);
     gw_rewrites_free(&r->rw_resp);
+    for (size_t i = 0; i < r->nowned; i++) free(r->owned[i]);
+    free(r->owned);
+    r->owned = NULL;
+    r->nowned = 0;
 }

@@ -117,7 +117,9 @@ typedef struct dedup {
 static int eff_equal(const gw_eff *a, const gw_eff *b)
 {
     for (int k = 0; k < R_NKEYS; k++) {
-        if (a->v[k].base != b->v[k].base || a->v[k].napp != b->v[k].napp) return 0;
+        if (a->v[k].base != b->v[k].base || a->v[k].napp != b->v[k].napp ||
+            a->v[k].over != b->v[k].over)
+            return 0;
         for (unsigned i = 0; i < a->v[k].napp; i++)
             if (a->v[k].app[i] != b->v[k].app[i]) return 0;
     }
@@ -129,6 +131,7 @@ static uint64_t eff_hash(const gw_eff *e)
     uint64_t h = 1469598103934665603ull;
     for (int k = 0; k < R_NKEYS; k++) {
         h = (h ^ (uint64_t)(uintptr_t)e->v[k].base) * 1099511628211ull;
+        h = (h ^ (uint64_t)(uintptr_t)e->v[k].over) * 1099511628211ull;
         for (unsigned i = 0; i < e->v[k].napp; i++)
             h = (h ^ (uint64_t)(uintptr_t)e->v[k].app[i]) * 1099511628211ull;
     }
@@ -216,30 +219,45 @@ static uint32_t node_new(enumr *E, uint32_t parent, uint32_t rel, const gw_eff *
     return (uint32_t)t->nnodes++;
 }
 
-/* Depth-first in config order: every compiled combination's prefixes are compiled before it.
- * Past the limit, each open level notes its next candidate, so `cut` ends as the first block
- * (in config order) that some uncompiled combination ends with. */
-static int visit(enumr *E, uint32_t node, const gw_eff *e, size_t start)
+/* Breadth-first, by the number of blocks: every combination of k blocks that can hold together
+ * is compiled before any of k + 1, so the limit, when reached, leaves out only the largest ones
+ * (a request matching few blocks always has its exact route). A node's children are made in
+ * config order, so every compiled combination's prefixes are compiled and each node's edges
+ * come out sorted. */
+static int enumerate(enumr *E)
 {
-    for (size_t j = start; j < E->t->nrel; j++) {
-        if (!can_add(E, j)) continue;
-        if (E->t->nnodes >= E->limit) {
-            if (E->cut < 0 || (long)j < E->cut) E->cut = (long)j;
-            return GW_OK;
+    struct gw_route_table *t = E->t;
+    gw_eff *e = gw_xmalloc(sizeof(*e)), *ce = gw_xmalloc(sizeof(*ce));
+    int rc = GW_OK;
+    for (size_t n = 0; n < t->nnodes && rc == GW_OK && E->cut < 0; n++) {
+        /* the node's combination (its blocks in config order) and its settings */
+        E->depth = 0;
+        for (uint32_t x = (uint32_t)n; x != 0; x = t->nodes[x].parent) E->depth++;
+        size_t d = E->depth;
+        for (uint32_t x = (uint32_t)n; x != 0; x = t->nodes[x].parent) {
+            E->stack[--d] = E->rel[t->nodes[x].rel];
+            E->in[t->nodes[x].rel] = 1;
         }
-        gw_eff *ce = gw_xmalloc(sizeof(*ce));
-        *ce = *e;
-        gw_eff_apply(ce, E->rel[j]);
-        E->stack[E->depth++] = E->rel[j];
-        E->in[j] = 1;
-        uint32_t child = node_new(E, node, (uint32_t)j, ce);
-        int rc = child == UINT32_MAX ? GW_ERR : visit(E, child, ce, j + 1);
-        E->in[j] = 0;
-        E->depth--;
-        free(ce);
-        if (rc != GW_OK) return rc;
+        memset(e, 0, sizeof(*e));
+        gw_eff_apply(e, E->rt->conf->root);
+        for (size_t i = 0; i < E->depth; i++) gw_eff_apply(e, E->stack[i]);
+        for (size_t j = n == 0 ? 0 : t->nodes[n].rel + 1; j < t->nrel && rc == GW_OK; j++) {
+            if (!can_add(E, j)) continue;
+            if (t->nnodes >= E->limit) {
+                E->cut = (long)j;
+                break;
+            }
+            *ce = *e;
+            gw_eff_apply(ce, E->rel[j]);
+            E->stack[E->depth++] = E->rel[j]; /* (named in an error message) */
+            if (node_new(E, (uint32_t)n, (uint32_t)j, ce) == UINT32_MAX) rc = GW_ERR;
+            E->depth--;
+        }
+        for (uint32_t x = (uint32_t)n; x != 0; x = t->nodes[x].parent) E->in[t->nodes[x].rel] = 0;
     }
-    return GW_OK;
+    free(e);
+    free(ce);
+    return rc;
 }
 
 /* Lay the children of each node out contiguously; they were created in increasing rel order,
@@ -304,16 +322,18 @@ int gw_rt_compile(gw_rt *rt, char **err)
 
     gw_eff *e = gw_xcalloc(1, sizeof(*e));
     gw_eff_apply(e, c->root);
-    int rc = node_new(&E, 0, 0, e) == UINT32_MAX ? GW_ERR : visit(&E, 0, e, 0);
+    int rc = node_new(&E, 0, 0, e) == UINT32_MAX ? GW_ERR : enumerate(&E);
     free(e);
     if (rc == GW_OK) {
         layout_edges(t);
         if (E.cut >= 0) {
             const gw_block *b = rel[E.cut];
             gw_errf(&rt->warning,
-                    "%s:%d: more than %d combinations of condition blocks: combinations from "
-                    "this block on are not compiled, and a request matching one of them gets "
-                    "the route of its longest compiled prefix (docs/config.md, \"Combinations\")",
+                    "%s:%d: more than %d combinations of condition blocks: the largest ones "
+                    "(this block with others) are not compiled; a request matching one of them "
+                    "gets the blocks taken in config order, leaving out each block whose "
+                    "combination with those taken was not compiled (docs/config.md, "
+                    "\"Combinations\")",
                     b->file, b->line, GW_RT_MAX_COMBOS);
         }
     }
@@ -351,13 +371,11 @@ void gw_rt_table_free(gw_rt *rt)
 typedef struct walk {
     const struct gw_route_table *t;
     uint32_t node;
-    int stuck; /* the next matching block's combination was not compiled: stay here */
 } walk;
 
 static void on_match(void *arg, const gw_block *b)
 {
     walk *w = arg;
-    if (w->stuck) return;
     int r = w->t->rel_of[b->id];
     if (r < 0) return;
     const rt_node *n = &w->t->nodes[w->node];
@@ -369,10 +387,8 @@ static void on_match(void *arg, const gw_block *b)
         else
             hi = mid;
     }
-    if (lo < n->first + n->n && w->t->edge_rel[lo] == (uint32_t)r)
-        w->node = w->t->edge_node[lo];
-    else
-        w->stuck = 1;
+    /* (no edge: this block's combination with those taken was not compiled; it is left out) */
+    if (lo < n->first + n->n && w->t->edge_rel[lo] == (uint32_t)r) w->node = w->t->edge_node[lo];
 }
 
 const gw_route *gw_rt_route(const gw_rt *rt, const gw_cond_ctx *ctx)

@@ -37,6 +37,7 @@ typedef struct gw_eff_val {
     const gw_val *base;
     const gw_val *app[GW_MAX_APPENDS];
     unsigned napp;
+    const gw_val *over; /* the first `+=` past GW_MAX_APPENDS: the route is refused at load */
 } gw_eff_val;
 
 /* The effective route settings of a combination; zeroed before use, so that two equal

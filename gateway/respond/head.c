@@ -31,7 +31,7 @@ void gw_head_start(gw_conn *c, int status)
 
 const char *gw_head_server_tag(const gw_conn *c)
 {
-    return (c->rt ? c->rt : gw_srv.rt)->srv.tag;
+    return gw_rt_server(c->rt ? c->rt : gw_srv.rt, c->lst->name)->tag;
 }
 
 void gw_head_end(gw_conn *c)

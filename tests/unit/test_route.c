@@ -4,6 +4,7 @@
 #include "gateway/config/cond.h"
 #include "gateway/config/conf.h"
 #include "gateway/config/route.h"
+#include "gateway/config/route_int.h"
 #include "gateway/upstream/registry.h"
 
 #include <check.h>
@@ -212,26 +213,34 @@ START_TEST(test_exclusive_conditions)
 }
 END_TEST
 
-
-/* Every matching block's `+=` counts, however many blocks append to one key. */
+/* Every matching block's `+=` counts, up to GW_MAX_APPENDS of them to one key in one route;
+ * past that the load refuses the config, naming the first one that does not fit. */
 START_TEST(test_many_appends_all_kept)
 {
     char text[8192];
-    size_t n = 0;
-    int depth = 20;
-    n += (size_t)snprintf(text + n, sizeof(text) - n, "proxy-core.x-sendfile-docroot = \"/tmp\"\n");
-    for (int i = 0; i < depth; i++)
+    for (int depth = GW_MAX_APPENDS; depth <= GW_MAX_APPENDS + 1; depth++) {
+        size_t n = 0;
         n += (size_t)snprintf(text + n, sizeof(text) - n,
-                              "$HTTP[\"url\"] =^ \"/\" { proxy-core.x-sendfile-docroot += \"/tmp\"\n");
-    for (int i = 0; i < depth; i++) n += (size_t)snprintf(text + n, sizeof(text) - n, "}\n");
-    gw_rt *rt = load_ok(text);
-    const gw_route *r = route_of(rt, "/a", "");
-    ck_assert_msg(r->nxs_roots == (size_t)depth + 1, "%zu roots, want %d", r->nxs_roots,
-                  depth + 1);
-    gw_rt_unref(rt);
+                              "proxy-core.x-sendfile-docroot = \"/tmp\"\n");
+        for (int i = 0; i < depth; i++)
+            n += (size_t)snprintf(text + n, sizeof(text) - n,
+                                  "$HTTP[\"url\"] =^ \"/\" { proxy-core.x-sendfile-docroot += "
+                                  "\"/tmp\"\n");
+        for (int i = 0; i < depth; i++) n += (size_t)snprintf(text + n, sizeof(text) - n, "}\n");
+        if (depth == GW_MAX_APPENDS) {
+            gw_rt *rt = load_ok(text);
+            const gw_route *r = route_of(rt, "/a", "");
+            ck_assert_msg(r->nxs_roots == (size_t)depth + 1, "%zu roots, want %d", r->nxs_roots,
+                          depth + 1);
+            gw_rt_unref(rt);
+        } else {
+            char want[64];
+            snprintf(want, sizeof(want), "more than %d `+=`", GW_MAX_APPENDS);
+            load_fails(text, depth + 1, want); /* the 17th append, on line 18 */
+        }
+    }
 }
 END_TEST
-
 
 /* Blocks that exclude each other cost one combination each: an else chain of many virtual
  * hosts (what docs/config.md recommends to stay under the bound) routes every one of them. */
@@ -254,7 +263,6 @@ START_TEST(test_long_else_chain_routes_every_block)
 }
 END_TEST
 
-
 /* `+=` in a block adds to the value in effect (docs/config.md, "+="), for every route key. */
 START_TEST(test_append_in_block_applies_to_every_key)
 {
@@ -271,7 +279,6 @@ START_TEST(test_append_in_block_applies_to_every_key)
     gw_rt_unref(rt);
 }
 END_TEST
-
 
 /* Thirteen ordinary URL-regex blocks (2^13 combinations, assumed combinable): a request that
  * matches one of them alone gets that block's route (the route cache before the compiled
@@ -378,6 +385,32 @@ START_TEST(test_values_checked_in_every_block)
 }
 END_TEST
 
+/* ---- listeners ---- */
+
+/* A $SERVER["socket"] block gives its listener its own limits; what applies to every listener
+ * is refused there; a name that is no address is refused at load, as the start would. */
+START_TEST(test_listener_settings)
+{
+    gw_rt *rt = load_ok("server.port = 8080\n"
+                        "server.max-request-size = 1000\n"
+                        "$SERVER[\"socket\"] == \"127.0.0.1:8081\" {\n"
+                        "  server.max-request-size = 10\n"
+                        "  server.tag = \"edge\"\n"
+                        "}\n"
+                        "$SERVER[\"socket\"] == \"127.0.0.1:8080\" { server.max-read-idle = 7 }\n");
+    ck_assert_int_eq(gw_rt_server(rt, "127.0.0.1:8080")->max_request_size, 1000);
+    ck_assert(gw_rt_server(rt, "127.0.0.1:8080")->read_idle == 7);
+    ck_assert_int_eq(gw_rt_server(rt, "127.0.0.1:8081")->max_request_size, 10);
+    ck_assert_str_eq(gw_rt_server(rt, "127.0.0.1:8081")->tag, "edge");
+    /* the extra listener starts from the main one's settings */
+    ck_assert(gw_rt_server(rt, "127.0.0.1:8081")->read_idle == 7);
+    gw_rt_unref(rt);
+    load_fails("$SERVER[\"socket\"] == \"127.0.0.1:8081\" {\n  server.port = 9\n}\n", 2,
+               "server.port applies to every listener");
+    load_fails("\n$SERVER[\"socket\"] == \"nowhere\" { }\n", 2, "is not an address");
+}
+END_TEST
+
 /* ---- the bound ---- */
 
 /* n sibling blocks, block k holds when the query has "bk;" and sets max-retries = 10 + k. */
@@ -397,34 +430,37 @@ static char *many_blocks(int n)
 
 START_TEST(test_bound_and_fallback)
 {
-    char *text = many_blocks(12); /* 4096 combinations: all of them fit */
+    char *text = many_blocks(16); /* 65536 combinations: all of them fit */
     gw_rt *rt = load_ok(text);
     free(text);
-    ck_assert_uint_eq(gw_rt_ncombos(rt), 4096);
+    ck_assert_uint_eq(gw_rt_ncombos(rt), 65536);
     ck_assert_ptr_null(rt->warning);
-    ck_assert_uint_eq(route_of(rt, "/", "b11;")->max_retries, 21);
+    ck_assert_uint_eq(route_of(rt, "/", "b15;")->max_retries, 25);
+    ck_assert_uint_eq(route_of(rt, "/", "b3;b9;b15;b0;")->max_retries, 25);
     gw_rt_unref(rt);
 
-    text = many_blocks(13); /* 8192: cut */
+    text = many_blocks(17); /* 131072: cut */
     rt = load_ok(text);
     free(text);
     ck_assert_uint_eq(gw_rt_ncombos(rt), GW_RT_MAX_COMBOS);
     /* routes with equal settings are one: the last matching block decides max-retries */
-    ck_assert_uint_eq(gw_rt_nroutes(rt), 14);
-    /* depth first: every combination with block 0 but the last is compiled, then the bound; the
-     * first block whose combinations were cut is block 1 (line 4) */
+    ck_assert_uint_eq(gw_rt_nroutes(rt), 18);
+    /* breadth first: every combination of up to 8 of the 17 blocks is compiled (that is exactly
+     * 65536); the first one cut adds block 8 (line 25) to blocks 0-7 */
     ck_assert_ptr_nonnull(rt->warning);
     char want[400];
-    snprintf(want, sizeof(want), "%s:4: more than 4096 combinations", conf_path);
+    snprintf(want, sizeof(want), "%s:25: more than %d combinations", conf_path, GW_RT_MAX_COMBOS);
     ck_assert_msg(strncmp(rt->warning, want, strlen(want)) == 0, "%s", rt->warning);
-    /* compiled: */
-    ck_assert_uint_eq(route_of(rt, "/", "b0;b1;b2;b3;b4;b5;b6;b7;b8;b9;b10;b11;b12;")->max_retries,
-                      22);
-    ck_assert_uint_eq(route_of(rt, "/", "b0;b11;")->max_retries, 21);
-    /* not compiled: the longest compiled prefix in config order decides */
-    ck_assert_uint_eq(route_of(rt, "/", "b0;b12;")->max_retries, 10);
-    ck_assert_uint_eq(route_of(rt, "/", "b1;")->max_retries, 3);
-    ck_assert_uint_eq(route_of(rt, "/", "b5;b0;")->max_retries, 15);
+    /* compiled: any request matching up to 8 blocks gets its exact route */
+    ck_assert_uint_eq(route_of(rt, "/", "b1;")->max_retries, 11);
+    ck_assert_uint_eq(route_of(rt, "/", "b16;")->max_retries, 26);
+    ck_assert_uint_eq(route_of(rt, "/", "b0;b2;b4;b6;b8;b10;b12;b16;")->max_retries, 26);
+    /* not compiled: blocks taken in config order, each one whose combination with those taken
+     * was not compiled left out (b0-b7 taken, b8-b16 left out) */
+    ck_assert_uint_eq(
+        route_of(rt, "/", "b0;b1;b2;b3;b4;b5;b6;b7;b8;b9;b10;b11;b12;b13;b14;b15;b16;")
+            ->max_retries,
+        17);
     gw_rt_unref(rt);
 }
 END_TEST
@@ -520,6 +556,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_invalid_combination);
     tcase_add_test(tc, test_registry_names);
     tcase_add_test(tc, test_values_checked_in_every_block);
+    tcase_add_test(tc, test_listener_settings);
     tcase_add_test(tc, test_bound_and_fallback);
     tcase_add_test(tc, test_lookup_readonly);
     suite_add_tcase(s, tc);
