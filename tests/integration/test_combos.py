@@ -136,21 +136,22 @@ class Combinations(GatewayTest):
     def test_bound_warns_and_loads(self):
         addr = self.start_backend("http_echo")
         conf = "proxy-core.backends = %s\n" % conf_list([addr])
-        for k in range(13):
+        for k in range(17):
             conf += ('$HTTP["querystring"] =~ "(^|&)b%d(&|$)" {\n'
                      "  proxy-core.max-retries = %d\n}\n" % (k, k))
         path = self.write("many.conf", conf)
         rc, out, err = run_t(path)
         self.assertEqual(rc, 0, err)
         self.assertIn("configuration OK", out)
-        # block 1 starts on line 5: the first block whose combinations were cut
-        self.assertRegex(err, r"warning: %s:5: more than 4096 combinations" % re.escape(path))
+        # every combination of up to 8 of the 17 blocks fits (65536); the first one cut adds
+        # block 8 (line 26) to blocks 0-7
+        self.assertRegex(err, r"warning: %s:26: more than 65536 combinations" % re.escape(path))
         pt = self.start_portico(conf)
-        for q in ("b0&b12", "b1", "b0&b1&b2&b3&b4&b5&b6&b7&b8&b9&b10&b11&b12", ""):
+        for q in ("b0&b16", "b1", "&".join("b%d" % k for k in range(17)), ""):
             r = self.get(pt.port, "/x?" + q)
             self.assertEqual(r.status, 200, r)
         log = pt.stderr_text()
-        self.assertEqual(log.count("more than 4096 combinations"), 1, log)
+        self.assertEqual(log.count("more than 65536 combinations"), 1, log)
 
     def wait_log(self, pt, text, count=1, timeout=5):
         deadline = time.monotonic() + timeout
@@ -180,7 +181,7 @@ class Combinations(GatewayTest):
         for q in ("", "?z"):
             self.assertEqual(self.get(pt.port, "/app/x" + q).status, 200)
         with open(pt.conf_path, "a") as f:
-            for k in range(13):
+            for k in range(16):
                 f.write('$HTTP["querystring"] =~ "b%d" { proxy-core.max-retries = %d }\n' % (k, k))
         with open(pt.conf_path) as f:
             text = f.read()
@@ -188,7 +189,7 @@ class Combinations(GatewayTest):
             f.write(text.replace("x-sendfile-docroot = ()", "max-retries = 1"))
         pt.send_signal(signal.SIGHUP)
         self.wait_log(pt, "configuration reloaded")
-        self.assertEqual(pt.stderr_text().count("more than 4096 combinations"), 1)
+        self.assertEqual(pt.stderr_text().count("more than 65536 combinations"), 1)
         for q in ("", "?z", "?b1&b12&z"):
             self.assertEqual(self.get(pt.port, "/app/x" + q).status, 200)
         self.assertEqual(pt.stderr_text().count("[error]"), 1)  # the refused reload only
