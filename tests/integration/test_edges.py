@@ -145,30 +145,33 @@ class FlakyOnce:
         self.sock.close()
 
 
+def waiter_after_a_failure(test, disable_time, within):
+    """A (the only slot, max-pool-size 1) fails at a backend that closes without answering;
+    B, queued behind it, must be served as soon as the peer is usable again, well before its
+    backlog-timeout (4 s)."""
+    be = FlakyOnce()
+    test.addCleanup(be.close)
+    pt = test.start_portico(route([be.addr], extra='  proxy-core.max-pool-size = 1\n'
+                                  '  proxy-core.disable-time = %d\n'
+                                  '  proxy-core.backlog-timeout = 4\n' % disable_time))
+    a = Client(pt.port, timeout=10)
+    test.addCleanup(a.close)
+    a.send(request_bytes("GET", "/a"))
+    time.sleep(0.2)
+    with Client(pt.port, timeout=10) as b:
+        t0 = time.monotonic()
+        b.send(request_bytes("GET", "/b"))
+        test.assertEqual(a.read_response().status, 502)
+        r = b.read_response()
+        took = time.monotonic() - t0
+        test.assertEqual(r.status, 200, "waiter got %d after %.1f s" % (r.status, took))
+        test.assertLess(took, within)
+
+
 class BacklogPeerDisabledAfterQueueing(GatewayTest):
     def test_waiter_wakes_when_a_peer_disabled_after_it_queued_returns(self):
-        # B queues behind A (max-pool-size 1). A's backend closes without answering: the peer
-        # is disabled for disable-time (1 s). B's backlog timer was set when it queued, to the
-        # backlog-timeout (4 s), and nothing shortens it when the peer is disabled later
-        # (queue_wait in upstream.c only looks at disabled peers when B queues): at 1 s the peer
-        # is back and idle, yet B sleeps on and gets 503 "backlog timeout" at 4 s.
-        be = FlakyOnce()
-        self.addCleanup(be.close)
-        pt = self.start_portico(route([be.addr], extra='  proxy-core.max-pool-size = 1\n'
-                                      '  proxy-core.disable-time = 1\n'
-                                      '  proxy-core.backlog-timeout = 4\n'))
-        a = Client(pt.port, timeout=10)
-        self.addCleanup(a.close)
-        a.send(request_bytes("GET", "/a"))
-        time.sleep(0.2)
-        with Client(pt.port, timeout=10) as b:
-            t0 = time.monotonic()
-            b.send(request_bytes("GET", "/b"))
-            self.assertEqual(a.read_response().status, 502)
-            r = b.read_response()
-            took = time.monotonic() - t0
-            self.assertEqual(r.status, 200, "waiter got %d after %.1f s" % (r.status, took))
-            self.assertLess(took, 2.5)
+        # the peer is disabled for 1 s after B queued: B's sleep must end then, not at 4 s
+        waiter_after_a_failure(self, disable_time=1, within=2.5)
 
 
 class Scripted:
@@ -239,27 +242,8 @@ class XRewriteOn101(GatewayTest):
 
 class BacklogFailedPeerWake(GatewayTest):
     def test_slot_freed_by_a_failed_peer_wakes_the_backlog(self):
-        # gw_up_peer_failed (upstream.c) gives back the peer's slot (gw_up_peer_release) but
-        # wakes the backlog only for a health check; when the retry then finds no other peer,
-        # gw_up_fail sees counted == 0 and wakes nobody either. With disable-time 0 the peer
-        # is usable again at once, yet the waiter sleeps until its backlog-timeout and gets 503.
-        be = FlakyOnce()
-        self.addCleanup(be.close)
-        pt = self.start_portico(route([be.addr], extra='  proxy-core.max-pool-size = 1\n'
-                                      '  proxy-core.disable-time = 0\n'
-                                      '  proxy-core.backlog-timeout = 4\n'))
-        a = Client(pt.port, timeout=10)
-        self.addCleanup(a.close)
-        a.send(request_bytes("GET", "/a"))
-        time.sleep(0.2)
-        with Client(pt.port, timeout=10) as b:
-            t0 = time.monotonic()
-            b.send(request_bytes("GET", "/b"))
-            self.assertEqual(a.read_response().status, 502)
-            r = b.read_response()
-            took = time.monotonic() - t0
-            self.assertEqual(r.status, 200, "waiter got %d after %.1f s" % (r.status, took))
-            self.assertLess(took, 2.0)
+        # with disable-time 0 the peer is usable at once: the slot A gave back wakes B
+        waiter_after_a_failure(self, disable_time=0, within=2.0)
 
 
 class StreamingSlowUploader(GatewayTest):
