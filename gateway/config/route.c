@@ -168,7 +168,7 @@ static int collect_sockets(gw_rt *rt, char **err)
     return GW_OK;
 }
 
-const gw_server_conf *gw_rt_server(const gw_rt *rt, const char *listener)
+const gw_server_conf *gw_rt_listener_server(const gw_rt *rt, const char *listener)
 {
     for (size_t k = 0; k < rt->nextra; k++)
         if (strcmp(rt->extra[k].name, listener) == 0) return &rt->extra[k].srv;

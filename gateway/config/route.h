@@ -83,7 +83,11 @@ extern void (*gw_rt_pool_release)(gw_pool *pool);
 /* The settings of the listener named `listener`: the main listener's, or an extra one's with
  * what its $SERVER["socket"] block sets (server.tag, server.max-request-size and -field-size,
  * the idle and keep-alive limits, server.stream-request-body). */
-const gw_server_conf *gw_rt_server(const gw_rt *rt, const char *listener);
+const gw_server_conf *gw_rt_listener_server(const gw_rt *rt, const char *listener);
+static inline const gw_server_conf *gw_rt_server(const gw_rt *rt, const char *listener)
+{
+    return rt->nextra == 0 ? &rt->srv : gw_rt_listener_server(rt, listener); /* (hot path) */
+}
 
 /* The route for a request: evaluates the conditions and walks the precompiled table; allocates
  * nothing, logs nothing, writes nothing shared. Never NULL: pool == NULL means "not proxied".
