@@ -50,25 +50,6 @@ static int skipped_name(gw_str n)
     }
 }
 
-/* Does a Connection field of the request name `name` (RFC 9110 §7.6.1: such a field is for
- * this hop only)? Every token of every Connection field counts, however many there are; `from`
- * is the first Connection field (the scan starts there, and most requests have none). */
-static int named_by_connection(const gw_req *rq, size_t from, gw_str name)
-{
-    for (size_t k = from; k < rq->nhdr; k++) {
-        if (!gw_str_caseeq(rq->hdr[k].name, "Connection")) continue;
-        gw_str v = rq->hdr[k].value;
-        size_t i = 0;
-        while (i < v.n) {
-            while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ',')) i++;
-            size_t s = i;
-            while (i < v.n && v.p[i] != ',' && v.p[i] != ' ' && v.p[i] != '\t') i++;
-            if (i > s && gw_str_caseeq2((gw_str){v.p + s, i - s}, name)) return 1;
-        }
-    }
-    return 0;
-}
-
 /* One HTTP_* variable: the first header name that produced it and its values, in order. */
 typedef struct hvar {
     gw_str name; /* header name as sent (first occurrence) */
@@ -151,7 +132,9 @@ static int henv_build(henv *e, const gw_req *rq)
     for (size_t i = 0; i < rq->nhdr; i++) {
         const gw_header *hd = &rq->hdr[i];
         if (hd->name.n == 0 || skipped_name(hd->name)) continue;
-        if (conn_at < rq->nhdr && named_by_connection(rq, conn_at, hd->name)) continue;
+        if (conn_at < rq->nhdr &&
+            gw_named_by_connection(rq->hdr + conn_at, rq->nhdr - conn_at, hd->name))
+            continue;
         if (rq->nextra && gw_req_extra(rq, hd->name)) continue;
         if (henv_add(e, rq->arena, hd->name, hd->value) != GW_OK) return GW_ERR;
     }

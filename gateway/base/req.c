@@ -76,6 +76,22 @@ int gw_is_hop_by_hop(gw_str n)
     }
 }
 
+int gw_named_by_connection(const gw_header *hdr, size_t nhdr, gw_str name)
+{
+    for (size_t k = 0; k < nhdr; k++) {
+        if (hdr[k].name.n != 10 || !gw_str_caseeq(hdr[k].name, "Connection")) continue;
+        gw_str v = hdr[k].value;
+        size_t i = 0;
+        while (i < v.n) {
+            while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ',')) i++;
+            size_t s = i;
+            while (i < v.n && v.p[i] != ',' && v.p[i] != ' ' && v.p[i] != '\t') i++;
+            if (i > s && gw_str_caseeq2((gw_str){v.p + s, i - s}, name)) return 1;
+        }
+    }
+    return 0;
+}
+
 static inline unsigned char cgi_char(unsigned char c)
 {
     if (c >= 'a' && c <= 'z') return (unsigned char)(c - 'a' + 'A');

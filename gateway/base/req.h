@@ -58,6 +58,9 @@ const gw_header *gw_req_extra(const gw_req *rq, gw_str name);
  * fields a Connection header names are hop-by-hop too, which callers that have the head check
  * themselves. */
 int gw_is_hop_by_hop(gw_str name);
+/* Does a Connection field among hdr[0..nhdr) name `name` (RFC 9110 §7.6.1: a field named there
+ * is for this hop only)? Every token of every Connection field counts. */
+int gw_named_by_connection(const gw_header *hdr, size_t nhdr, gw_str name);
 
 /* Do two field names give the same CGI variable (RFC 3875 §4.1.18: upper case, and here any
  * byte other than a letter or digit becomes '_')? "Content_Length" and "content-length" do. */

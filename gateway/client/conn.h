@@ -66,10 +66,10 @@ typedef struct gw_conn {
     unsigned expect_pending : 1; /* a 100 Continue is owed once the body is wanted */
     unsigned client_eof : 1;
     unsigned reading_paused : 1;
-    unsigned dead : 1; /* closed; the memory goes when the outermost callback returns */
-    unsigned processing : 1;    /* inside process(): a nested call only asks for another round */
+    unsigned dead : 1;       /* closed; the memory goes when the outermost callback returns */
+    unsigned processing : 1; /* inside process(): a nested call only asks for another round */
     unsigned process_again : 1;
-    int busy;          /* depth of event callbacks running on this connection */
+    int busy; /* depth of event callbacks running on this connection */
 
     /* the response */
     unsigned resp_started : 1; /* the head went out: errors now cut the connection */

@@ -35,7 +35,7 @@ void gw_request_adopt_head(gw_conn *c, const char *base, size_t len, http_req_he
 /* An absolute-form target's authority is the Host every backend sees (RFC 9112 §3.2.2: the
  * received Host is ignored), so routing, HTTP_HOST and the forwarded head agree. The field
  * array is copied: the original belongs to the head as received. */
-static void set_host_field(gw_conn *c, gw_str host)
+void gw_request_set_host(gw_conn *c, gw_str host)
 {
     gw_req *rq = &c->req;
     gw_header *h = gw_arena_alloc(&c->arena, (rq->nhdr + 1) * sizeof(*h));
@@ -109,7 +109,7 @@ int gw_request_build(gw_conn *c, http_req_head *h)
                 t = (gw_str){slash, (size_t)(end - slash)};
             }
             rq->target = t;
-            set_host_field(c, host);
+            gw_request_set_host(c, host);
             c->info.host = host; /* an X-Rewrite re-dispatch builds from it again */
         }
         const char *q = memchr(t.p, '?', t.n);

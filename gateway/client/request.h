@@ -19,6 +19,9 @@ void gw_request_route(gw_conn *c);
 void gw_request_resolve_cgi(gw_conn *c);
 /* Take body bytes from the read buffer into c->body. Returns 0, or the status to answer with. */
 int gw_request_read_body(gw_conn *c);
+/* Make `host` the request's Host field (the first one replaced, the others dropped, one added
+ * when there is none): an absolute-form target's authority, an X-Rewrite-Host. Arena copy. */
+void gw_request_set_host(gw_conn *c, gw_str host);
 /* Is `t` an origin-form target without spaces or control bytes (X-Rewrite-URI, "_uri")? */
 int gw_request_target_ok(gw_str t);
 /* Apply the route's rewrite-request. GW_OK, or GW_ERR (logged) when a result is unusable: the

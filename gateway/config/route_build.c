@@ -353,15 +353,12 @@ static int build(gw_rt *rt, const gw_eff *e, gw_route *r, char **err)
     r->script_name = val_str_owned(&e->v[R_SCRIPT_NAME], NULL, r);
     r->docroot = val_str_owned(&e->v[R_DOCROOT], NULL, r);
 
-    if (check_protocol(e->v[R_PROTOCOL].base, err) != GW_OK ||
-        check_balancer(e->v[R_BALANCER].base, err) != GW_OK)
-        return GW_ERR;
+    /* (every value was checked on its own in its block, gw_block_check_values: names are
+     * known and docroots are directories; what is left here are the rules across keys) */
     r->ops = gw_backend_find(val_str(&e->v[R_PROTOCOL], "http"));
     const gw_balancer_ops *bal = gw_balancer_find(val_str(&e->v[R_BALANCER], "sqf"));
 
     r->xs_roots = val_strlist(&e->v[R_XSENDFILE_ROOT], &r->nxs_roots);
-    if (check_roots(e->v[R_XSENDFILE_ROOT].base, r->xs_roots, r->nxs_roots, err) != GW_OK)
-        return GW_ERR;
     if (r->allow_xsendfile && r->nxs_roots == 0)
         return gw_errf(err,
                        "%s:%d: proxy-core.allow-x-sendfile needs proxy-core.x-sendfile-docroot",

@@ -15,27 +15,6 @@ static gw_str header_value(const gw_resp *rsp, const char *name)
     return h ? h->value : GW_STR_NULL;
 }
 
-/* X-Rewrite-Host: the Host field the backends see is the new one too (a copy of the field
- * array: the original belongs to the head as received). */
-static void replace_host(gw_conn *c, gw_str host)
-{
-    gw_req *rq = &c->req;
-    gw_header *h = gw_arena_alloc(&c->arena, (rq->nhdr + 1) * sizeof(*h));
-    size_t n = 0;
-    int done = 0;
-    for (size_t i = 0; i < rq->nhdr; i++) {
-        if (!gw_str_caseeq(rq->hdr[i].name, "Host")) {
-            h[n++] = rq->hdr[i];
-        } else if (!done) {
-            h[n++] = (gw_header){rq->hdr[i].name, host};
-            done = 1;
-        }
-    }
-    if (!done) h[n++] = (gw_header){GW_STR("Host"), host};
-    rq->hdr = h;
-    rq->nhdr = n;
-}
-
 int gw_xrewrite_take(gw_conn *c, gw_resp *rsp, const char **why)
 {
     gw_str uri = header_value(rsp, "X-Rewrite-URI");
@@ -62,7 +41,7 @@ int gw_xrewrite_take(gw_conn *c, gw_resp *rsp, const char **why)
     }
     if (host.p) {
         c->info.host = gw_arena_str(&c->arena, host);
-        replace_host(c, c->info.host);
+        gw_request_set_host(c, c->info.host);
     }
     if (!gw_request_target_ok(c->req.target)) {
         gw_log(GW_LOG_WARN, "X-Rewrite-URI \"%.*s\" is not an origin-form target",

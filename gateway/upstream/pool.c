@@ -43,9 +43,10 @@ int gw_peer_parse(gw_peer *peer, const char *spec, char **err)
         const char *path = spec + 5;
         struct sockaddr_un *un = (struct sockaddr_un *)&peer->sa;
         if (path[0] != '/' || strlen(path) >= sizeof(un->sun_path)) {
-            return gw_errf(err, "backend \"%s\": a unix socket needs an absolute path shorter "
-                     "than %zu bytes",
-                     spec, sizeof(un->sun_path));
+            return gw_errf(err,
+                           "backend \"%s\": a unix socket needs an absolute path shorter "
+                           "than %zu bytes",
+                           spec, sizeof(un->sun_path));
         }
         un->sun_family = AF_UNIX;
         strcpy(un->sun_path, path);
@@ -53,8 +54,7 @@ int gw_peer_parse(gw_peer *peer, const char *spec, char **err)
         return GW_OK;
     }
     if (strncmp(spec, "spawn:", 6) == 0) {
-        return gw_errf(err, "backend \"%s\": spawned apps are not available in this version",
-                 spec);
+        return gw_errf(err, "backend \"%s\": spawned apps are not available in this version", spec);
     }
     char host[256];
     const char *colon;
@@ -69,9 +69,10 @@ int gw_peer_parse(gw_peer *peer, const char *spec, char **err)
     } else {
         colon = strrchr(spec, ':');
         if (colon == NULL || (size_t)(colon - spec) >= sizeof(host)) {
-            return gw_errf(err, "backend \"%s\": expected \"host:port\", \"[v6]:port\" or "
-                     "\"unix:/path\"",
-                     spec);
+            return gw_errf(err,
+                           "backend \"%s\": expected \"host:port\", \"[v6]:port\" or "
+                           "\"unix:/path\"",
+                           spec);
         }
         memcpy(host, spec, (size_t)(colon - spec));
         host[colon - spec] = '\0';
@@ -93,7 +94,7 @@ int gw_peer_parse(gw_peer *peer, const char *spec, char **err)
         peer->salen = sizeof(*in6);
     } else {
         return gw_errf(err, "backend \"%s\": \"%s\" is not a numeric address (no DNS lookups)",
-                 spec, host);
+                       spec, host);
     }
     return 0;
 }

@@ -514,15 +514,7 @@ int http_req_analyze(const http_req_head *h, http_req_info *info)
 
 int http_is_hop_by_hop(gw_str name, const gw_header *hdr, size_t nhdr)
 {
-    if (gw_is_hop_by_hop(name)) return 1;
-    for (size_t i = 0; i < nhdr; i++) {
-        if (hdr[i].name.n != 10 || !HTTP_IS(hdr[i].name, "connection")) continue;
-        gw_str e;
-        size_t pos = 0;
-        while (list_next(hdr[i].value, &pos, &e))
-            if (e.n == name.n && ieq(e.p, name.p, e.n)) return 1;
-    }
-    return 0;
+    return gw_is_hop_by_hop(name) || gw_named_by_connection(hdr, nhdr, name);
 }
 
 /* ---- chunked transfer coding ---- */

@@ -238,6 +238,46 @@ class Sentinel:
         self.sock.close()
 
 
+class ScriptBackend:
+    """A loopback HTTP backend run by the test itself: each connection gets a thread that reads
+    one request head and calls answer(conn, head, n), n counting connections from 1."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.n = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.n += 1
+            threading.Thread(target=self._one, args=(conn, self.n), daemon=True).start()
+
+    def _one(self, conn, n):
+        with conn:
+            conn.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                d = conn.recv(4096)
+                if not d:
+                    return
+                head += d
+            self.answer(conn, head, n)
+
+    def answer(self, conn, head, n):
+        raise NotImplementedError
+
+    def close(self):
+        self.sock.close()
+
+
 class IncompleteResponse(Exception):
     """The connection ended before the response's framing said it was complete."""
 

@@ -2,11 +2,9 @@
 pipelines of answers the gateway makes itself, backlog wake-ups around failing peers, slow
 streamed uploads, a 101 carrying X-Rewrite, access-log lines longer than their buffer."""
 
-import socket
-import threading
 import time
 
-from harness import Client, GatewayTest, request_bytes, route
+from harness import Client, GatewayTest, ScriptBackend, request_bytes, route
 from test_ops import UpgradeBackend
 
 
@@ -104,45 +102,19 @@ class PipelinedGatewayAnswers(GatewayTest):
                             "server.max-keep-alive-requests = 100000\n")
 
 
-class FlakyOnce:
+class FlakyOnce(ScriptBackend):
     """An HTTP backend whose first connection reads the request, waits, and closes without an
     answer; later connections get 200 "ok" (Connection: close)."""
 
     def __init__(self, first_delay=0.5):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
         self.first_delay = first_delay
-        self.n = 0
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.n += 1
-            threading.Thread(target=self._one, args=(conn, self.n), daemon=True).start()
-
-    def _one(self, conn, n):
-        with conn:
-            conn.settimeout(5)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                d = conn.recv(4096)
-                if not d:
-                    return
-                head += d
-            if n == 1:
-                time.sleep(self.first_delay)
-                return
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-
-    def close(self):
-        self.sock.close()
+    def answer(self, conn, head, n):
+        if n == 1:
+            time.sleep(self.first_delay)
+            return
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 
 
 def waiter_after_a_failure(test, disable_time, within):
@@ -174,41 +146,17 @@ class BacklogPeerDisabledAfterQueueing(GatewayTest):
         waiter_after_a_failure(self, disable_time=1, within=2.5)
 
 
-class Scripted:
+class Scripted(ScriptBackend):
     """A one-shot-per-connection HTTP backend: reads a request head, sends `reply`, then holds
     the connection open for `hold` seconds (or closes at once)."""
 
     def __init__(self, reply, hold=1.0):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
         self.reply, self.hold = reply, hold
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn):
-        with conn:
-            conn.settimeout(5)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                d = conn.recv(4096)
-                if not d:
-                    return
-                head += d
-            conn.sendall(self.reply)
-            time.sleep(self.hold)
-
-    def close(self):
-        self.sock.close()
+    def answer(self, conn, head, n):
+        conn.sendall(self.reply)
+        time.sleep(self.hold)
 
 
 class XRewriteOn101(GatewayTest):

@@ -6,56 +6,31 @@ import os
 import re
 import signal
 import socket
-import threading
 import time
 
-from harness import Client, GatewayTest, base_conf, free_port, request_bytes, route
+from harness import (Client, GatewayTest, ScriptBackend, base_conf, free_port, request_bytes,
+                     route)
 
 
-class UpgradeBackend:
+class UpgradeBackend(ScriptBackend):
     """A tiny HTTP backend: answers an Upgrade request with 101, then echoes bytes upper-cased."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
         self.seen = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _serve(self):
+    def answer(self, conn, head, n):
+        self.seen.append(head)
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n"
+                     b"Upgrade: shout\r\n\r\n")
+        rest = head.split(b"\r\n\r\n", 1)[1]
+        if rest:
+            conn.sendall(rest.upper())
         while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
+            d = conn.recv(4096)
+            if not d:
                 return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn):
-        with conn:
-            conn.settimeout(5)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                d = conn.recv(4096)
-                if not d:
-                    return
-                head += d
-            self.seen.append(head)
-            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n"
-                         b"Upgrade: shout\r\n\r\n")
-            rest = head.split(b"\r\n\r\n", 1)[1]
-            if rest:
-                conn.sendall(rest.upper())
-            while True:
-                d = conn.recv(4096)
-                if not d:
-                    return
-                conn.sendall(d.upper())
-
-    def close(self):
-        self.sock.close()
+            conn.sendall(d.upper())
 
 
 class Ops(GatewayTest):
