@@ -54,18 +54,17 @@ typedef struct spawn_slot {
     struct sockaddr_storage sa;
     socklen_t salen;
     char addr[128];    /* "unix:/path" or "host:port", for status and logs */
-    char sockarg[112]; /* what "{socket}" becomes */
+    char sockarg[128]; /* what "{socket}" becomes */
     char port[8];      /* what "{port}" becomes ("" for unix) */
     int owns_path;     /* unlink the unix socket file when closing */
     pid_t pid;         /* 0: none yet (EMPTY, or the launcher has not answered) */
     uint32_t launch_id;
     double started_at, ready_at, idle_since, stop_deadline;
-    uint64_t requests; /* served by the current process */
-    int probe_fd;      /* argument mode: the connect that tells the app listens */
-    int log_fd;        /* read end of the process's stdout/stderr pipe */
-    ev_io log_io;
-    char logbuf[512];
-    size_t loglen;
+    uint64_t requests;         /* served by the current process */
+    int probe_fd;              /* argument mode: the connect that tells the app listens */
+    int kill_owed;             /* a stop was asked before the launcher told the pid */
+    int timed_out;             /* killed for not getting ready within start-timeout */
+    struct spawn_logpipe *log; /* the current process's stdout/stderr, while it is read */
 } spawn_slot;
 
 /* What spawn/ tells the gateway. All run on the main loop, never inside a spawn_* call made by
@@ -117,8 +116,7 @@ void spawn_slot_release(spawn_slot *s);
 void spawn_slot_answered(spawn_slot *s);
 
 /* Status: JSON for the status page and Prometheus text for metrics, appended by `put`. */
-typedef void (*spawn_put_fn)(void *arg, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+typedef void (*spawn_put_fn)(void *arg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void spawn_status_json(spawn_put_fn put, void *arg);
 void spawn_status_metrics(spawn_put_fn put, void *arg);
 
