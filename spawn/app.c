@@ -445,9 +445,11 @@ void spawn_status_json(spawn_put_fn put, void *arg)
             if (s->state == SPAWN_SLOT_EMPTY) continue;
             put(arg,
                 "%s{\"slot\":%u,\"pid\":%ld,\"state\":\"%s\",\"age\":%.3f,\"requests\":%llu,"
-                "\"inflight\":%u,\"socket\":",
+                "\"inflight\":%u,\"restarts\":%u,\"last_exit\":\"%s\",\"start_seconds\":%.6f,"
+                "\"socket\":",
                 pfirst ? "" : ",", i, (long)s->pid, slot_state_name(s), now - s->started_at,
-                (unsigned long long)s->requests, s->inflight);
+                (unsigned long long)s->requests, s->inflight, s->restarts, s->last_exit,
+                s->ready_at ? s->ready_at - s->started_at : 0.0);
             put_json_str(put, arg, s->addr);
             put(arg, "}");
             pfirst = 0;

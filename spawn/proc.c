@@ -105,6 +105,7 @@ void spawn_proc_start(spawn_slot *s)
     if (app->unreplaced > 0) { /* it replaces a process that died */
         app->unreplaced--;
         app->restarts++;
+        s->restarts++;
     }
     if (spawn_g.ctl < 0) {
         slot_failed_to_launch(s, "the launcher is gone");
@@ -336,6 +337,7 @@ static void slot_exited(spawn_slot *s, int status)
     int was_usable = s->usable;
     double age = now - s->started_at;
     describe_exit(app->last_exit, sizeof(app->last_exit), status);
+    snprintf(s->last_exit, sizeof(s->last_exit), "%s", app->last_exit);
     if (s->probe_fd >= 0) close(s->probe_fd);
     s->probe_fd = -1;
     if (s->log) s->log->slot = NULL;
