@@ -364,7 +364,11 @@ static void slot_exited(spawn_slot *s, int status)
                app->last_exit, age);
     }
     if (was_usable || in_backoff(app)) spawn_owe_changed(app); /* (back-off: 503 for waiters) */
-    if (asked || spawn_g.stopping_all) return;
+    if (spawn_g.stopping_all) return;
+    if (asked) { /* requests that came while it was stopping may wait for a process */
+        spawn_proc_scale(app);
+        return;
+    }
     if (in_backoff(app)) {
         /* nobody takes what waits in this socket for a while: hand it back, to be retried on
          * another process or answered 503 (it never reached an app; no process holds the
