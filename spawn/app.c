@@ -367,7 +367,7 @@ int spawn_init(struct ev_loop *loop, const char *state_dir, const spawn_hooks *h
         spawn_g.state_dir = gw_xstrdup(state_dir);
     } else {
         const char *tmp = getenv("TMPDIR");
-        char path[112]; /* (longer than any sun_path: a longer one is refused below) */
+        char path[256];
         snprintf(path, sizeof(path), "%s/portico.XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (mkdtemp(path) == NULL)
             return gw_errf(err, "cannot make a state dir in %s: %s", tmp && *tmp ? tmp : "/tmp",
