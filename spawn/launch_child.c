@@ -123,6 +123,9 @@ static int move_up(int fd, int rfd)
 void spawn_child_exec(spawn_child *c, char **envp, int report_fd)
 {
     int rfd = report_fd;
+    /* first out of portico's process group (a terminal's ^C reaches that group), then the
+     * launcher's ignored signals back to their defaults */
+    if (setsid() < 0) fail(rfd, errno, "setsid", NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
@@ -137,7 +140,6 @@ void spawn_child_exec(spawn_child *c, char **envp, int report_fd)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 
-    if (setsid() < 0) fail(rfd, errno, "setsid", NULL);
     set_credentials(c, rfd);
     /* after the credentials: changing them clears the parent-death signal */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail(rfd, errno, "prctl", NULL);
