@@ -662,7 +662,6 @@ class SpawnStop(SpawnTest):
         tree = self.watch.leftovers(exclude=(pt.pid,))
         self.assertTrue(any(t[1] == "portico-spawn" or "portico-spawn" in t[2] for t in tree),
                         "no launcher named portico-spawn in %r" % tree)
-        self.assertGreaterEqual([t[1] for t in tree].count("sleep"), 4, tree)
         for k in kids:
             self.assertIn(k, [t[0] for t in tree], "child %d not seen in the tree" % k)
         self.diag.append("tree before: %r" % tree)
