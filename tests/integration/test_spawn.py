@@ -699,11 +699,12 @@ class SpawnStop(SpawnTest):
 class SpawnKinds(SpawnTest):
     def test_puma_with_listen_fds(self):
         """puma gets its socket by socket activation (fd 3, LISTEN_FDS=1, LISTEN_PID,
-        LISTEN_FDNAMES=NAME). puma 5 binds it only with --bind-to-activated-sockets: without a
-        bind it would listen on 0.0.0.0:9292 and close (and unlink) the inherited socket."""
+        LISTEN_FDNAMES=NAME). puma 5 takes the inherited socket for a -b naming the same address
+        (-b unix://{socket}, as docs/config.md says) or with --bind-to-activated-sockets; with
+        neither it binds 0.0.0.0:9292 and closes (and unlinks) the inherited socket."""
         self.need(PUMA, "puma")
         pt = self.start_spawn(
-            {"rack": {"bin-path": [PUMA, "--bind-to-activated-sockets", "only", "-t", "1:1",
+            {"rack": {"bin-path": [PUMA, "-b", "unix://{socket}", "-t", "1:1",
                                    "--dir", APPS, os.path.join(APPS, "hello.ru")],
                       "pass-socket": "listen-fds", "concurrency": 1, "min-procs": 0,
                       "max-procs": 2, "stop-timeout": 3}},
