@@ -441,6 +441,22 @@ class SpawnPhp(SpawnTest):
         self.assertEqual(self.metric(m, "portico_app_starts_total", "php"), 1)
         self.assertEqual(self.metric(m, "portico_app_restarts_total", "php"), 0)
 
+    def test_runs_as_user(self):
+        """"user" => "nobody" (portico runs as root): the app runs as nobody and its group."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        import pwd
+        pw = pwd.getpwnam("nobody")
+        pt = self.start_php(**{"min-procs": 1, "max-procs": 1, "user": "nobody"})
+        pid = self.wait_procs(pt, "php", 1)[0]
+        with open("/proc/%d/status" % pid) as f:
+            st = f.read()
+        uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)", st, re.M).groups()
+        gids = re.search(r"^Gid:\s+(\d+)\s+(\d+)\s+(\d+)", st, re.M).groups()
+        self.assertEqual(set(uids), {str(pw.pw_uid)}, st)
+        self.assertEqual(set(gids), {str(pw.pw_gid)}, st)
+        self.assertEqual(self.get(pt.port, "/index.php").status, 200)
+
     def sample_peak(self, pt, name, stop):
         """A thread that records the largest process count status shows until stop is set."""
         peak = {"n": 0, "busy": 0}
@@ -696,7 +712,89 @@ class SpawnStop(SpawnTest):
         self.assertEqual(left, [], "descendants left 1.5 s after portico was killed")
 
 
+    def test_kill_signal_and_stop_timeout(self):
+        """Stopping portico: an app with kill-signal SIGINT stops at once on it; an app that
+        ignores SIGTERM gets SIGKILL after its stop-timeout (1 s), and portico waits for it."""
+        pt = self.start_spawn(
+            {"intr": self.py_app("intr", "--ignore-term", **{"min-procs": 1, "max-procs": 1,
+                                                             "kill-signal": "SIGINT",
+                                                             "stop-timeout": 5}),
+             "stubborn": self.py_app("stubborn", "--ignore-term", "--child",
+                                     **{"min-procs": 1, "max-procs": 1, "stop-timeout": 1})},
+            spawn_route("intr", "http", '$HTTP["url"] =^ "/i/"')
+            + spawn_route("stubborn", "http", '$HTTP["url"] =^ "/s/"'))
+        intr = self.wait_procs(pt, "intr", 1)[0]
+        stubborn = self.wait_procs(pt, "stubborn", 1)[0]
+        child = self.get(pt.port, "/s/").json()["children"][0]
+        t0 = time.monotonic()
+        pt.send_signal(signal.SIGTERM)
+        gone = {}
+        while time.monotonic() - t0 < 8 and len(gone) < 3:
+            for name, pid in (("intr", intr), ("stubborn", stubborn), ("child", child)):
+                if name not in gone and not alive(pid):
+                    gone[name] = time.monotonic() - t0
+            time.sleep(0.01)
+        rc = pt.p.wait(10)
+        took = time.monotonic() - t0
+        self.diag.append("gone after SIGTERM: %r; portico exited %r after %.2f s"
+                         % (gone, rc, took))
+        self.assertEqual(rc, 0)
+        self.assertEqual(sorted(gone), ["child", "intr", "stubborn"], "not all stopped")
+        self.assertLess(gone["intr"], 0.8, "the SIGINT app did not stop on its kill-signal")
+        self.assertGreater(gone["stubborn"], 0.9, "SIGKILL before stop-timeout")
+        self.assertLess(gone["stubborn"], 2.5, "no SIGKILL after stop-timeout")
+        self.assertGreaterEqual(took, gone["stubborn"] - 0.05,
+                                "portico exited before its app was gone")
+        self.assertTrue(self.log_lines(pt, "spawn_app: SIGINT"), "SIGINT not seen by the app")
+
+
 class SpawnKinds(SpawnTest):
+    def test_explicit_socket_addresses(self):
+        """"socket" => "unix:/path": slot i listens on /path.i; "socket" => "127.0.0.1:P" with
+        fd0: portico binds P, P+1, ... itself and PORT is set."""
+        sockdir = os.path.join(self.tmp, "sockets")
+        os.makedirs(sockdir)
+        port = consecutive_free_ports(2)
+        pt = self.start_spawn(
+            {"u": self.py_app("u", **{"socket": "unix:%s/u" % sockdir, "min-procs": 2,
+                                      "max-procs": 2}),
+             "t": self.py_app("t", **{"socket": "127.0.0.1:%d" % port, "min-procs": 2,
+                                      "max-procs": 2})},
+            spawn_route("u", "http", '$HTTP["url"] =^ "/u/"')
+            + spawn_route("t", "http", '$HTTP["url"] =^ "/t/"'))
+        self.wait_procs(pt, "u", 2)
+        self.wait_procs(pt, "t", 2)
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            ru = list(ex.map(lambda i: self.get(pt.port, "/u/%d?delay_ms=300" % i), range(2)))
+            rt = list(ex.map(lambda i: self.get(pt.port, "/t/%d?delay_ms=300" % i), range(2)))
+        self.assertEqual({r.json()["serving"] for r in ru},
+                         {"unix:%s/u.0" % sockdir, "unix:%s/u.1" % sockdir})
+        js = [r.json() for r in rt]
+        self.assertEqual({j["serving"] for j in js},
+                         {"127.0.0.1:%d" % port, "127.0.0.1:%d" % (port + 1)})
+        for j in js:
+            self.assertEqual(j["env"]["PORT"], j["serving"].rsplit(":", 1)[1], j)
+
+    def test_concurrency_per_process(self):
+        """concurrency 2: two requests at once share one process; a third and fourth start a
+        second one (max-procs 3 is not reached)."""
+        pt = self.start_spawn(
+            {"c": self.py_app("c", **{"concurrency": 2, "min-procs": 0, "max-procs": 3})},
+            spawn_route("c", "http", '$HTTP["url"] =^ "/c/"',
+                        "  proxy-core.backlog-timeout = 10\n"))
+        self.assertEqual(self.get(pt.port, "/c/warm", timeout=10).status, 200)
+        self.wait_procs(pt, "c", 1)
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            two = list(ex.map(lambda i: self.get(pt.port, "/c/%d?delay_ms=500" % i), range(2)))
+        self.assertEqual({r.json()["pid"] for r in two}, set(self.slots(pt, "c").values()))
+        self.assertEqual(len(self.slots(pt, "c")), 1, "a second process for 2 requests")
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            four = list(ex.map(lambda i: self.get(pt.port, "/c/%d?delay_ms=800" % i, timeout=10),
+                               range(4)))
+        self.assertEqual([r.status for r in four], [200] * 4)
+        pids = [r.json()["pid"] for r in four]
+        self.assertEqual(len(set(pids)), 2, "4 requests at concurrency 2: %r" % pids)
+        self.assertEqual(max(pids.count(p) for p in pids), 2, pids)
     def test_puma_with_listen_fds(self):
         """puma gets its socket by socket activation (fd 3, LISTEN_FDS=1, LISTEN_PID,
         LISTEN_FDNAMES=NAME). puma 5 takes the inherited socket for a -b naming the same address
@@ -929,8 +1027,13 @@ class SpawnConfig(SpawnTest):
         self.assert_error_in_block(text, path, rc, out, list(range(3, 7)))
 
     def test_missing_bin_path(self):
-        text, n = self.app_block(['"bin-path" => "/nonexistent/portico-test-app"'])
-        path, rc, out = self.check(text)
-        self.assert_error_in_block(text, path, rc, out,
-                                   [n['    "bin-path" => "/nonexistent/portico-test-app",']])
-        self.assertIn("/nonexistent/portico-test-app", out)
+        """A program that does not exist or cannot be run fails -t at the bin-path line, whether
+        named by an absolute path or looked up in PATH."""
+        for prog in ("/nonexistent/portico-test-app", "portico-no-such-program", "/etc/passwd",
+                     "/tmp"):
+            with self.subTest(bin_path=prog):
+                line = '"bin-path" => "%s"' % prog
+                text, n = self.app_block([line])
+                path, rc, out = self.check(text)
+                self.assert_error_in_block(text, path, rc, out, [n["    %s," % line]])
+                self.assertIn(prog, out)

@@ -10,7 +10,8 @@ one line to stderr first.
 --child starts a `sleep` in its own process group (a grandchild of the launcher);
 --escaped-child starts one that leaves the group and the session (setsid), the way a daemonising
 helper would; both must be gone when portico stops. --say TEXT writes TEXT to stderr and to
-stdout at start. Standard library only.
+stdout at start. --ignore-term ignores SIGTERM (so only a SIGKILL stops it); SIGINT always ends
+it at once with exit status 0, after a line on stderr. Standard library only.
 """
 
 import argparse
@@ -88,6 +89,7 @@ def main():
     ap.add_argument("--child", action="store_true")
     ap.add_argument("--escaped-child", action="store_true")
     ap.add_argument("--say")
+    ap.add_argument("--ignore-term", action="store_true")
     a = ap.parse_args()
 
     if a.socket == "fd0":
@@ -133,7 +135,13 @@ def main():
     server.app_name = a.name
     server.serving = describe(sock)
     server.children = children
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGTERM, signal.SIG_IGN if a.ignore_term else (lambda *_: os._exit(0)))
+
+    def on_int(*_):
+        os.write(2, b"spawn_app: SIGINT\n")
+        os._exit(0)
+
+    signal.signal(signal.SIGINT, on_int)
     server.serve_forever(poll_interval=0.05)
 
 
