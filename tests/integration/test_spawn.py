@@ -615,6 +615,57 @@ class SpawnPhp(SpawnTest):
                       "the killed process's group (its php worker) gone", pt)
 
 
+    def kill_only_process(self, age):
+        """One process (min = max = 1) under load from 2 clients, SIGKILLed `age` seconds after
+        it started. Returns (requests, failed, t_kill, victim, replacement pid)."""
+        pt = self.start_spawn(
+            {"one": self.py_app("one", **{"min-procs": 1, "max-procs": 1})},
+            spawn_route("one", "http", '$HTTP["url"] =^ "/one/"',
+                        "  proxy-core.backlog-timeout = 10\n"))
+        victim = self.wait_procs(pt, "one", 1)[0]
+        t_start = time.monotonic()
+        stop = threading.Event()
+        ts, results = self.load(pt, ["/one/x?delay_ms=50"], 2, until=stop)
+        time.sleep(max(0.0, age - (time.monotonic() - t_start)))
+        t_kill = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        new = self.wait_for(lambda: (lambda s: s if s.get(0) not in (None, victim) else None)(
+            self.slots(pt, "one")), 5.0, "a new pid in slot 0", pt)[0]
+        time.sleep(1.5)
+        stop.set()
+        for t in ts:
+            t.join(20)
+        failed = [r[:4] for r in results if r[3] != 200]
+        self.diag.append("killed pid %d at age ~%.1f s; replacement %d; %d requests; failed "
+                         "(t - t_kill, status): %r" % (
+                             victim, age, new, len(results),
+                             [(round(r[0] - t_kill, 3), r[3]) for r in failed]))
+        a = self.app(pt, "one")
+        self.assertGreaterEqual(a["restarts"], 1, a)
+        return results, failed, t_kill
+
+    def test_kill_9_of_the_only_process_under_load(self):
+        """SIGKILL to an app's only process (3.5 s old, so not an early death) under load: the
+        request in flight on it may fail; requests that wait meanwhile are served by its
+        replacement on the same socket."""
+        results, failed, t_kill = self.kill_only_process(3.5)
+        self.assertLessEqual(len(failed), 1, "more than the one in-flight request failed")
+        self.assertFalse([r for r in failed if r[0] > t_kill],
+                         "a request that started after the kill failed")
+        self.assertTrue([r for r in results if r[0] > t_kill + 0.5 and r[3] == 200])
+
+
+    def test_kill_9_of_a_young_only_process_under_load(self):
+        """The same, 1 s after the process started: it was ready and had served requests, so its
+        death is a crash under load, not an app that dies right after start; the requests
+        waiting meanwhile are still served by the replacement, not answered 503 by a back-off."""
+        results, failed, t_kill = self.kill_only_process(1.0)
+        self.assertLessEqual(len(failed), 1, "%d requests failed, not just the one in flight"
+                             % len(failed))
+        self.assertFalse([r for r in failed if r[0] > t_kill],
+                         "a request that started after the kill failed")
+
+
 class SpawnBackoff(SpawnTest):
     def test_app_that_dies_at_once_backs_off(self):
         """bin-path /bin/false: 503 + Retry-After in under a second, every time; status shows
