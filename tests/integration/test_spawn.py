@@ -993,6 +993,66 @@ class SpawnReload(SpawnTest):
                       "the old processes of b gone", pt)
 
 
+    def test_sighup_removes_an_app_after_its_requests(self):
+        """SIGHUP with app "c" (and its route) removed while a 1.5 s request is in flight on it:
+        that request completes with 200, then c's process stops; "k" is untouched."""
+        port = free_port()
+        head = base_conf(port, 'server.state-dir = %s\nstatus.status-url = "/portico/status"\n'
+                         % conf_str(self.state_dir))
+        keep = self.py_app("k", **{"min-procs": 1, "max-procs": 1})
+        gone = self.py_app("c", **{"min-procs": 1, "max-procs": 1})
+        pt = self.start_portico(head + apps_conf({"k": keep, "c": gone})
+                                + spawn_route("k", "http", '$HTTP["url"] =^ "/k/"')
+                                + spawn_route("c", "http", '$HTTP["url"] =^ "/c/"'),
+                                port=port, raw=True)
+        self.watch.add_root(pt.pid)
+        k0 = self.wait_procs(pt, "k", 1)
+        c0 = self.wait_procs(pt, "c", 1)[0]
+        res = {}
+        slow = threading.Thread(target=lambda: res.update(
+            r=self.get(pt.port, "/c/slow?delay_ms=1500", timeout=10)), daemon=True)
+        slow.start()
+        time.sleep(0.3)
+        with open(pt.conf_path, "w") as f:
+            f.write(head + apps_conf({"k": keep})
+                    + spawn_route("k", "http", '$HTTP["url"] =^ "/k/"'))
+        pt.send_signal(signal.SIGHUP)
+        self.assertTrue(self.wait_stderr(pt, "configuration reloaded", 5.0),
+                        pt.stderr_text()[-3000:])
+        self.assertTrue(alive(c0), "the removed app stopped with a request in flight")
+        self.assertEqual(self.get(pt.port, "/c/new").status, 404)
+        slow.join(10)
+        self.assertEqual(res["r"].status, 200, res)
+        self.assertEqual(res["r"].json()["pid"], c0)
+        self.wait_for(lambda: not alive(c0), 4.0, "the removed app's process gone", pt)
+        self.assertEqual([a["name"] for a in self.status(pt)["apps"]], ["k"])
+        self.assertEqual(self.slots(pt, "k"), k0)
+
+
+    def test_sighup_with_a_bad_config_keeps_the_apps(self):
+        """A reload whose config does not check (a bin-path that is nowhere in PATH) leaves the
+        running config and its processes as they were."""
+        port = free_port()
+        head = base_conf(port, 'server.state-dir = %s\nstatus.status-url = "/portico/status"\n'
+                         % conf_str(self.state_dir))
+        route = spawn_route("k", "http", '$HTTP["url"] =^ "/k/"')
+        pt = self.start_portico(head + apps_conf({"k": self.py_app("k", **{"min-procs": 2})})
+                                + route, port=port, raw=True)
+        self.watch.add_root(pt.pid)
+        k0 = self.wait_procs(pt, "k", 2)
+        bad = self.py_app("k", **{"min-procs": 2})
+        bad["bin-path"] = "portico-no-such-program"
+        with open(pt.conf_path, "w") as f:
+            f.write(head + apps_conf({"k": bad}) + route)
+        pt.send_signal(signal.SIGHUP)
+        self.wait_for(lambda: "portico-no-such-program" in pt.stderr_text(), 5.0,
+                      "the failed reload logged", pt)
+        time.sleep(0.3)
+        self.assertNotIn("configuration reloaded", pt.stderr_text())
+        self.assertEqual(self.slots(pt, "k"), k0)
+        self.assertEqual(self.get(pt.port, "/k/x").status, 200)
+
+
 class SpawnConfig(SpawnTest):
     """portico -t on spawn configs."""
 
