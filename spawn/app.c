@@ -506,8 +506,8 @@ unsigned spawn_stop_all(void)
 
 void spawn_cleanup(void)
 {
+    spawn_proc_close_logs(); /* (first: a pipe of a process still running points at its slot) */
     while (spawn_g.apps) spawn_app_free(spawn_g.apps);
-    spawn_proc_close_logs();
     if (spawn_g.loop) {
         ev_io_stop(spawn_g.loop, &spawn_g.ctl_io);
         ev_timer_stop(spawn_g.loop, &spawn_g.fast);

@@ -1,0 +1,71 @@
+"""Spawned apps at their edges: a start-up that fails after the apps were started, and reloads
+that hand an explicit socket from one app object to another."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from harness import PORTICO, GatewayTest, Portico, base_conf, free_port, sanitizer_report, Client, request_bytes
+
+PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+
+# An HTTP app on the listening socket it gets as fd 0: one request per connection.
+APP = r'''
+import socket
+s = socket.socket(fileno=0)
+while True:
+    c, _ = s.accept()
+    d = b""
+    while b"\r\n\r\n" not in d:
+        x = c.recv(65536)
+        if not x:
+            break
+        d += x
+    if d:
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+    c.close()
+'''
+
+
+class SpawnEdges(GatewayTest):
+
+    def app_path(self):
+        path = os.path.join(self.tmp, "app.py")
+        with open(path, "w") as f:
+            f.write(APP)
+        return path
+
+    def conf(self, port, apps, route_app, extra=""):
+        text = base_conf(port, 'server.state-dir = "%s/state"\n' % self.tmp + extra)
+        text += "spawn.apps = (\n"
+        for name, body in apps.items():
+            text += '  "%s" => ( "bin-path" => ( "%s", "%s" )%s ),\n' % (
+                name, PYTHON, self.app_path(), body)
+        text += ')\nproxy-core.protocol = "http"\nproxy-core.backends = ( "spawn:%s" )\n' % route_app
+        return text
+
+    def get(self, port):
+        with Client(port) as c:
+            c.send(request_bytes("GET", "/x", headers=(("Connection", "close"),)))
+            return c.read_response()
+
+    def test_listener_failure_after_apps_started(self):
+        """portico that cannot bind its listener after min-procs processes were started exits 1
+        cleanly (no sanitizer report) and leaves no app process."""
+        port = free_port()
+        busy = socket.socket()
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        try:
+            path = os.path.join(self.tmp, "busy.conf")
+            with open(path, "w") as f:
+                f.write(self.conf(port, {"a": ', "min-procs" => 1'}, "a"))
+            p = subprocess.run([PORTICO, "-f", path], capture_output=True, timeout=30)
+        finally:
+            busy.close()
+        err = p.stderr.decode("utf-8", "replace")
+        self.assertEqual(p.returncode, 1, err)
+        self.assertFalse(sanitizer_report(err), err[-4000:])
