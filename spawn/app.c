@@ -152,7 +152,15 @@ static int slot_listen(spawn_app *app, spawn_slot *s, char **err)
                        strerror(e));
     }
     s->lfd = fd;
-    s->owns_path = s->sa.ss_family == AF_UNIX;
+    s->owns_path = 0;
+    if (s->sa.ss_family == AF_UNIX) {
+        struct stat st;
+        if (lstat(((struct sockaddr_un *)&s->sa)->sun_path, &st) == 0) {
+            s->owns_path = 1;
+            s->path_dev = st.st_dev;
+            s->path_ino = st.st_ino;
+        }
+    }
     return 0;
 }
 
@@ -160,7 +168,13 @@ static void slot_close(spawn_slot *s)
 {
     if (s->lfd >= 0) {
         close(s->lfd);
-        if (s->owns_path) unlink(((struct sockaddr_un *)&s->sa)->sun_path);
+        /* (another app object may have bound the same path since: an app renamed, or its
+         * socket mode changed, on reload; its file is not ours to remove) */
+        const char *path = ((struct sockaddr_un *)&s->sa)->sun_path;
+        struct stat st;
+        if (s->owns_path && lstat(path, &st) == 0 && st.st_dev == s->path_dev &&
+            st.st_ino == s->path_ino)
+            unlink(path);
     }
     s->lfd = -1;
 }
@@ -206,6 +220,8 @@ static spawn_app *app_new(const spawn_conf *c, spawn_app *old, char **err)
         if (adopt && i < old->nslots && old->slots[i].lfd >= 0) {
             s->lfd = fcntl(old->slots[i].lfd, F_DUPFD_CLOEXEC, 3);
             s->owns_path = old->slots[i].owns_path;
+            s->path_dev = old->slots[i].path_dev;
+            s->path_ino = old->slots[i].path_ino;
             old->slots[i].owns_path = 0; /* (only on commit, see spawn_sync) */
             if (s->lfd >= 0) continue;
         }

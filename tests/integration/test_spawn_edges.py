@@ -69,3 +69,31 @@ class SpawnEdges(GatewayTest):
         err = p.stderr.decode("utf-8", "replace")
         self.assertEqual(p.returncode, 1, err)
         self.assertFalse(sanitizer_report(err), err[-4000:])
+
+    def reload_to(self, pt, text):
+        with open(pt.conf_path, "w") as f:
+            f.write(text)
+        n = pt.stderr_text().count("configuration reloaded")
+        pt.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while pt.stderr_text().count("configuration reloaded") == n:
+            self.assertLess(time.monotonic(), deadline, pt.stderr_text()[-3000:])
+            time.sleep(0.05)
+
+    def test_renamed_app_keeps_its_explicit_socket(self):
+        """An app renamed on SIGHUP with the same explicit unix socket: once the old app object
+        is gone, the new one's socket file is still there and requests are served."""
+        port = free_port()
+        sock = os.path.join(self.tmp, "app")
+        body = ', "min-procs" => 1, "max-procs" => 1, "socket" => "unix:%s"' % sock
+        pt = Portico(self.tmp, self.conf(port, {"a": body}, "a"), port)
+        self._porticos.append(pt)
+        self.assertEqual(self.get(port).status, 200)
+        self.reload_to(pt, self.conf(port, {"b": body}, "b"))
+        deadline = time.monotonic() + 10
+        while "app a[" not in pt.stderr_text() or "stopped" not in pt.stderr_text():
+            self.assertLess(time.monotonic(), deadline, pt.stderr_text()[-3000:])
+            time.sleep(0.05)
+        time.sleep(0.5)  # the housekeeping tick frees the old app object
+        self.assertTrue(os.path.exists(sock + ".0"), pt.stderr_text()[-3000:])
+        self.assertEqual(self.get(port).status, 200)
