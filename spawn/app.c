@@ -267,30 +267,60 @@ spawn_app *spawn_app_find(const char *name)
     return NULL;
 }
 
-int spawn_sync(const spawn_conf *const *confs, size_t n, char **err)
+struct spawn_plan {
+    const spawn_conf *const *confs;
+    size_t n;
+    spawn_app **made; /* NULL: the app is kept as it runs */
+    spawn_app **old;  /* the current app of that name, if any */
+};
+
+/* The new app objects of a plan go away; sockets taken over go back to the old objects. */
+static void plan_free(spawn_plan *pl, int undo)
 {
-    spawn_app **made = gw_xcalloc(n ? n : 1, sizeof(*made));
-    spawn_app **old = gw_xcalloc(n ? n : 1, sizeof(*old));
+    for (size_t k = 0; undo && k < pl->n; k++) {
+        if (pl->made[k] == NULL) continue;
+        for (unsigned j = 0; pl->old[k] && j < pl->made[k]->nslots && j < pl->old[k]->nslots; j++)
+            if (pl->made[k]->slots[j].owns_path && pl->made[k]->slots[j].lfd >= 0 &&
+                pl->old[k]->conf.socket)
+                pl->old[k]->slots[j].owns_path = 1, pl->made[k]->slots[j].owns_path = 0;
+        spawn_app_free(pl->made[k]);
+    }
+    free(pl->made);
+    free(pl->old);
+    free(pl);
+}
+
+spawn_plan *spawn_sync_prepare(const spawn_conf *const *confs, size_t n, char **err)
+{
+    spawn_plan *pl = gw_xcalloc(1, sizeof(*pl));
+    pl->confs = confs;
+    pl->n = n;
+    pl->made = gw_xcalloc(n ? n : 1, sizeof(*pl->made));
+    pl->old = gw_xcalloc(n ? n : 1, sizeof(*pl->old));
     for (size_t i = 0; i < n; i++) {
         spawn_app *cur = spawn_app_find(confs[i]->name);
         if (cur && strcmp(cur->conf.fingerprint, confs[i]->fingerprint) == 0) continue;
-        old[i] = cur;
-        made[i] = app_new(confs[i], cur, err);
-        if (made[i] == NULL) {
-            for (size_t k = 0; k < i; k++) {
-                if (made[k] == NULL) continue;
-                for (unsigned j = 0; old[k] && j < made[k]->nslots && j < old[k]->nslots; j++)
-                    if (made[k]->slots[j].owns_path && made[k]->slots[j].lfd >= 0 &&
-                        old[k]->conf.socket)
-                        old[k]->slots[j].owns_path = 1, made[k]->slots[j].owns_path = 0;
-                spawn_app_free(made[k]);
-            }
-            free(made);
-            free(old);
-            return GW_ERR;
+        pl->old[i] = cur;
+        pl->made[i] = app_new(confs[i], cur, err);
+        if (pl->made[i] == NULL) {
+            plan_free(pl, 1);
+            return NULL;
         }
     }
-    /* commit: retire what is gone or replaced, then bring in and start the new ones */
+    return pl;
+}
+
+void spawn_sync_abort(spawn_plan *pl)
+{
+    if (pl) plan_free(pl, 1);
+}
+
+void spawn_sync_commit(spawn_plan *pl)
+{
+    const spawn_conf *const *confs = pl->confs;
+    size_t n = pl->n;
+    spawn_app **made = pl->made, **old = pl->old;
+    /* retire what is gone or replaced, then bring in and start the new ones */
     for (spawn_app *a = spawn_g.apps; a; a = a->next) {
         if (a->retired) continue;
         int keep = 0;
@@ -317,8 +347,14 @@ int spawn_sync(const spawn_conf *const *confs, size_t n, char **err)
         for (unsigned k = 0; k < want; k++) spawn_proc_start(&app->slots[k]);
     }
     if (spawn_g.apps && !ev_is_active(&spawn_g.tick)) ev_timer_start(spawn_g.loop, &spawn_g.tick);
-    free(made);
-    free(old);
+    plan_free(pl, 0);
+}
+
+int spawn_sync(const spawn_conf *const *confs, size_t n, char **err)
+{
+    spawn_plan *pl = spawn_sync_prepare(confs, n, err);
+    if (pl == NULL) return GW_ERR;
+    spawn_sync_commit(pl);
     return GW_OK;
 }
 

@@ -95,6 +95,13 @@ int spawn_init(struct ev_loop *loop, const char *state_dir, const spawn_hooks *h
  * the last reference is gone. All or nothing: on error (a socket that cannot be made) nothing
  * changes and *err says why. */
 int spawn_sync(const spawn_conf *const *confs, size_t n, char **err);
+/* spawn_sync in two steps, for a caller that has more to do that may fail: prepare makes the
+ * new app objects and their sockets and changes nothing that runs (NULL with *err on error);
+ * commit then makes it so, abort undoes it. `confs` must outlive the plan. */
+typedef struct spawn_plan spawn_plan;
+spawn_plan *spawn_sync_prepare(const spawn_conf *const *confs, size_t n, char **err);
+void spawn_sync_commit(spawn_plan *plan);
+void spawn_sync_abort(spawn_plan *plan);
 
 /* The current app of that name, or NULL. */
 spawn_app *spawn_app_find(const char *name);

@@ -63,12 +63,16 @@ static void bind_pool(gw_pool *pool)
     bound[nbound++] = pool;
 }
 
-int gw_spawned_bind(gw_rt *rt, char **err)
+spawn_plan *gw_spawned_prepare(gw_rt *rt, char **err)
 {
-    if (spawn_sync((const spawn_conf *const *)rt->apps, rt->napps, err) != GW_OK) return GW_ERR;
+    return spawn_sync_prepare((const spawn_conf *const *)rt->apps, rt->napps, err);
+}
+
+void gw_spawned_bind(gw_rt *rt, spawn_plan *plan)
+{
+    spawn_sync_commit(plan);
     for (size_t i = 0; i < rt->npools; i++)
         if (rt->pools[i]->app_name) bind_pool(rt->pools[i]);
-    return GW_OK;
 }
 
 void gw_spawned_unbind(gw_pool *pool)

@@ -97,3 +97,46 @@ class SpawnEdges(GatewayTest):
         time.sleep(0.5)  # the housekeeping tick frees the old app object
         self.assertTrue(os.path.exists(sock + ".0"), pt.stderr_text()[-3000:])
         self.assertEqual(self.get(port).status, 200)
+
+    def app_pids(self, pt):
+        """pids of the app processes under portico (children of its launcher)."""
+        out = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % name, "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if self.app_path().encode() in cmd:
+                out.append(int(name))
+        return sorted(out)
+
+    def test_refused_reload_leaves_the_apps_as_they_were(self):
+        """A reload that changes an app but is refused (a new listener cannot bind) keeps the
+        running app: no second set of processes, the old ones still serve."""
+        port = free_port()
+        pt = Portico(self.tmp, self.conf(port, {"a": ', "min-procs" => 1'}, "a"), port)
+        self._porticos.append(pt)
+        self.assertEqual(self.get(port).status, 200)
+        before = self.app_pids(pt)
+        self.assertEqual(len(before), 1)
+        busy = socket.socket()
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        try:
+            extra = '$SERVER["socket"] == "127.0.0.1:%d" { }\n' % busy.getsockname()[1]
+            with open(pt.conf_path, "w") as f:
+                f.write(self.conf(port, {"a": ', "min-procs" => 1, "max-procs" => 3'}, "a")
+                        + extra)
+            pt.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 5
+            while "reload refused" not in pt.stderr_text():
+                self.assertLess(time.monotonic(), deadline, pt.stderr_text()[-3000:])
+                time.sleep(0.05)
+        finally:
+            busy.close()
+        time.sleep(0.5)
+        self.assertEqual(self.app_pids(pt), before, pt.stderr_text()[-3000:])
+        self.assertEqual(self.get(port).status, 200)
