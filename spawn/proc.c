@@ -239,6 +239,7 @@ void spawn_proc_on_fast(struct ev_loop *loop, ev_timer *w, int revents)
 void spawn_slot_answered(spawn_slot *s)
 {
     s->answered = 1;
+    s->app->failures = 0; /* it served: not a failed start, however it ends */
     if (s->state == SPAWN_SLOT_STARTING && s->pid) mark_ready(s);
 }
 
@@ -449,6 +450,8 @@ static void tick_app(spawn_app *app, double now)
         live += spawn_slot_live(&app->slots[i]) && app->slots[i].state != SPAWN_SLOT_STOPPING;
     for (unsigned k = app->nslots; k-- > 0;) { /* from the top: low slots stay warm */
         spawn_slot *s = &app->slots[k];
+        if (s->state == SPAWN_SLOT_READY && now - s->started_at >= SPAWN_YOUNG)
+            app->failures = 0; /* a good start ends the row, however the process ends */
         if (s->state == SPAWN_SLOT_STARTING && now - s->started_at > c->start_timeout) {
             gw_log(GW_LOG_ERR, "app %s[%ld]: not ready after %.0f s (start-timeout): killed",
                    c->name, (long)s->pid, c->start_timeout);

@@ -140,3 +140,52 @@ class SpawnEdges(GatewayTest):
         time.sleep(0.5)
         self.assertEqual(self.app_pids(pt), before, pt.stderr_text()[-3000:])
         self.assertEqual(self.get(port).status, 200)
+
+    def status_app(self, port, name):
+        with Client(port) as c:
+            c.send(request_bytes("GET", "/portico/status", headers=(("Connection", "close"),)))
+            for a in c.read_response().json()["apps"]:
+                if a["name"] == name:
+                    return a
+        return None
+
+    def test_a_good_run_ends_the_row_of_failed_starts(self):
+        """Failed starts in a row, then a process that starts and serves: the row is over
+        (failures 0) once it has answered, and it stays over after the process is stopped when
+        idle, so a later failure backs off from the start again (0.5 s)."""
+        port = free_port()
+        marker = os.path.join(self.tmp, "fail")
+        open(marker, "w").close()
+        wrapper = os.path.join(self.tmp, "wrap.sh")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\n[ -e %s ] && exit 3\nexec %s %s\n" % (marker, PYTHON, self.app_path()))
+        os.chmod(wrapper, 0o755)
+        text = base_conf(port, 'status.status-url = "/portico/status"\n'
+                         'spawn.apps = ( "a" => ( "bin-path" => "%s", "max-procs" => 1, '
+                         '"idle-timeout" => 1 ) )\n'
+                         '$HTTP["url"] =^ "/x" {\n proxy-core.protocol = "http"\n'
+                         ' proxy-core.backends = ( "spawn:a" )\n}\n' % wrapper)
+        pt = Portico(self.tmp, text, port)
+        self._porticos.append(pt)
+        for want in (1, 2, 3):
+            deadline = time.monotonic() + 10
+            while self.status_app(port, "a")["state"] == "backoff":
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            self.get(port)
+            deadline = time.monotonic() + 5
+            while self.status_app(port, "a")["failures"] < want:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+        os.unlink(marker)
+        deadline = time.monotonic() + 10
+        while self.status_app(port, "a")["state"] == "backoff":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        self.assertEqual(self.get(port).status, 200)
+        self.assertEqual(self.status_app(port, "a")["failures"], 0)
+        deadline = time.monotonic() + 10
+        while self.status_app(port, "a")["processes"]:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.1)
+        self.assertEqual(self.status_app(port, "a")["failures"], 0, pt.stderr_text()[-2000:])
