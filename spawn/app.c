@@ -344,7 +344,8 @@ void spawn_sync_commit(spawn_plan *pl)
             unsigned live = spawn_app_live(old[i]);
             if (live > want) want = live < app->nslots ? live : app->nslots;
         }
-        for (unsigned k = 0; k < want; k++) spawn_proc_start(&app->slots[k]);
+        for (unsigned k = 0; k < want; k++)
+            if (!spawn_slot_address_busy(&app->slots[k])) spawn_proc_start(&app->slots[k]);
     }
     if (spawn_g.apps && !ev_is_active(&spawn_g.tick)) ev_timer_start(spawn_g.loop, &spawn_g.tick);
     plan_free(pl, 0);

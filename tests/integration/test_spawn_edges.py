@@ -47,9 +47,9 @@ class SpawnEdges(GatewayTest):
         text += ')\nproxy-core.protocol = "http"\nproxy-core.backends = ( "spawn:%s" )\n' % route_app
         return text
 
-    def get(self, port):
+    def get(self, port, path="/x"):
         with Client(port) as c:
-            c.send(request_bytes("GET", "/x", headers=(("Connection", "close"),)))
+            c.send(request_bytes("GET", path, headers=(("Connection", "close"),)))
             return c.read_response()
 
     def test_listener_failure_after_apps_started(self):
@@ -189,3 +189,32 @@ class SpawnEdges(GatewayTest):
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.1)
         self.assertEqual(self.status_app(port, "a")["failures"], 0, pt.stderr_text()[-2000:])
+
+    def test_argument_mode_app_changed_on_its_own_address(self):
+        """An app that binds an explicit TCP address itself ("argument"), changed on SIGHUP: the
+        new process starts once the old one has let go of the address, and no request fails
+        meanwhile (before, the readiness probe reached the old process, the new one counted as
+        ready, and requests in between were refused: 503)."""
+        port, app_port = free_port(), free_port()
+        def text(idle):
+            return base_conf(port, 'spawn.apps = ( "w" => ( "bin-path" => ( "%s", "-m", '
+                             '"http.server", "--bind", "127.0.0.1", "{port}" ), "pass-socket" => '
+                             '"argument", "socket" => "127.0.0.1:%d", "min-procs" => 1, '
+                             '"max-procs" => 1, "idle-timeout" => %d ) )\n'
+                             'proxy-core.protocol = "http"\nproxy-core.backends = ( "spawn:w" )\n'
+                             % (PYTHON, app_port, idle))
+        pt = Portico(self.tmp, text(60), port)
+        self._porticos.append(pt)
+        deadline = time.monotonic() + 10
+        while "ready in" not in pt.stderr_text():
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        self.assertEqual(self.get(port, "/").status, 200)
+        with open(pt.conf_path, "w") as f:
+            f.write(text(61))
+        pt.send_signal(signal.SIGHUP)
+        statuses = []
+        for _ in range(30):
+            statuses.append(self.get(port, "/").status)
+            time.sleep(0.05)
+        self.assertEqual(statuses, [200] * len(statuses), pt.stderr_text()[-3000:])
