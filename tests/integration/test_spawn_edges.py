@@ -218,3 +218,22 @@ class SpawnEdges(GatewayTest):
             statuses.append(self.get(port, "/").status)
             time.sleep(0.05)
         self.assertEqual(statuses, [200] * len(statuses), pt.stderr_text()[-3000:])
+
+    def test_two_apps_on_one_socket_are_refused(self):
+        """-t refuses two apps whose slots would share an address (the same unix socket, or
+        overlapping port ranges): the second would take the first's socket files."""
+        for a, b in (('"unix:%s/s"' % self.tmp, '"unix:%s/s"' % self.tmp),
+                     ('"127.0.0.1:9300", "max-procs" => 4', '"localhost:9303"')):
+            path = os.path.join(self.tmp, "dup.conf")
+            with open(path, "w") as f:
+                f.write(self.conf(8099, {"a": ', "socket" => ' + a, "b": ', "socket" => ' + b},
+                                  "a"))
+            p = subprocess.run([PORTICO, "-t", "-f", path], capture_output=True, timeout=30)
+            out = (p.stdout + p.stderr).decode()
+            self.assertEqual(p.returncode, 1, out)
+            self.assertIn('"b": "socket" overlaps the sockets of app "a"', out)
+        with open(path, "w") as f:
+            f.write(self.conf(8099, {"a": ', "socket" => "127.0.0.1:9300", "max-procs" => 3',
+                                     "b": ', "socket" => "127.0.0.1:9303"'}, "a"))
+        p = subprocess.run([PORTICO, "-t", "-f", path], capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, (p.stdout + p.stderr).decode())
