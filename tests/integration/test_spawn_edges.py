@@ -2,6 +2,7 @@
 that hand an explicit socket from one app object to another."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +28,30 @@ while True:
     if d:
         c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
     c.close()
+'''
+
+# An HTTP app on fd 0 that keeps connections alive and answers with the number of the
+# connection (1, 2, ...) a request came on.
+KEEPALIVE_APP = r'''
+import socket, threading
+s = socket.socket(fileno=0)
+n = 0
+def serve(c, k):
+    buf = b""
+    while True:
+        while b"\r\n\r\n" not in buf:
+            x = c.recv(65536)
+            if not x:
+                c.close()
+                return
+            buf += x
+        buf = buf[buf.index(b"\r\n\r\n") + 4:]
+        body = b"%d\n" % k
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+while True:
+    c, _ = s.accept()
+    n += 1
+    threading.Thread(target=serve, args=(c, n), daemon=True).start()
 '''
 
 
@@ -237,3 +262,28 @@ class SpawnEdges(GatewayTest):
                                      "b": ', "socket" => "127.0.0.1:9303"'}, "a"))
         p = subprocess.run([PORTICO, "-t", "-f", path], capture_output=True, timeout=30)
         self.assertEqual(p.returncode, 0, (p.stdout + p.stderr).decode())
+
+    def test_two_routes_to_one_php_process(self):
+        """Two routes reach one php-cgi (one process, one connection at a time) through two
+        pools: a kept FastCGI connection of one pool does not pin the process the other
+        route's request needs (before: that request hung until read-timeout, 504)."""
+        php = shutil.which("php-cgi")
+        if php is None:
+            self.skipTest("php-cgi is not installed")
+        port = free_port()
+        for d in ("a", "b"):
+            os.makedirs(os.path.join(self.tmp, "www", d))
+            with open(os.path.join(self.tmp, "www", d, "index.php"), "w") as f:
+                f.write("<?php echo 'php ', getmypid(), \"\\n\";\n")
+        text = base_conf(port, 'server.document-root = "%s/www"\n'
+                         'spawn.apps = ( "p" => ( "bin-path" => "%s", "max-procs" => 1 ) )\n'
+                         'proxy-core.protocol = "fastcgi"\nproxy-core.read-timeout = 4\n'
+                         '$HTTP["url"] =^ "/a/" {\n proxy-core.backends = ( "spawn:p" )\n}\n'
+                         '$HTTP["url"] =^ "/b/" {\n proxy-core.balancer = "round-robin"\n'
+                         ' proxy-core.backends = ( "spawn:p" )\n}\n' % (self.tmp, php))
+        pt = Portico(self.tmp, text, port)
+        self._porticos.append(pt)
+        for d in ("b", "a", "a", "b", "a", "b"):
+            t0 = time.monotonic()
+            self.assertEqual(self.get(port, "/%s/index.php" % d).status, 200, d)
+            self.assertLess(time.monotonic() - t0, 2.0, d)
