@@ -462,7 +462,8 @@ static void tick_app(spawn_app *app, double now)
     int unused = app->retired && app->refs == 0;
     /* a retired app gets only what the old configuration still sends: an idle process of it
      * goes at once (it may hold an address the new app's process needs) */
-    int drained = app->retired && (unused || !spawn_g.hooks.waiting || spawn_g.hooks.waiting(app) == 0);
+    int drained =
+        app->retired && (unused || !spawn_g.hooks.waiting || spawn_g.hooks.waiting(app) == 0);
     unsigned live = 0;
     for (unsigned i = 0; i < app->nslots; i++)
         live += spawn_slot_live(&app->slots[i]) && app->slots[i].state != SPAWN_SLOT_STOPPING;

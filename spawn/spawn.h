@@ -58,7 +58,7 @@ typedef struct spawn_slot {
     char port[8];      /* what "{port}" becomes ("" for unix) */
     int owns_path;     /* unlink the unix socket file when closing */
     dev_t path_dev;    /* the file it bound: unlinked only while the path still names it */
-    ino_t path_ino;
+    ino_t path_ino;    /* (with path_dev) */
     pid_t pid;         /* 0: none yet (EMPTY, or the launcher has not answered) */
     uint32_t launch_id;
     double started_at, ready_at, idle_since, stop_deadline;
