@@ -112,8 +112,9 @@ void spawn_app_unref(spawn_app *app);
 const char *spawn_app_name(const spawn_app *app);
 unsigned spawn_app_nslots(const spawn_app *app);
 spawn_slot *spawn_app_slot(spawn_app *app, unsigned i);
-/* How long a request may wait for the app to start (start-timeout). */
-double spawn_app_start_timeout(const spawn_app *app);
+/* How long a request may wait for a cold app: its start-timeout while none of its processes is
+ * ready, else 0 (the route's backlog-timeout applies). */
+double spawn_app_cold_wait(const spawn_app *app);
 
 /* Requests wait for `app` and no usable slot has room: start processes as the settings allow. */
 void spawn_app_demand(spawn_app *app);
@@ -124,6 +125,9 @@ int spawn_app_waitable(const spawn_app *app);
 /* A request is sent to the slot / is over with it. */
 void spawn_slot_acquire(spawn_slot *s);
 void spawn_slot_release(spawn_slot *s);
+/* A connect to the slot was refused: with pass-socket "argument" its process no longer listens
+ * (it is dying, or restarting its listener); the slot takes nothing until it listens again. */
+void spawn_slot_refused(spawn_slot *s);
 /* A response came from the slot: its process is surely ready. */
 void spawn_slot_answered(spawn_slot *s);
 
