@@ -704,6 +704,30 @@ class SpawnBackoff(SpawnTest):
         self.assertEqual(self.app(pt, "bad")["last_exit"], "exited 1")
 
 
+    def test_app_that_never_gets_ready(self):
+        """An app that never accepts on its socket (sleep) is killed at start-timeout (1 s) and
+        counts as a failed start; the request that waited for it gets 503 + Retry-After, not a
+        hang."""
+        pt = self.start_spawn(
+            {"mute": {"bin-path": ["/bin/sleep", "30"], "start-timeout": 1, "stop-timeout": 1}},
+            spawn_route("mute", "http", '$HTTP["url"] =^ "/"'))
+        t0 = time.monotonic()
+        r = self.get(pt.port, "/x", timeout=10)
+        took = time.monotonic() - t0
+        a = self.app(pt, "mute")
+        self.diag.append("answered %d after %.2f s; app %r" % (r.status, took, a))
+        self.assertEqual(r.status, 503, r)
+        self.assertIsNotNone(r.header("Retry-After"))
+        self.assertGreater(took, 0.9, "answered before start-timeout")
+        self.assertLess(took, 3.5)
+        self.assertGreaterEqual(a["failures"], 1, a)
+        self.assertRegex(a["last_exit"], r"^killed by SIG", a)
+        sleeps = [k for k, (comm, cmd, _) in self.watch.seen.items() if cmd == "/bin/sleep 30"]
+        self.assertTrue(sleeps, "the app process was never seen")
+        self.wait_for(lambda: not [k for k in sleeps if alive(*k)], 1.0,
+                      "the app that never got ready gone", pt)
+
+
 class SpawnStop(SpawnTest):
     def start_tree(self):
         """php-cgi (2 processes, each with its worker child) and spawn_app (2 processes, each with
@@ -797,6 +821,32 @@ class SpawnStop(SpawnTest):
         self.assertGreaterEqual(took, gone["stubborn"] - 0.05,
                                 "portico exited before its app was gone")
         self.assertTrue(self.log_lines(pt, "spawn_app: SIGINT"), "SIGINT not seen by the app")
+
+
+    def test_app_signals_are_default(self):
+        """An app starts with default signal dispositions and nothing blocked, even when portico
+        itself was started with signals ignored (`portico &` in a script ignores SIGINT and
+        SIGQUIT; nohup ignores SIGHUP): otherwise kill-signal SIGINT would not stop it."""
+        saved = {sig: signal.signal(sig, signal.SIG_IGN)
+                 for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)}
+        try:
+            pt = self.start_spawn(
+                {"sig": self.py_app("sig", **{"min-procs": 1, "max-procs": 1,
+                                              "kill-signal": "SIGINT"})},
+                spawn_route("sig", "http", '$HTTP["url"] =^ "/"'))
+        finally:
+            for sig, old in saved.items():
+                signal.signal(sig, old)
+        pid = self.wait_procs(pt, "sig", 1)[0]
+        with open("/proc/%d/status" % pid) as f:
+            st = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+        # python3 itself ignores SIGPIPE and SIGXFSZ at start; signals 32 and 33 are glibc's own
+        # (libc cannot change them; make, for one, runs its recipes with them ignored)
+        ign = int(st["SigIgn"].strip(), 16) & ~((1 << (signal.SIGPIPE - 1))
+                                                | (1 << (signal.SIGXFSZ - 1)) | (3 << 31))
+        ignored = [str(n + 1) for n in range(64) if ign >> n & 1]
+        self.assertEqual(ignored, [], "the app starts with these signals ignored")
+        self.assertEqual(int(st["SigBlk"].strip(), 16), 0, "the app starts with signals blocked")
 
 
 class SpawnKinds(SpawnTest):
