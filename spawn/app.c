@@ -78,7 +78,7 @@ static int slot_address(spawn_app *app, spawn_slot *s, char **err)
 {
     const spawn_conf *c = &app->conf;
     memset(&s->sa, 0, sizeof(s->sa));
-    char path[256];
+    char path[112]; /* (longer than any sun_path: a longer one is refused below) */
     const char *sock = c->socket;
     if (sock == NULL || strncmp(sock, "unix:", 5) == 0) {
         if (sock == NULL)

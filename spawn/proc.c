@@ -99,7 +99,7 @@ void spawn_proc_start(spawn_slot *s)
     s->idle_since = s->started_at;
     s->pid = 0;
     s->requests = 0;
-    s->kill_owed = s->timed_out = 0;
+    s->kill_owed = s->timed_out = s->answered = 0;
     s->launch_id = ++spawn_g.next_launch;
     app->starts++;
     if (app->unreplaced > 0) { /* it replaces a process that died */
@@ -238,6 +238,7 @@ void spawn_proc_on_fast(struct ev_loop *loop, ev_timer *w, int revents)
 
 void spawn_slot_answered(spawn_slot *s)
 {
+    s->answered = 1;
     if (s->state == SPAWN_SLOT_STARTING && s->pid) mark_ready(s);
 }
 
@@ -349,7 +350,7 @@ static void slot_exited(spawn_slot *s, int status)
     if (!asked) app->unreplaced++;
     if (asked) {
         gw_log(GW_LOG_INFO, "app %s[%ld]: stopped (%s)", app->conf.name, (long)pid, app->last_exit);
-    } else if (s->ready_at == 0 || age < SPAWN_YOUNG) {
+    } else if (s->ready_at == 0 || (age < SPAWN_YOUNG && !s->answered)) {
         app->failures++;
         double delay = spawn_backoff_delay(app->failures);
         app->backoff_until = now + delay;

@@ -66,6 +66,7 @@ typedef struct spawn_slot {
     int probe_fd;              /* argument mode: the connect that tells the app listens */
     int kill_owed;             /* a stop was asked before the launcher told the pid */
     int timed_out;             /* killed for not getting ready within start-timeout */
+    int answered;              /* the current process has sent a response */
     struct spawn_logpipe *log; /* the current process's stdout/stderr, while it is read */
 } spawn_slot;
 

@@ -5,7 +5,9 @@
 
 #include "spawn/spawn.h"
 
-#define SPAWN_YOUNG 3.0      /* a process that dies younger than this (s) failed to start */
+#define SPAWN_YOUNG                                                                                \
+    3.0                      /* a process that dies younger than this (s) without having answered  \
+                                anything (or before it was ready) failed to start */
 #define SPAWN_MAX_STARTING 4 /* starts in flight per app */
 #define SPAWN_TICK 0.1       /* housekeeping period (s) */
 #define SPAWN_POLL 0.001     /* readiness polling while a process starts (s) */
