@@ -349,6 +349,18 @@ class SpawnTest(GatewayTest):
             return {p["slot"]: p["pid"] for p in procs} or {"none": 0}
         return self.wait_for(check, timeout, "app %s with %d ready processes" % (name, n), pt)
 
+    def wait_replaced(self, pt, name, slot, old_pid, timeout=10.0):
+        """Wait until `slot` of the app runs a ready process other than old_pid; returns
+        {slot: pid} at that moment."""
+        def check():
+            procs = self.app(pt, name)["processes"]
+            mine = [p for p in procs if p["slot"] == slot]
+            if not mine or mine[0]["pid"] == old_pid or \
+                    mine[0]["state"] not in ("ready", "idle", "busy"):
+                return None
+            return {p["slot"]: p["pid"] for p in procs}
+        return self.wait_for(check, timeout, "a new ready process in slot %d" % slot, pt)
+
     def log_lines(self, pt, text):
         return [l for l in pt.stderr_text().splitlines() if text in l]
 
@@ -499,7 +511,7 @@ class SpawnPhp(SpawnTest):
         self.diag.append("20 requests took %.2f s; peak %r; php pids %r" % (took, peak, workers))
         self.assertEqual(peak["n"], 4, "peak process count %d, want max-procs 4" % peak["n"])
         self.assertEqual(len(workers), 4, "requests served by %d php processes" % len(workers))
-        self.assertLess(took, 5.0, "20 x 0.5 s on 4 processes took %.1f s" % took)
+        self.assertLess(took, 6.0, "20 x 0.5 s on 4 processes took %.1f s" % took)
         self.assertGreaterEqual(self.app(pt, "php")["starts"], 4)
 
         app_procs = [key for key, (comm, cmd, _) in self.watch.seen.items() if "php" in comm + cmd]
@@ -588,9 +600,7 @@ class SpawnPhp(SpawnTest):
         other_slot, other = sorted(before.items())[1]
         t_kill = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        new = self.wait_for(
-            lambda: (lambda s: s if s.get(slot) not in (None, victim) else None)(
-                self.slots(pt, "php")), 5.0, "a new pid in slot %d" % slot, pt)
+        new = self.wait_replaced(pt, "php", slot, victim)
         t_new = time.monotonic()
         time.sleep(1.5)
         stop.set()
@@ -614,10 +624,9 @@ class SpawnPhp(SpawnTest):
         self.wait_for(lambda: not [p for p in group if alive(p)], 2.0,
                       "the killed process's group (its php worker) gone", pt)
 
-
     def kill_only_process(self, age):
         """One process (min = max = 1) under load from 2 clients, SIGKILLed `age` seconds after
-        it started. Returns (requests, failed, t_kill, victim, replacement pid)."""
+        it started. Returns (requests, failed, t_kill, t_new: when the replacement was ready)."""
         pt = self.start_spawn(
             {"one": self.py_app("one", **{"min-procs": 1, "max-procs": 1})},
             spawn_route("one", "http", '$HTTP["url"] =^ "/one/"',
@@ -629,37 +638,37 @@ class SpawnPhp(SpawnTest):
         time.sleep(max(0.0, age - (time.monotonic() - t_start)))
         t_kill = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        new = self.wait_for(lambda: (lambda s: s if s.get(0) not in (None, victim) else None)(
-            self.slots(pt, "one")), 5.0, "a new pid in slot 0", pt)[0]
+        new = self.wait_replaced(pt, "one", 0, victim)[0]
+        t_new = time.monotonic()
         time.sleep(1.5)
         stop.set()
         for t in ts:
             t.join(20)
         failed = [r[:4] for r in results if r[3] != 200]
-        self.diag.append("killed pid %d at age ~%.1f s; replacement %d; %d requests; failed "
-                         "(t - t_kill, status): %r" % (
-                             victim, age, new, len(results),
+        self.diag.append("killed pid %d at age ~%.1f s; replacement %d ready after %.2f s; "
+                         "%d requests; failed (t - t_kill, status): %r" % (
+                             victim, age, new, t_new - t_kill, len(results),
                              [(round(r[0] - t_kill, 3), r[3]) for r in failed]))
         a = self.app(pt, "one")
         self.assertGreaterEqual(a["restarts"], 1, a)
-        return results, failed, t_kill
+        return results, failed, t_kill, t_new
 
     def test_kill_9_of_the_only_process_under_load(self):
         """SIGKILL to an app's only process (3.5 s old, so not an early death) under load: the
         request in flight on it may fail; requests that wait meanwhile are served by its
         replacement on the same socket."""
-        results, failed, t_kill = self.kill_only_process(3.5)
+        results, failed, t_kill, t_new = self.kill_only_process(3.5)
         self.assertLessEqual(len(failed), 1, "more than the one in-flight request failed")
         self.assertFalse([r for r in failed if r[0] > t_kill],
                          "a request that started after the kill failed")
-        self.assertTrue([r for r in results if r[0] > t_kill + 0.5 and r[3] == 200])
+        self.assertTrue([r for r in results if r[0] > t_new and r[3] == 200])
 
 
     def test_kill_9_of_a_young_only_process_under_load(self):
         """The same, 1 s after the process started: it was ready and had served requests, so its
         death is a crash under load, not an app that dies right after start; the requests
         waiting meanwhile are still served by the replacement, not answered 503 by a back-off."""
-        results, failed, t_kill = self.kill_only_process(1.0)
+        results, failed, t_kill, _ = self.kill_only_process(1.0)
         self.assertLessEqual(len(failed), 1, "%d requests failed, not just the one in flight"
                              % len(failed))
         self.assertFalse([r for r in failed if r[0] > t_kill],
