@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from harness import HERE, PORTICO, GatewayTest, Portico, base_conf, conf_str, free_port
+from harness import HERE, PORTICO, GatewayTest, Portico, base_conf, conf_str, fnv1a64, free_port
 
 APPS = os.path.join(HERE, "apps")
 SPAWN_APP = os.path.join(APPS, "spawn_app.py")
@@ -933,6 +933,43 @@ class SpawnKinds(SpawnTest):
                         + pt.stderr_text()[-3000:])
         self.assertIn("rack", lines[0])
         self.assertRegex(lines[0], r"\b%d\b" % pid)
+
+    def test_puma_bind_to_activated_sockets(self):
+        """The other way puma 5 takes the inherited socket: --bind-to-activated-sockets only."""
+        self.need(PUMA, "puma")
+        pt = self.start_spawn(
+            {"rack": {"bin-path": [PUMA, "--bind-to-activated-sockets", "only", "-t", "1:1",
+                                   "--dir", APPS, os.path.join(APPS, "hello.ru")],
+                      "pass-socket": "listen-fds", "min-procs": 0, "max-procs": 1,
+                      "stop-timeout": 3}},
+            spawn_route("rack", "http", '$HTTP["url"] =^ "/"'))
+        r = self.get(pt.port, "/p", timeout=20)
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.body.startswith(b"hello from puma pid=%d " % self.slots(pt, "rack")[0]),
+                        r)
+
+    def test_fastcgi_and_scgi_apps(self):
+        """The test backends as spawned apps: fcgi_echo on fd 0 (FastCGI), scgi_echo binding
+        "unix:{socket}" itself (SCGI, argument mode: slot i at PATH.i); request bodies arrive
+        whole."""
+        sockdir = os.path.join(self.tmp, "scgi")
+        os.makedirs(sockdir)
+        pt = self.start_spawn(
+            {"fe": {"bin-path": self.backend_path("fcgi_echo"), "min-procs": 0,
+                    "max-procs": 1, "stop-timeout": 2},
+             "se": {"bin-path": [self.backend_path("scgi_echo"), "unix:{socket}"],
+                    "socket": "unix:%s/se" % sockdir, "pass-socket": "argument",
+                    "min-procs": 0, "max-procs": 1, "stop-timeout": 2}},
+            spawn_route("fe", "fastcgi", '$HTTP["url"] =^ "/fe/"')
+            + spawn_route("se", "scgi", '$HTTP["url"] =^ "/se/"'))
+        body = os.urandom(200000)
+        for prefix, want in (("/fe/", lambda: "fd0:%d" % self.slots(pt, "fe")[0]),
+                             ("/se/", lambda: "unix:%s/se.0" % sockdir)):
+            r = self.get(pt.port, prefix + "x?q=1", method="POST", body=body, timeout=15)
+            self.assertEqual(r.status, 200, r)
+            e = r.json()
+            self.assertEqual((e["body_len"], e["body_fnv"]), (len(body), fnv1a64(body)))
+            self.assertEqual(e["backend"], want())
 
     def test_argument_mode_with_port(self):
         """pass-socket "argument": the app binds {port} / {socket} itself; two slots on TCP use
