@@ -826,7 +826,8 @@ class SpawnStop(SpawnTest):
         self.assertEqual(sorted(gone), ["child", "intr", "stubborn"], "not all stopped")
         self.assertLess(gone["intr"], 0.8, "the SIGINT app did not stop on its kill-signal")
         self.assertGreater(gone["stubborn"], 0.9, "SIGKILL before stop-timeout")
-        self.assertLess(gone["stubborn"], 2.5, "no SIGKILL after stop-timeout")
+        # (generous: on a loaded machine the reaping itself can take a while)
+        self.assertLess(gone["stubborn"], 5.0, "no SIGKILL after stop-timeout")
         self.assertGreaterEqual(took, gone["stubborn"] - 0.05,
                                 "portico exited before its app was gone")
         self.assertTrue(self.log_lines(pt, "spawn_app: SIGINT"), "SIGINT not seen by the app")
