@@ -69,6 +69,7 @@ void spawn_slot_drain(spawn_slot *s);       /* accept and close them (no process
 void spawn_proc_start(spawn_slot *s);
 void spawn_proc_stop(spawn_slot *s, int sig);
 void spawn_proc_scale(spawn_app *app);
+int spawn_slot_address_busy(const spawn_slot *s); /* another app object's process holds it */
 void spawn_proc_on_ctl(struct ev_loop *loop, ev_io *w, int revents);
 void spawn_proc_on_fast(struct ev_loop *loop, ev_timer *w, int revents);
 void spawn_proc_on_tick(struct ev_loop *loop, ev_timer *w, int revents);
