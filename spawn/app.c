@@ -222,7 +222,7 @@ static spawn_app *app_new(const spawn_conf *c, spawn_app *old, char **err)
             s->owns_path = old->slots[i].owns_path;
             s->path_dev = old->slots[i].path_dev;
             s->path_ino = old->slots[i].path_ino;
-            old->slots[i].owns_path = 0; /* (only on commit, see spawn_sync) */
+            old->slots[i].owns_path = 0; /* (given back on abort: plan_free) */
             if (s->lfd >= 0) continue;
         }
         if (slot_listen(app, s, err) != 0) goto fail;
@@ -351,13 +351,6 @@ void spawn_sync_commit(spawn_plan *pl)
     plan_free(pl, 0);
 }
 
-int spawn_sync(const spawn_conf *const *confs, size_t n, char **err)
-{
-    spawn_plan *pl = spawn_sync_prepare(confs, n, err);
-    if (pl == NULL) return GW_ERR;
-    spawn_sync_commit(pl);
-    return GW_OK;
-}
 
 void spawn_app_ref(spawn_app *app)
 {

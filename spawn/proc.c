@@ -523,5 +523,5 @@ void spawn_proc_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         tick_app(a, now);
         if (a->retired && a->refs == 0 && procs_of(a) == 0) spawn_app_free(a);
     }
-    if (spawn_g.apps == NULL) ev_timer_stop(loop, w); /* (started again by spawn_sync) */
+    if (spawn_g.apps == NULL) ev_timer_stop(loop, w); /* (started again by spawn_sync_commit) */
 }

@@ -88,16 +88,13 @@ typedef struct spawn_hooks {
  * (mkdtemp under $TMPDIR or /tmp when state_dir is NULL). Returns 0, or -1 with *err. */
 int spawn_init(struct ev_loop *loop, const char *state_dir, const spawn_hooks *hooks, char **err);
 
-/* Make the running apps what `confs` says: an app whose fingerprint is unchanged is kept with
- * its processes and sockets; a new or changed one is created (its sockets made now; a changed
- * app's processes are started ahead, as many as the old one runs, at least min-procs); a
- * changed or removed one is retired: it keeps serving what still refers to it and stops when
- * the last reference is gone. All or nothing: on error (a socket that cannot be made) nothing
- * changes and *err says why. */
-int spawn_sync(const spawn_conf *const *confs, size_t n, char **err);
-/* spawn_sync in two steps, for a caller that has more to do that may fail: prepare makes the
- * new app objects and their sockets and changes nothing that runs (NULL with *err on error);
- * commit then makes it so, abort undoes it. `confs` must outlive the plan. */
+/* Make the running apps what `confs` says, in two steps for a caller that has more to do that
+ * may fail. prepare makes the new app objects and their sockets and changes nothing that runs
+ * (NULL with *err when a socket cannot be made); commit then makes it so, abort undoes it.
+ * `confs` must outlive the plan. An app whose fingerprint is unchanged is kept with its
+ * processes and sockets; a new or changed one is created (a changed app's processes are started
+ * ahead, as many as the old one runs, at least min-procs); a changed or removed one is retired:
+ * it keeps serving what still refers to it and stops when the last reference is gone. */
 typedef struct spawn_plan spawn_plan;
 spawn_plan *spawn_sync_prepare(const spawn_conf *const *confs, size_t n, char **err);
 void spawn_sync_commit(spawn_plan *plan);
