@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -49,7 +50,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: portico -f FILE     run with this config, in the foreground\n"
                  "       portico -t -f FILE  check the config and exit (0: good, 1: not)\n"
                  "       portico -p -f FILE  print the effective config and exit\n"
-                 "       portico -v | -h     version / this help\n");
+                 "       portico -v | --version, -h | --help\n");
 }
 
 static void on_shutdown_tick(struct ev_loop *loop, ev_timer *w, int revents)
@@ -170,7 +171,10 @@ static void cleanup(void)
 int main(int argc, char **argv)
 {
     int test = 0, print = 0, opt;
-    while ((opt = getopt(argc, argv, "f:tpvh")) != -1) {
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+                                              {"version", no_argument, NULL, 'v'},
+                                              {NULL, 0, NULL, 0}};
+    while ((opt = getopt_long(argc, argv, "f:tpvh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'f':
             conf_path = optarg;

@@ -20,17 +20,22 @@ class CommandLine(GatewayTest):
         self.assertFalse(sanitizer_report(err), err)
 
     def test_version(self):
-        rc, out, err = run(["-v"])
-        self.assertEqual(rc, 0, err)
-        self.assertRegex(out + err, r"portico\S* \d+\.\d+")
-        self.check_clean(err)
+        for flag in ("-v", "--version"):
+            rc, out, err = run([flag])
+            self.assertEqual(rc, 0, err)
+            self.assertRegex(out, r"^portico\S* \d+\.\d+")
+            self.assertEqual(err, "", flag)
+            self.check_clean(err)
 
     def test_usage(self):
-        rc, out, err = run(["-h"])
-        self.assertEqual(rc, 0, err)
-        for opt in ("-f", "-t", "-p", "-v"):
-            self.assertIn(opt, out + err)
-        self.check_clean(err)
+        for flag in ("-h", "--help"):
+            rc, out, err = run([flag])
+            self.assertEqual(rc, 0, err)
+            self.assertTrue(out.startswith("usage: "), out)
+            self.assertEqual(err, "", flag)  # no "invalid option" before the usage
+            for opt in ("-f", "-t", "-p", "-v", "--help", "--version"):
+                self.assertIn(opt, out)
+            self.check_clean(err)
 
     def test_unknown_option_fails(self):
         rc, out, err = run(["-Z"])
