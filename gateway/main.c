@@ -77,12 +77,19 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     ev_timer_start(loop, &shutdown_timer);
 }
 
-static void open_logs(const gw_rt *rt)
+/* Returns 0, or -1 when a log could not be opened (logged; at start-up portico stops). */
+static int open_logs(const gw_rt *rt)
 {
-    if (gw_log_open(rt->srv.errorlog) != 0)
+    int rc = 0;
+    if (gw_log_open(rt->srv.errorlog) != 0) {
         gw_log(GW_LOG_ERR, "cannot open %s: %s", rt->srv.errorlog, strerror(errno));
-    if (gw_accesslog_open(rt->srv.accesslog) != 0)
+        rc = -1;
+    }
+    if (gw_accesslog_open(rt->srv.accesslog) != 0) {
         gw_log(GW_LOG_ERR, "cannot open %s: %s", rt->srv.accesslog, strerror(errno));
+        rc = -1;
+    }
+    return rc;
 }
 
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
@@ -249,7 +256,10 @@ int main(int argc, char **argv)
         cleanup();
         return 1;
     }
-    open_logs(rt);
+    if (open_logs(rt) != 0) {
+        cleanup();
+        return 1;
+    }
     if (rt->warning) gw_log(GW_LOG_WARN, "%s", rt->warning);
     ev_signal_init(&sig_term, on_stop, SIGTERM);
     ev_signal_init(&sig_int, on_stop, SIGINT);
