@@ -121,6 +121,21 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     gw_log(GW_LOG_INFO, "configuration reloaded from %s", conf_path);
 }
 
+/* One line that names every listener and every spawned app. */
+static void log_started(const gw_rt *rt)
+{
+    char line[1024];
+    size_t n = (size_t)snprintf(line, sizeof(line), "portico %s listening on %s", PACKAGE_VERSION,
+                                rt->main_socket);
+    for (size_t i = 0; i < rt->nextra && n < sizeof(line); i++)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, ", %s", rt->extra[i].name);
+    for (size_t i = 0; i < rt->napps && n < sizeof(line); i++)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s (%u-%u processes)",
+                              i ? ", " : "; spawned apps: ", rt->apps[i]->name,
+                              rt->apps[i]->min_procs, rt->apps[i]->max_procs);
+    gw_log(GW_LOG_INFO, "%s", line);
+}
+
 static void on_reopen(struct ev_loop *loop, ev_signal *w, int revents)
 {
     gw_log_reopen();
@@ -178,9 +193,8 @@ static void cleanup(void)
 int main(int argc, char **argv)
 {
     int test = 0, print = 0, opt;
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
-                                              {"version", no_argument, NULL, 'v'},
-                                              {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'v'}, {NULL, 0, NULL, 0}};
     while ((opt = getopt_long(argc, argv, "f:tpvh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'f':
@@ -269,9 +283,9 @@ int main(int argc, char **argv)
     ev_signal_start(gw_srv.loop, &sig_int);
     ev_signal_start(gw_srv.loop, &sig_hup);
     ev_signal_start(gw_srv.loop, &sig_usr1);
+    log_started(rt);
     gw_listeners_start_all(); /* (only now: connections meet a process that dropped privileges
                                  and handles its signals) */
-    gw_log(GW_LOG_INFO, "portico %s listening on %s", PACKAGE_VERSION, rt->main_socket);
     ev_run(gw_srv.loop, 0);
     if (spawn_stop_all() > 0) { /* every app process, kill-signal then SIGKILL after stop-timeout */
         gw_log(GW_LOG_INFO, "stopping %u app processes", spawn_live());

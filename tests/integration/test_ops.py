@@ -133,10 +133,14 @@ class Ops(GatewayTest):
         a = self.start_backend("http_echo")
         sock_path = os.path.join(self.tmp, "portico.sock")
         p6 = free_port()
-        self.start_portico(
+        pt = self.start_portico(
             route([a]) +
             '$SERVER["socket"] == "unix:%s" {\n}\n' % sock_path +
             '$SERVER["socket"] == "[::1]:%d" {\n}\n' % p6)
+        started = [l for l in pt.stderr_text().splitlines() if "listening on" in l]
+        self.assertEqual(len(started), 1, pt.stderr_text())
+        for name in ("127.0.0.1:%d" % pt.port, "unix:" + sock_path, "[::1]:%d" % p6):
+            self.assertIn(name, started[0])  # the start-up line names every listener
         deadline = time.monotonic() + 5
         while not os.path.exists(sock_path) and time.monotonic() < deadline:
             time.sleep(0.05)
