@@ -172,6 +172,13 @@ def main():
                   ["gateway", "req/s", "p50 ms", "p99 ms", "CPU us/req", "gw CPU %",
                    "conns/req"] + (["queued"] if proto == "fastcgi" else []) + ["errors", "check"],
                   rows)
+            for gw in GATEWAYS:
+                r = res.get(gw)
+                if r and r.get("queued") is not None and r["queued"] >= int(CONNS) // 2 \
+                        and r.get("conns") is not None and r["conns"] < 0.5:
+                    print("note: %s keeps its FastCGI connections while %d more wait in the accept"
+                          " queue behind pinned processes; requests still waiting at the end are"
+                          " in neither req/s nor the latencies" % (gw, r["queued"]))
             compare(res, "%s, %s" % (title, nw), summary, nw)
         if read("na-w%d-portico" % w):
             print(verdict("%s: portico runs" % nw, False,
