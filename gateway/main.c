@@ -113,6 +113,10 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     }
     gw_spawned_bind(rt, plan);
     gw_rt *old = gw_srv.rt;
+    for (size_t i = 0; i < rt->npools; i++) /* per-backend counters survive the reload */
+        for (size_t k = 0; k < old->npools; k++)
+            if (strcmp(rt->pools[i]->name, old->pools[k]->name) == 0)
+                gw_pool_inherit(rt->pools[i], old->pools[k]);
     gw_srv.rt = rt;
     gw_rt_unref(old); /* requests in flight keep their own references */
     gw_listeners_pause(gw_srv.nconns >= rt->srv.max_connections);
