@@ -119,6 +119,11 @@ static void put_line(gw_bufq *out, const char *name, size_t nn, const char *valu
     gw_bufq_commit(out, total);
 }
 
+void http_write_request_line(gw_bufq *out, gw_str method, gw_str target)
+{
+    put4(out, method.p, method.n, " ", 1, target.p, target.n, " HTTP/1.1\r\n", 11);
+}
+
 void http_write_header(gw_bufq *out, gw_str name, gw_str value)
 {
     put_line(out, name.p, name.n, value.p, value.n);
