@@ -30,6 +30,10 @@ static inline char var_char(unsigned char c)
     return '_';
 }
 
+/* Field names are compared on every request and response: a length that differs settles it
+ * without entering the loop of gw_str_caseeq. */
+#define NAME_IS(s, lit) ((s).n == sizeof(lit) - 1 && gw_str_caseeq((s), (lit)))
+
 /* Fields never passed as HTTP_*: hop-by-hop (RFC 9110 §7.6.1), the two that have their own
  * variables, Expect (handled by the gateway), Proxy (httpoxy, CVE-2016-5385), and every
  * look-alike that would take the variable of an owned field ("Content_Length"). */
@@ -127,7 +131,7 @@ static int henv_build(henv *e, const gw_req *rq)
 
     size_t conn_at = rq->nhdr; /* the first Connection field */
     for (size_t i = 0; i < rq->nhdr && conn_at == rq->nhdr; i++)
-        if (gw_str_caseeq(rq->hdr[i].name, "Connection")) conn_at = i;
+        if (NAME_IS(rq->hdr[i].name, "Connection")) conn_at = i;
 
     for (size_t i = 0; i < rq->nhdr; i++) {
         const gw_header *hd = &rq->hdr[i];
@@ -329,7 +333,7 @@ int gw_cgi_parse_head(const char *buf, size_t len, gw_resp *rsp)
         }
         gw_str value = {p + vs, ve - vs};
 
-        if (gw_str_caseeq(name, "Status")) {
+        if (NAME_IS(name, "Status")) {
             size_t used;
             int s = parse_status3(value.p, value.n, &used);
             if (s < 0 || from_status) return GW_ERR;
@@ -337,7 +341,7 @@ int gw_cgi_parse_head(const char *buf, size_t len, gw_resp *rsp)
             from_status = 1;
             continue;
         }
-        if (gw_str_caseeq(name, "Content-Length")) {
+        if (NAME_IS(name, "Content-Length")) {
             int64_t v;
             if (parse_length(value, &v) != GW_OK) return GW_ERR;
             if (clen >= 0) {
@@ -345,7 +349,7 @@ int gw_cgi_parse_head(const char *buf, size_t len, gw_resp *rsp)
                 continue; /* an identical repeat is one field (RFC 9110 §8.6) */
             }
             clen = v;
-        } else if (gw_str_caseeq(name, "Location")) {
+        } else if (NAME_IS(name, "Location")) {
             have_location = 1;
         }
         /* NUL-terminate in place: the separator byte after a value is never needed again */

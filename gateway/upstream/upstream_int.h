@@ -19,6 +19,7 @@ typedef struct gw_upconn {
     gw_peer *peer;
     struct gw_exchange *up; /* the exchange using it; NULL while idle */
     unsigned nreq;          /* requests sent on it */
+    int head_ready;         /* the exchange's head is encoded already (sent before connected) */
     struct gw_upconn *next; /* the peer's idle list */
     gw_buf in;
 } gw_upconn;

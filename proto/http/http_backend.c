@@ -88,6 +88,14 @@ static void write_xff(gw_bufq *out, const gw_req *rq)
         return;
     }
     int any = 0;
+    for (size_t i = 0; i < rq->nhdr && !any; i++)
+        any = rq->hdr[i].value.n > 0 && gw_str_caseeq2(rq->hdr[i].name, name);
+    if (!any) { /* the common case, nothing to append to: one line written whole */
+        const char *a = rq->client && rq->client->addr[0] ? rq->client->addr : "unknown";
+        http_write_header(out, name, (gw_str){a, strlen(a)});
+        return;
+    }
+    any = 0;
     gw_bufq_append(out, "X-Forwarded-For: ", 17);
     for (size_t i = 0; i < rq->nhdr; i++) {
         const gw_header *h = &rq->hdr[i];
@@ -132,10 +140,7 @@ static int be_encode_head(void *vst, const gw_req *rq, int keepalive, gw_bufq *o
     st->want_upgrade = rq->upgrade;
     st->keepalive = keepalive && !rq->upgrade;
 
-    gw_bufq_append(out, rq->method.p, rq->method.n);
-    gw_bufq_append(out, " ", 1);
-    gw_bufq_append(out, target.p, target.n);
-    gw_bufq_append(out, " HTTP/1.1\r\n", 11);
+    http_write_request_line(out, rq->method, target);
 
     /* HTTP/1.0 clients may send no Host; a backend speaking 1.1 requires one. */
     if (!hdr_has(rq, host)) {

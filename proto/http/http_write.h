@@ -16,6 +16,9 @@ const char *http_reason(int status);
 /* Append "HTTP/1.<minor> NNN Reason\r\n". The gateway always answers HTTP/1.1: pass 1. */
 void http_write_status(gw_bufq *out, int minor, int status);
 
+/* Append "METHOD target HTTP/1.1\r\n" (the line of a request to a backend). */
+void http_write_request_line(gw_bufq *out, gw_str method, gw_str target);
+
 /* Append "Name: value\r\n" (both copied). */
 void http_write_header(gw_bufq *out, gw_str name, gw_str value);
 
