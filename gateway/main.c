@@ -18,7 +18,9 @@
 #include "gateway/client/listen.h"
 #include "gateway/base/log.h"
 #include "gateway/config/route.h"
+#include "gateway/upstream/spawned.h"
 #include "gateway/upstream/upstream.h"
+#include "spawn/spawn.h"
 
 static const char *conf_path;
 static ev_signal sig_term, sig_int, sig_hup, sig_usr1;
@@ -34,6 +36,7 @@ static void pool_release(gw_pool *pool)
 {
     gw_health_stop(pool);
     gw_upstream_pool_release(pool);
+    gw_spawned_unbind(pool);
 }
 
 static void health_changed(gw_pool *pool, gw_peer *peer)
@@ -91,7 +94,7 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
         free(err);
         return;
     }
-    if (gw_listeners_sync(rt, &err) != GW_OK) {
+    if (gw_spawned_bind(rt, &err) != GW_OK || gw_listeners_sync(rt, &err) != GW_OK) {
         gw_log(GW_LOG_ERR, "reload refused, the running config stays: %s", err);
         free(err);
         gw_rt_unref(rt);
@@ -157,6 +160,7 @@ static void cleanup(void)
     gw_cond_cleanup();
     gw_upstream_pool_trim();
     gw_blk_pool_trim();
+    spawn_cleanup();
 }
 
 int main(int argc, char **argv)
@@ -212,6 +216,14 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     gw_srv.rt = rt;
+    /* the launcher is forked now, while the process is small and before privileges drop */
+    if (spawn_init(gw_srv.loop, rt->srv.state_dir, &gw_spawned_hooks, &err) != GW_OK ||
+        gw_spawned_bind(rt, &err) != GW_OK) {
+        fprintf(stderr, "portico: %s\n", err);
+        free(err);
+        cleanup();
+        return 1;
+    }
     if (gw_listeners_sync(rt, &err) != GW_OK) {
         fprintf(stderr, "portico: %s\n", err);
         free(err);
@@ -239,6 +251,10 @@ int main(int argc, char **argv)
     ev_signal_start(gw_srv.loop, &sig_usr1);
     gw_log(GW_LOG_INFO, "portico %s listening on %s", PACKAGE_VERSION, rt->main_socket);
     ev_run(gw_srv.loop, 0);
+    if (spawn_stop_all() > 0) { /* every app process, kill-signal then SIGKILL after stop-timeout */
+        gw_log(GW_LOG_INFO, "stopping %u app processes", spawn_live());
+        while (spawn_live() > 0) ev_run(gw_srv.loop, EVRUN_ONCE);
+    }
     if (gw_srv.rt->srv.pid_file) unlink(gw_srv.rt->srv.pid_file);
     gw_log(GW_LOG_INFO, "portico stopped");
     cleanup();

@@ -50,6 +50,7 @@ static const struct keydef keydefs[] = {
     {"proxy-core.script-name", KT_STR, KS_ANY},
     {"proxy-core.health-check", KT_MAP, KS_ANY},
     {"spawn.apps", KT_MAPMAP, KS_TOP},
+    {"spawn.max-procs-total", KT_INT, KS_TOP},
 };
 
 const char *gw_conf_key_name(size_t i)

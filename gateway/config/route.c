@@ -5,6 +5,8 @@
 
 #include "gateway/config/route.h"
 
+#include "gateway/config/apps.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,10 +97,14 @@ static int check_server(gw_rt *rt, char **err)
         return gw_errf(err, "%s: server.max-connections must be at least 1", f);
     if (s->max_request_size < 0)
         return gw_errf(err, "%s: server.max-request-size must not be negative", f);
+    const gw_setting *tot = gw_block_get(rt->conf->root, "spawn.max-procs-total");
+    if (tot && tot->val->num != 0)
+        return gw_errf(err,
+                       "%s:%d: spawn.max-procs-total is not available in this version (only its "
+                       "default, 0, is accepted)",
+                       tot->val->file, tot->val->line);
     const gw_setting *st = gw_block_get(rt->conf->root, "spawn.apps");
-    if (st && st->val->n > 0)
-        return gw_errf(err, "%s: spawn.apps: spawned apps are not available in this version", f);
-    return GW_OK;
+    return gw_apps_load(st ? st->val : NULL, &rt->apps, &rt->napps, err);
 }
 
 /* A listener's own settings must be as sane as the top level's; the address is the block's
@@ -212,6 +218,7 @@ void gw_rt_unref(gw_rt *rt)
         gw_pool_free(rt->pools[i]);
     }
     free(rt->pools);
+    gw_apps_free(rt->apps, rt->napps);
     free(rt->extra);
     free(rt->warning);
     gw_conf_free(rt->conf);

@@ -8,6 +8,7 @@
 #include "gateway/config/conf.h"
 #include "gateway/upstream/pool.h"
 #include "gateway/config/rewrite.h"
+#include "spawn/spawn.h"
 
 /* server.* and status.* settings: top level only. */
 typedef struct gw_server_conf {
@@ -62,6 +63,8 @@ typedef struct gw_rt {
     size_t nextra;
     gw_pool **pools;
     size_t npools;
+    spawn_conf **apps; /* spawn.apps, checked; started by the running server only */
+    size_t napps;
     gw_route_table *table; /* every compiled route, immutable once loaded */
     char *warning; /* set when combinations were cut by GW_RT_MAX_COMBOS: "FILE:LINE: ..." */
     uint64_t generation;

@@ -10,6 +10,7 @@
 
 #include "gateway/base/alloc.h"
 #include "gateway/config/route_int.h"
+#include "gateway/config/apps.h"
 #include "gateway/upstream/registry.h"
 
 #define MAX_BACKENDS 2048
@@ -310,7 +311,24 @@ static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_
         }
     }
     char *msg = NULL;
-    gw_pool *p = gw_pool_new(key, ops, bal, specs, n, max_pool, &msg);
+    gw_pool *p = NULL;
+    size_t nspawn = 0;
+    for (size_t i = 0; i < n; i++) nspawn += strncmp(specs[i], "spawn:", 6) == 0;
+    if (nspawn == 0) {
+        p = gw_pool_new(key, ops, bal, specs, n, max_pool, &msg);
+    } else if (n > 1) {
+        gw_errf(&msg, "a \"spawn:NAME\" backend stands alone in its list (its process slots are "
+                      "the pool)");
+    } else if (hc_path) {
+        gw_errf(&msg, "proxy-core.health-check does not apply to a spawned app: portico watches "
+                      "its processes itself");
+    } else {
+        const spawn_conf *app = gw_apps_find(rt->apps, rt->napps, specs[0] + 6);
+        if (app == NULL)
+            gw_errf(&msg, "backend \"%s\": no app \"%s\" in spawn.apps", specs[0], specs[0] + 6);
+        else
+            p = gw_pool_new_app(key, ops, bal, app->name, app->max_procs);
+    }
     free(key);
     if (p == NULL) {
         gw_errf(err, "%s:%d: %s", where_file(where), where_line(where), msg ? msg : "bad backend");

@@ -5,7 +5,11 @@
 
 #include "gateway/upstream/balance.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "spawn/spawn.h"
 
 static const char *peer_state(const gw_peer *p, double now)
 {
@@ -25,6 +29,18 @@ static void put_escaped(gw_bufq *out, const char *s)
         }
         gw_bufq_append(out, s, 1);
     }
+}
+
+/* spawn/ writes its part through this. */
+static void put(void *arg, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    gw_bufq_append(arg, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
@@ -129,6 +145,7 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
         put_escaped(out, rt->pools[i]->key);
         gw_bufq_appendf(out, "\"} %u\n", rt->pools[i]->inflight);
     }
+    spawn_status_metrics(put, out);
 }
 
 void gw_status_json(const gw_rt *rt, gw_bufq *out)
@@ -162,6 +179,8 @@ void gw_status_json(const gw_rt *rt, gw_bufq *out)
         }
         gw_bufq_appendf(out, "]}");
     }
+    gw_bufq_appendf(out, "],\"apps\":[");
+    spawn_status_json(put, out);
     gw_bufq_appendf(out, "]}\n");
 }
 

@@ -54,7 +54,13 @@ int gw_peer_parse(gw_peer *peer, const char *spec, char **err)
         return GW_OK;
     }
     if (strncmp(spec, "spawn:", 6) == 0) {
-        return gw_errf(err, "backend \"%s\": spawned apps are not available in this version", spec);
+        if (spec[6] == '\0')
+            return gw_errf(err,
+                           "backend \"%s\": expected \"spawn:NAME\", NAME an app of "
+                           "spawn.apps",
+                           spec);
+        peer->is_spawn = 1;
+        return GW_OK;
     }
     char host[256];
     const char *colon;
@@ -124,6 +130,30 @@ gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const gw_balanc
     return p;
 }
 
+gw_pool *gw_pool_new_app(const char *key, const gw_backend_ops *ops, const gw_balancer_ops *bal,
+                         const char *name, unsigned nslots)
+{
+    gw_pool *p = gw_xcalloc(1, sizeof(*p));
+    p->key = gw_xstrdup(key);
+    p->ops = ops;
+    p->balancer = bal;
+    p->app_name = gw_xstrdup(name);
+    p->peers = gw_xcalloc(nslots, sizeof(gw_peer));
+    p->npeers = nslots;
+    for (unsigned i = 0; i < nslots; i++) {
+        gw_peer *peer = &p->peers[i];
+        char nm[160];
+        snprintf(nm, sizeof(nm), "spawn:%s/%u", name, i);
+        peer->name = gw_xstrdup(nm);
+        peer->pool = p;
+        peer->index = i;
+        peer->is_spawn = 1;
+        peer->hash = gw_hash_str(nm, strlen(nm));
+    }
+    p->bal_state = bal->init ? bal->init(p) : NULL;
+    return p;
+}
+
 void gw_pool_free(gw_pool *p)
 {
     if (p == NULL) return;
@@ -131,6 +161,7 @@ void gw_pool_free(gw_pool *p)
     for (unsigned i = 0; i < p->npeers; i++) free(p->peers[i].name);
     free(p->peers);
     free(p->hc_path);
+    free(p->app_name);
     free(p->key);
     free(p);
 }

@@ -9,6 +9,7 @@
 
 #include "gateway/base/backend.h"
 #include "gateway/upstream/backlog.h"
+#include "spawn/spawn.h"
 
 struct gw_upconn;
 struct gw_balancer;
@@ -38,8 +39,10 @@ typedef struct gw_peer {
     unsigned peak_inflight; /* most requests it has served at once: bounds idle connections */
     double disabled_until;  /* passive health: skipped until this time (ev_now); 0 = enabled */
     int health;             /* active health check verdict: GW_PEER_UP | GW_PEER_DOWN */
-    int spawn_ready;        /* spawned apps: 1 once at least one process is running */
-    int is_spawn;           /* spawn:NAME backend */
+    int is_spawn;           /* a process slot of a spawned app ("spawn:NAME") */
+    spawn_slot *slot;       /* its slot while bound to the running app (gateway/upstream/spawned.c):
+                               usable, in-flight count and cap are the slot's, shared by every
+                               pool and generation that reaches the app */
 
     struct gw_upconn *idle; /* owned list of idle keep-alive connections */
     unsigned nidle;
@@ -65,21 +68,27 @@ typedef struct gw_pool {
     char *hc_path;      /* owned */
     double hc_interval; /* seconds */
     void *health;       /* owned by health.c while checks run */
+    char *app_name;     /* owned: a spawned app's pool ("spawn:NAME"); its peers are the slots */
+    spawn_app *app;     /* the running app while bound (gateway/upstream/spawned.c) */
+    int app_stale;      /* a newer generation's pool serves the app: keep no idle connection */
 } gw_pool;
 
 /* Is the peer usable at `now` (enabled and healthy), ignoring capacity? */
 static inline int gw_peer_available(const gw_peer *p, double now)
 {
-    return p->health == GW_PEER_UP && p->disabled_until <= now && (!p->is_spawn || p->spawn_ready);
+    return p->health == GW_PEER_UP && p->disabled_until <= now &&
+           (!p->is_spawn || (p->slot && p->slot->usable));
 }
 
 /* Does the peer have room for one more request? */
 static inline int gw_peer_has_room(const gw_peer *p)
 {
+    if (p->slot) return p->slot->inflight < p->slot->cap;
     return p->max_inflight == 0 || p->inflight < p->max_inflight;
 }
 
-/* Parse a backend address ("host:port", "[v6]:port", "unix:/path", "spawn:NAME") into `peer`.
+/* Parse a backend address ("host:port", "[v6]:port", "unix:/path", "spawn:NAME") into `peer`
+ * ("spawn:NAME" sets is_spawn and no address: the app's slots give it when bound).
  * Returns GW_OK, or GW_ERR with a message through err (alloc.h). Does no DNS: hosts are numeric
  * or "localhost". */
 int gw_peer_parse(gw_peer *peer, const char *spec, char **err);
@@ -89,6 +98,9 @@ int gw_peer_parse(gw_peer *peer, const char *spec, char **err);
  * idle connections are the upstream engine's to close before gw_pool_free. */
 gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const struct gw_balancer_ops *bal,
                      char *const *specs, size_t n, unsigned max_inflight, char **err);
+/* The pool of a spawned app: `nslots` peers "spawn:NAME/0".., one per process slot. */
+gw_pool *gw_pool_new_app(const char *key, const gw_backend_ops *ops,
+                         const struct gw_balancer_ops *bal, const char *name, unsigned nslots);
 void gw_pool_free(gw_pool *p);
 
 #endif

@@ -68,6 +68,15 @@ void gw_upstream_shutdown(void)
 /* Capacity freed in `pool`: hand it to the oldest waiting requests. */
 void gw_up_wake_backlog(gw_pool *pool)
 {
+    if (pool->app && !spawn_app_waitable(pool->app)) { /* back-off, nothing alive: 503 now */
+        gw_backlog_node *n;
+        while ((n = gw_backlog_pop(&pool->backlog)) != NULL) {
+            gw_exchange *w = (gw_exchange *)((char *)n - offsetof(gw_exchange, bl));
+            gw_up_set_timer(w, 0);
+            gw_up_end(w, UP_FAILED, 503, "the app is in back-off after failed starts");
+        }
+        return;
+    }
     /* One pass at most: each waiter gets one try. A peer with room is not necessarily one a
      * given request may use (it already failed there, or X-Rewrite-Backend names another);
      * such a request queues again at the tail and the next one gets its chance. */
@@ -86,9 +95,17 @@ void gw_up_wake_backlog(gw_pool *pool)
 
 /* How long a queued request sleeps: until its backlog-timeout, or until the first disabled peer
  * of its pool comes back (a disable-time ending is not an event of its own). */
+static double queue_deadline(const gw_exchange *up)
+{
+    double limit = up->route->backlog_timeout;
+    if (up->pool->app && spawn_app_start_timeout(up->pool->app) > limit)
+        limit = spawn_app_start_timeout(up->pool->app); /* (a cold app may take that long) */
+    return up->queued_at + limit;
+}
+
 static double queue_wait(const gw_exchange *up, double t)
 {
-    double until = up->queued_at + up->route->backlog_timeout;
+    double until = queue_deadline(up);
     const gw_pool *pool = up->pool;
     for (unsigned i = 0; i < pool->npeers; i++) {
         const gw_peer *p = &pool->peers[i];
@@ -127,13 +144,19 @@ void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int s
         gw_up_fail(up, status, why);
         return;
     }
-    p->disabled_until = gw_up_now(up) + up->route->disable_time;
-    rearm_waiters(up->pool, gw_up_now(up));
     p->failures++;
     snprintf(p->last_error, sizeof(p->last_error), "%s", why);
-    gw_log(GW_LOG_WARN, "backend %s: %s%s; disabled for %.0f s", p->name, why, when,
-           up->route->disable_time);
-    up->tried[p->index >> 3] |= (uint8_t)(1u << (p->index & 7));
+    if (p->is_spawn) {
+        /* a spawned process: its supervisor sees it die and replaces it on the same socket,
+         * so the slot is neither disabled nor excluded from the retry */
+        gw_log(GW_LOG_WARN, "backend %s: %s%s", p->name, why, when);
+    } else {
+        p->disabled_until = gw_up_now(up) + up->route->disable_time;
+        rearm_waiters(up->pool, gw_up_now(up));
+        gw_log(GW_LOG_WARN, "backend %s: %s%s; disabled for %.0f s", p->name, why, when,
+               up->route->disable_time);
+        up->tried[p->index >> 3] |= (uint8_t)(1u << (p->index & 7));
+    }
     up->fail_status = status;
     gw_up_wake_backlog(up->pool); /* the slot it held is free (the peer may be usable again) */
     if (up->retries < up->route->max_retries) {
@@ -202,7 +225,8 @@ static void dispatch(gw_exchange *up)
         }
     } else {
         p = pool->balancer->pick(pool->bal_state, pool, up->req->path, up->tried, t);
-        waitable = p == NULL && any_waitable(pool, up->tried, t);
+        if (p == NULL)
+            waitable = pool->app ? spawn_app_waitable(pool->app) : any_waitable(pool, up->tried, t);
     }
     if (p == NULL) {
         if (waitable) { /* every candidate is at capacity: wait */
@@ -214,6 +238,11 @@ static void dispatch(gw_exchange *up)
             if (up->queued_at == 0) up->queued_at = t; /* a re-queue keeps its deadline */
             gw_backlog_push(&pool->backlog, &up->bl, t);
             gw_up_set_timer(up, queue_wait(up, t));
+            if (pool->app) spawn_app_demand(pool->app); /* (starts processes; calls no op) */
+            return;
+        }
+        if (pool->app) {
+            gw_up_fail(up, 503, "the app is in back-off after failed starts");
             return;
         }
         if (up->fail_status) { /* a retry found no other backend: the first failure stands */
@@ -235,6 +264,7 @@ static void dispatch(gw_exchange *up)
     up->counted = 1;
     p->inflight++;
     pool->inflight++;
+    if (p->slot) spawn_slot_acquire(p->slot);
     if (!up->probe) {
         pool->all_down_logged = 0;
         if (p->inflight > p->peak_inflight) p->peak_inflight = p->inflight;
@@ -348,7 +378,7 @@ static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents)
     switch (up->state) {
     case UP_QUEUED: {
         double t = gw_up_now(up);
-        if (t < up->queued_at + up->route->backlog_timeout) { /* a disabled peer is back */
+        if (t < queue_deadline(up)) {     /* a disabled peer is back */
             gw_up_wake_backlog(up->pool); /* (may serve, or end, this very request) */
             if (!up->dead && up->state == UP_QUEUED) gw_up_set_timer(up, queue_wait(up, t));
             break;

@@ -14,6 +14,8 @@ void gw_upstream_pool_trim(void);
 void gw_upstream_pool_wake(gw_pool *pool);
 /* Close every idle connection of a pool (config generation freed). */
 void gw_upstream_pool_release(gw_pool *pool);
+/* Close the peer's idle kept-alive connections (a spawned process about to stop). */
+void gw_upstream_peer_close_idle(gw_peer *p);
 /* Graceful shutdown began: keep no backend connection alive and recycle no exchange. */
 void gw_upstream_shutdown(void);
 

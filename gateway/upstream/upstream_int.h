@@ -107,6 +107,7 @@ static inline void gw_up_peer_release(gw_exchange *up)
     up->counted = 0;
     up->peer->inflight--;
     up->pool->inflight--;
+    if (up->peer->slot) spawn_slot_release(up->peer->slot);
 }
 
 /* upstream.c */

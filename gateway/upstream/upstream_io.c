@@ -84,7 +84,10 @@ static void uc_release(gw_upconn *uc, int reusable)
     unsigned cap = p->max_inflight ? p->max_inflight : p->peak_inflight;
     if (cap > UP_IDLE_MAX) cap = UP_IDLE_MAX;
     uc->up = NULL;
-    if (!reusable || gw_up_stopping || p->nidle >= cap || gw_buf_unread(&uc->in) > 0) {
+    /* (a spawned app's slot: not once its process is stopping, nor for a pool another
+     * generation has taken over, whose kept connection would pin the process) */
+    if (!reusable || gw_up_stopping || p->nidle >= cap || gw_buf_unread(&uc->in) > 0 ||
+        (p->slot && (!p->slot->usable || p->pool->app_stale))) {
         gw_up_uc_close(uc);
         return;
     }
@@ -99,17 +102,19 @@ static void uc_release(gw_upconn *uc, int reusable)
     p->nidle++;
 }
 
+void gw_upstream_peer_close_idle(gw_peer *p)
+{
+    while (p->idle) {
+        gw_upconn *uc = p->idle;
+        p->idle = uc->next;
+        gw_up_uc_close(uc);
+    }
+    p->nidle = 0;
+}
+
 void gw_upstream_pool_release(gw_pool *pool)
 {
-    for (unsigned i = 0; i < pool->npeers; i++) {
-        gw_peer *p = &pool->peers[i];
-        while (p->idle) {
-            gw_upconn *uc = p->idle;
-            p->idle = uc->next;
-            gw_up_uc_close(uc);
-        }
-        p->nidle = 0;
-    }
+    for (unsigned i = 0; i < pool->npeers; i++) gw_upstream_peer_close_idle(&pool->peers[i]);
 }
 
 /* Arm the exchange's one timer `after` seconds from now (0: stop it). ev_timer_again moves an
@@ -453,6 +458,7 @@ void gw_up_do_read(gw_exchange *up)
         }
         if (up->rsp.head_done && !up->head_given) {
             up->head_given = 1;
+            if (up->peer->slot) spawn_slot_answered(up->peer->slot);
             if (up->rsp.upgrade) {
                 up->state = UP_TUNNEL;
                 gw_up_set_timer(up, 0);

@@ -67,6 +67,9 @@ static void set_tried(uint8_t *tried, unsigned i)
 
 /* ---- registry and hash ---- */
 
+/* A spawned app's process slot that takes requests. */
+static spawn_slot usable_slot = {.usable = 1, .cap = 1000};
+
 START_TEST(test_find)
 {
     ck_assert_ptr_eq(gw_balancer_find("round-robin"), &gw_balance_rr);
@@ -153,7 +156,7 @@ START_TEST(test_rr_skips)
     t->peers[1].health = GW_PEER_DOWN;
     t->peers[2].is_spawn = 1;
     ck_assert_int_eq(pick(t, "/", tried), -1);
-    t->peers[2].spawn_ready = 1;
+    t->peers[2].slot = &usable_slot;
     ck_assert_int_eq(pick(t, "/", tried), 2);
     ck_assert_int_eq(pick(t, "/", NULL), 3);
     ck_assert_int_eq(pick(t, "/", NULL), 0);
@@ -482,7 +485,7 @@ START_TEST(test_hash_none)
     tpool *t = tpool_new(3, &gw_balance_hash);
     for (unsigned i = 0; i < 3; i++) t->peers[i].is_spawn = 1;
     ck_assert_int_eq(pick(t, "/a", NULL), -1);
-    t->peers[1].spawn_ready = 1;
+    t->peers[1].slot = &usable_slot;
     ck_assert_int_eq(pick(t, "/a", NULL), 1);
     tpool_free(t);
     t = tpool_new(0, &gw_balance_hash);

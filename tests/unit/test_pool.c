@@ -77,7 +77,7 @@ START_TEST(test_parse_refusals)
         "[::1]8080",
         "[::1:8080",
         "example.com:80",
-        "spawn:app",
+        "spawn:",
         "",
         ":80",
     };
@@ -88,6 +88,13 @@ START_TEST(test_parse_refusals)
         ck_assert_msg(strstr(err, bad[i]) != NULL, "\"%s\": message \"%s\" does not name it",
                       bad[i], err);
         free(err);
+    }
+    /* a spawned app: no address until its slots are bound */
+    {
+        gw_peer sp;
+        ck_assert_ptr_null(parse(&sp, "spawn:app"));
+        ck_assert_int_eq(sp.is_spawn, 1);
+        ck_assert_int_eq(sp.sa.ss_family, AF_UNSPEC);
     }
     /* a unix path that does not fit sun_path */
     char longpath[200] = "unix:/";

@@ -1,0 +1,320 @@
+/* spawn.apps: each app's settings checked at load (FILE:LINE errors) and turned into the
+ * spawn_conf the supervisor runs. Nothing is started here: -t runs this too. */
+#include "config.h"
+
+#include <ctype.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/base/alloc.h"
+#include "gateway/base/buf.h"
+#include "gateway/config/apps.h"
+#include "gateway/upstream/pool.h"
+#include "spawn/argv.h"
+
+#define APP_MAX_PROCS 256 /* a pool's peers fit the retry bitmap of an exchange */
+
+/* Keys of a later version: refused unless they hold their default, so that a config written
+ * for them does not load and silently do less. */
+static const struct {
+    const char *key;
+    long long dflt;
+} later[] = {{"max-requests", 0}, {"max-lifetime", 0},  {"request-timeout", 0},
+             {"max-rss", 0},      {"restart-surge", 1}, {"restart-file", -1},
+             {"memory-max", -1},  {"cpu-max", -1},      {"pids-max", -1}};
+
+static const char *const known[] = {
+    "bin-path",    "socket",           "pass-socket",   "concurrency",  "min-procs",
+    "max-procs",   "idle-timeout",     "start-timeout", "stop-timeout", "kill-signal",
+    "environment", "copy-environment", "user",          "group"};
+
+static int where(const gw_val *v, char **err, const char *fmt, const char *app, const char *what)
+{
+    return gw_errf(err, "%s:%d: spawn.apps \"%s\": %s%s", v->file, v->line, app, fmt, what);
+}
+
+static int get_int(const gw_val *v, const char *app, const char *key, long long lo, long long hi,
+                   long long *out, char **err)
+{
+    if (v->type != GW_VAL_INT || v->num < lo || v->num > hi) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "\"%s\" must be an integer from %lld to %lld", key, lo, hi);
+        return where(v, err, msg, app, "");
+    }
+    *out = v->num;
+    return GW_OK;
+}
+
+static char **str_list(const gw_val *v, const char *app, const char *key, char **err)
+{
+    if (v->type != GW_VAL_LIST) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "\"%s\" must be a list of strings", key);
+        where(v, err, msg, app, "");
+        return NULL;
+    }
+    char **out = gw_xcalloc(v->n + 1, sizeof(char *));
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->items[i]->type != GW_VAL_STR) {
+            spawn_strv_free(out);
+            char msg[128];
+            snprintf(msg, sizeof(msg), "\"%s\" must be a list of strings", key);
+            where(v, err, msg, app, "");
+            return NULL;
+        }
+        out[i] = gw_xstrdup(v->items[i]->str);
+    }
+    return out;
+}
+
+static int check_socket(const gw_val *v, const char *app, unsigned max_procs, char **err)
+{
+    const char *s = v->str;
+    if (strncmp(s, "unix:", 5) == 0) {
+        if (s[5] != '/')
+            return where(v, err, "\"socket\" needs an absolute path after unix:", app, "");
+        return GW_OK;
+    }
+    gw_peer tmp;
+    char *why = NULL;
+    memset(&tmp, 0, sizeof(tmp));
+    if (strncmp(s, "spawn:", 6) == 0 || gw_peer_parse(&tmp, s, &why) != GW_OK) {
+        free(why);
+        return where(v, err, "\"socket\" must be \"unix:/path\", \"host:port\" or \"[v6]:port\"",
+                     app, "");
+    }
+    unsigned port = (unsigned)atoi(strrchr(s, ':') + 1);
+    if (port + max_procs - 1 > 65535)
+        return where(v, err, "\"socket\": one port per process slot runs past 65535", app, "");
+    return GW_OK;
+}
+
+/* The PATH the app will see: from "environment", else copied from ours, else the default. */
+static const char *app_path(char **env, char **copy)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        if (strncmp(env[i], "PATH=", 5) == 0) return env[i] + 5;
+    int copied = copy == NULL;
+    for (size_t i = 0; copy && copy[i]; i++) copied |= strcmp(copy[i], "PATH") == 0;
+    const char *ours = getenv("PATH");
+    return copied && ours ? ours : "/usr/local/bin:/usr/bin:/bin";
+}
+
+static void fp_add(gw_bufq *fp, const char *k, const char *v)
+{
+    gw_bufq_appendf(fp, "%s=%s\x1f", k, v ? v : "");
+}
+
+static spawn_conf *app_conf(const char *name, const gw_val *m, char **err)
+{
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+            return where(m, err, "an app name may hold letters, digits, '-', '_' and '.'", name,
+                         ""),
+                   NULL;
+    if (*name == '\0') return where(m, err, "an app needs a name", name, ""), NULL;
+    spawn_conf *c = gw_xcalloc(1, sizeof(*c));
+    c->name = gw_xstrdup(name);
+    c->pass = SPAWN_PASS_FD0;
+    c->concurrency = 1;
+    c->max_procs = 4;
+    c->idle_timeout = 60;
+    c->start_timeout = 30;
+    c->stop_timeout = 10;
+    c->kill_signal = 15;
+    const gw_val *bin = NULL, *sock = NULL;
+    long long n = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const char *k = m->keys[i];
+        const gw_val *v = m->items[i];
+        int is_known = 0, rc = GW_OK;
+        for (size_t j = 0; j < sizeof(known) / sizeof(known[0]); j++)
+            is_known |= strcmp(k, known[j]) == 0;
+        if (!is_known) {
+            for (size_t j = 0; j < sizeof(later) / sizeof(later[0]); j++) {
+                if (strcmp(k, later[j].key) != 0) continue;
+                if (v->type == GW_VAL_INT && v->num == later[j].dflt) goto next;
+                gw_errf(err,
+                        "%s:%d: spawn.apps \"%s\": \"%s\" is not available in this version "
+                        "(only its default, %lld, is accepted)",
+                        v->file, v->line, name, k, later[j].dflt);
+                goto fail;
+            }
+            gw_errf(err, "%s:%d: spawn.apps \"%s\": unknown key \"%s\"", v->file, v->line, name, k);
+            goto fail;
+        }
+        if (strcmp(k, "bin-path") == 0) {
+            bin = v;
+            if (v->type == GW_VAL_STR) {
+                c->argv = spawn_split_cmdline(v->str, err);
+                if (c->argv == NULL) {
+                    char *why = *err;
+                    *err = NULL;
+                    gw_errf(err, "%s:%d: spawn.apps \"%s\": \"bin-path\": %s", v->file, v->line,
+                            name, why);
+                    free(why);
+                    goto fail;
+                }
+            } else if ((c->argv = str_list(v, name, k, err)) == NULL) {
+                goto fail;
+            } else if (c->argv[0] == NULL) {
+                where(v, err, "\"bin-path\" is an empty list", name, "");
+                goto fail;
+            }
+        } else if (strcmp(k, "socket") == 0 || strcmp(k, "user") == 0 || strcmp(k, "group") == 0 ||
+                   strcmp(k, "pass-socket") == 0 || strcmp(k, "kill-signal") == 0) {
+            if (v->type != GW_VAL_STR &&
+                !(strcmp(k, "kill-signal") == 0 && v->type == GW_VAL_INT)) {
+                gw_errf(err, "%s:%d: spawn.apps \"%s\": \"%s\" must be a string", v->file, v->line,
+                        name, k);
+                goto fail;
+            }
+            if (k[0] == 's') {
+                sock = v;
+                c->socket = gw_xstrdup(v->str);
+            } else if (k[0] == 'u') {
+                if (getpwnam(v->str) == NULL) {
+                    where(v, err, "no such user: ", name, v->str);
+                    goto fail;
+                }
+                c->user = gw_xstrdup(v->str);
+            } else if (k[0] == 'g') {
+                if (getgrnam(v->str) == NULL) {
+                    where(v, err, "no such group: ", name, v->str);
+                    goto fail;
+                }
+                c->group = gw_xstrdup(v->str);
+            } else if (k[0] == 'p') {
+                if (strcmp(v->str, "fd0") == 0)
+                    c->pass = SPAWN_PASS_FD0;
+                else if (strcmp(v->str, "listen-fds") == 0)
+                    c->pass = SPAWN_PASS_LISTEN_FDS;
+                else if (strcmp(v->str, "argument") == 0)
+                    c->pass = SPAWN_PASS_ARGUMENT;
+                else {
+                    where(v, err, "\"pass-socket\" must be \"fd0\", \"listen-fds\" or \"argument\"",
+                          name, "");
+                    goto fail;
+                }
+            } else {
+                char num[24];
+                if (v->type == GW_VAL_INT) snprintf(num, sizeof(num), "%lld", v->num);
+                c->kill_signal = spawn_signal_parse(v->type == GW_VAL_INT ? num : v->str);
+                if (c->kill_signal <= 0) {
+                    where(v, err, "\"kill-signal\" is not a signal", name, "");
+                    goto fail;
+                }
+            }
+        } else if (strcmp(k, "environment") == 0) {
+            if (v->type != GW_VAL_MAP) {
+                where(v, err, "\"environment\" must be a map of strings", name, "");
+                goto fail;
+            }
+            c->env = gw_xcalloc(v->n + 1, sizeof(char *));
+            for (size_t j = 0; j < v->n; j++) {
+                const gw_val *e = v->items[j];
+                if (e->type != GW_VAL_STR && e->type != GW_VAL_INT) {
+                    where(e, err, "\"environment\" values must be strings", name, "");
+                    goto fail;
+                }
+                if (v->keys[j][0] == '\0' || strchr(v->keys[j], '=')) {
+                    where(e, err, "bad environment variable name: ", name, v->keys[j]);
+                    goto fail;
+                }
+                char num[24];
+                if (e->type == GW_VAL_INT) snprintf(num, sizeof(num), "%lld", e->num);
+                size_t len = strlen(v->keys[j]) + 2 + strlen(e->type == GW_VAL_INT ? num : e->str);
+                c->env[j] = gw_xmalloc(len);
+                snprintf(c->env[j], len, "%s=%s", v->keys[j], e->type == GW_VAL_INT ? num : e->str);
+            }
+        } else if (strcmp(k, "copy-environment") == 0) {
+            if ((c->copy_env = str_list(v, name, k, err)) == NULL) goto fail;
+        } else {
+            long long lo = 0, hi = 86400;
+            if (strcmp(k, "concurrency") == 0) lo = 1, hi = 4096;
+            if (strcmp(k, "max-procs") == 0) lo = 1, hi = APP_MAX_PROCS;
+            if (strcmp(k, "min-procs") == 0) hi = APP_MAX_PROCS;
+            if (strcmp(k, "start-timeout") == 0) lo = 1;
+            rc = get_int(v, name, k, lo, hi, &n, err);
+            if (rc != GW_OK) goto fail;
+            if (strcmp(k, "concurrency") == 0) c->concurrency = (unsigned)n;
+            if (strcmp(k, "max-procs") == 0) c->max_procs = (unsigned)n;
+            if (strcmp(k, "min-procs") == 0) c->min_procs = (unsigned)n;
+            if (strcmp(k, "idle-timeout") == 0) c->idle_timeout = (double)n;
+            if (strcmp(k, "start-timeout") == 0) c->start_timeout = (double)n;
+            if (strcmp(k, "stop-timeout") == 0) c->stop_timeout = (double)n;
+        }
+    next:;
+    }
+    if (bin == NULL) {
+        where(m, err, "\"bin-path\" is required", name, "");
+        goto fail;
+    }
+    if (c->min_procs > c->max_procs) {
+        where(m, err, "\"min-procs\" is above \"max-procs\"", name, "");
+        goto fail;
+    }
+    if (sock && check_socket(sock, name, c->max_procs, err) != GW_OK) goto fail;
+    char *why = NULL;
+    char *exe = spawn_resolve_exe(c->argv[0], app_path(c->env, c->copy_env), &why);
+    if (exe == NULL) {
+        gw_errf(err, "%s:%d: spawn.apps \"%s\": \"bin-path\" %s: %s", bin->file, bin->line, name,
+                c->argv[0], why ? why : "cannot be run");
+        free(why);
+        goto fail;
+    }
+    free(c->argv[0]);
+    c->argv[0] = exe;
+    gw_bufq fp = {0};
+    for (size_t i = 0; c->argv[i]; i++) fp_add(&fp, "argv", c->argv[i]);
+    for (size_t i = 0; c->env && c->env[i]; i++) fp_add(&fp, "env", c->env[i]);
+    for (size_t i = 0; c->copy_env && c->copy_env[i]; i++) fp_add(&fp, "copy", c->copy_env[i]);
+    fp_add(&fp, "socket", c->socket);
+    fp_add(&fp, "user", c->user);
+    fp_add(&fp, "group", c->group);
+    gw_bufq_appendf(&fp, "%d|%u|%u|%u|%g|%g|%g|%d", c->pass, c->concurrency, c->min_procs,
+                    c->max_procs, c->idle_timeout, c->start_timeout, c->stop_timeout,
+                    c->kill_signal);
+    c->fingerprint = gw_xmalloc(fp.bytes + 1);
+    gw_bufq_copyout(&fp, 0, c->fingerprint, fp.bytes);
+    c->fingerprint[fp.bytes] = '\0';
+    gw_bufq_clear(&fp);
+    return c;
+fail:
+    spawn_conf_free(c);
+    return NULL;
+}
+
+int gw_apps_load(const gw_val *apps, spawn_conf ***out, size_t *nout, char **err)
+{
+    *out = NULL;
+    *nout = 0;
+    if (apps == NULL || apps->n == 0) return GW_OK;
+    spawn_conf **v = gw_xcalloc(apps->n, sizeof(*v));
+    for (size_t i = 0; i < apps->n; i++) {
+        v[i] = app_conf(apps->keys[i], apps->items[i], err);
+        if (v[i] == NULL) {
+            gw_apps_free(v, i);
+            return GW_ERR;
+        }
+    }
+    *out = v;
+    *nout = apps->n;
+    return GW_OK;
+}
+
+void gw_apps_free(spawn_conf **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) spawn_conf_free(v[i]);
+    free(v);
+}
+
+const spawn_conf *gw_apps_find(spawn_conf *const *v, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i]->name, name) == 0) return v[i];
+    return NULL;
+}

@@ -1,0 +1,526 @@
+/* Apps and their sockets: the set of app objects (current and retired), one listening socket
+ * per process slot made before the first process and kept for the app's life, reload (sync),
+ * status. Processes themselves are proc.c's. Knows no request, no pool, no protocol. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gateway/base/alloc.h"
+#include "gateway/base/buf.h"
+#include "gateway/base/log.h"
+#include "spawn/argv.h"
+#include "spawn/spawn_int.h"
+
+spawn_sup spawn_g = {.ctl = -1};
+
+static char **strv_dup(char *const *v)
+{
+    if (v == NULL) return NULL;
+    size_t n = spawn_strv_len(v);
+    char **out = gw_xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) out[i] = gw_xstrdup(v[i]);
+    return out;
+}
+
+static char *str_dup(const char *s)
+{
+    return s ? gw_xstrdup(s) : NULL;
+}
+
+static void conf_copy(spawn_conf *dst, const spawn_conf *src)
+{
+    *dst = *src;
+    dst->name = gw_xstrdup(src->name);
+    dst->argv = strv_dup(src->argv);
+    dst->socket = str_dup(src->socket);
+    dst->env = strv_dup(src->env);
+    dst->copy_env = strv_dup(src->copy_env);
+    dst->user = str_dup(src->user);
+    dst->group = str_dup(src->group);
+    dst->fingerprint = str_dup(src->fingerprint);
+}
+
+static void conf_clear(spawn_conf *c)
+{
+    free(c->name);
+    spawn_strv_free(c->argv);
+    free(c->socket);
+    spawn_strv_free(c->env);
+    spawn_strv_free(c->copy_env);
+    free(c->user);
+    free(c->group);
+    free(c->fingerprint);
+}
+
+void spawn_conf_free(spawn_conf *c)
+{
+    if (c == NULL) return;
+    conf_clear(c);
+    free(c);
+}
+
+/* ---- sockets ---- */
+
+/* Where slot `i` listens: sa, addr, sockarg and port. */
+static int slot_address(spawn_app *app, spawn_slot *s, char **err)
+{
+    const spawn_conf *c = &app->conf;
+    memset(&s->sa, 0, sizeof(s->sa));
+    char path[256];
+    const char *sock = c->socket;
+    if (sock == NULL || strncmp(sock, "unix:", 5) == 0) {
+        if (sock == NULL)
+            snprintf(path, sizeof(path), "%s/%s.%u.%u.sock", spawn_g.state_dir, c->name,
+                     app->serial, s->index);
+        else
+            snprintf(path, sizeof(path), "%s.%u", sock + 5, s->index);
+        struct sockaddr_un *un = (struct sockaddr_un *)&s->sa;
+        if (strlen(path) >= sizeof(un->sun_path))
+            return gw_errf(err, "app %s: socket path %s is longer than %zu bytes", c->name, path,
+                           sizeof(un->sun_path) - 1);
+        un->sun_family = AF_UNIX;
+        strcpy(un->sun_path, path);
+        s->salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+        snprintf(s->addr, sizeof(s->addr), "unix:%s", path);
+        snprintf(s->sockarg, sizeof(s->sockarg), "%s", path);
+        s->port[0] = '\0';
+        return 0;
+    }
+    /* "host:port" or "[v6]:port", checked by the config layer */
+    char host[64];
+    const char *colon = strrchr(sock, ':');
+    size_t hl = (size_t)(colon - sock);
+    if (sock[0] == '[') {
+        memcpy(host, sock + 1, hl - 2);
+        host[hl - 2] = '\0';
+    } else {
+        memcpy(host, sock, hl);
+        host[hl] = '\0';
+    }
+    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
+    unsigned port = (unsigned)atoi(colon + 1) + s->index;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&s->sa;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&s->sa;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        s->salen = sizeof(*in4);
+        snprintf(s->addr, sizeof(s->addr), "%s:%u", host, port);
+    } else {
+        inet_pton(AF_INET6, host, &in6->sin6_addr);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        s->salen = sizeof(*in6);
+        snprintf(s->addr, sizeof(s->addr), "[%s]:%u", host, port);
+    }
+    snprintf(s->sockarg, sizeof(s->sockarg), "%s", s->addr);
+    snprintf(s->port, sizeof(s->port), "%u", port);
+    return 0;
+}
+
+/* The listening socket of a slot. Blocking (the app's accept expects it; the flag is shared with
+ * the app), close-on-exec (the launcher passes it explicitly). A stale unix socket file from an
+ * earlier run is replaced. */
+static int slot_listen(spawn_app *app, spawn_slot *s, char **err)
+{
+    int fd = socket(s->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return gw_errf(err, "app %s: socket: %s", app->conf.name, strerror(errno));
+    if (s->sa.ss_family == AF_UNIX) {
+        struct stat st;
+        const char *path = ((struct sockaddr_un *)&s->sa)->sun_path;
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);
+    } else {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    }
+    if (bind(fd, (struct sockaddr *)&s->sa, s->salen) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+        close(fd);
+        return gw_errf(err, "app %s: cannot listen on %s: %s", app->conf.name, s->addr,
+                       strerror(e));
+    }
+    s->lfd = fd;
+    s->owns_path = s->sa.ss_family == AF_UNIX;
+    return 0;
+}
+
+static void slot_close(spawn_slot *s)
+{
+    if (s->lfd >= 0) {
+        close(s->lfd);
+        if (s->owns_path) unlink(((struct sockaddr_un *)&s->sa)->sun_path);
+    }
+    s->lfd = -1;
+}
+
+int spawn_slot_queued(const spawn_slot *s)
+{
+    if (s->lfd < 0) return 0;
+    struct pollfd p = {.fd = s->lfd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+void spawn_slot_drain(spawn_slot *s)
+{
+    if (s->lfd < 0) return;
+    int fl = fcntl(s->lfd, F_GETFL);
+    fcntl(s->lfd, F_SETFL, fl | O_NONBLOCK);
+    int fd;
+    while ((fd = accept(s->lfd, NULL, NULL)) >= 0) close(fd);
+    fcntl(s->lfd, F_SETFL, fl);
+}
+
+/* ---- apps ---- */
+
+/* A new app object for `c`. A changed app with the same explicit socket takes over the old
+ * object's sockets (the same kernel sockets: nothing queued is lost). */
+static spawn_app *app_new(const spawn_conf *c, spawn_app *old, char **err)
+{
+    spawn_app *app = gw_xcalloc(1, sizeof(*app));
+    conf_copy(&app->conf, c);
+    app->serial = ++spawn_g.next_serial;
+    app->nslots = c->max_procs;
+    app->slots = gw_xcalloc(app->nslots, sizeof(spawn_slot));
+    int adopt = old && old->conf.socket && c->socket && strcmp(old->conf.socket, c->socket) == 0 &&
+                old->conf.pass == c->pass;
+    for (unsigned i = 0; i < app->nslots; i++) {
+        spawn_slot *s = &app->slots[i];
+        s->app = app;
+        s->index = i;
+        s->cap = c->concurrency;
+        s->lfd = s->probe_fd = -1;
+        if (slot_address(app, s, err) != 0) goto fail;
+        if (c->pass == SPAWN_PASS_ARGUMENT) continue;
+        if (adopt && i < old->nslots && old->slots[i].lfd >= 0) {
+            s->lfd = fcntl(old->slots[i].lfd, F_DUPFD_CLOEXEC, 3);
+            s->owns_path = old->slots[i].owns_path;
+            old->slots[i].owns_path = 0; /* (only on commit, see spawn_sync) */
+            if (s->lfd >= 0) continue;
+        }
+        if (slot_listen(app, s, err) != 0) goto fail;
+    }
+    return app;
+fail:
+    if (adopt)
+        for (unsigned i = 0; i < app->nslots && i < old->nslots; i++)
+            if (app->slots[i].owns_path) old->slots[i].owns_path = 1, app->slots[i].owns_path = 0;
+    spawn_app_free(app);
+    return NULL;
+}
+
+void spawn_app_free(spawn_app *app)
+{
+    for (spawn_app **pp = &spawn_g.apps; *pp; pp = &(*pp)->next) {
+        if (*pp == app) {
+            *pp = app->next;
+            break;
+        }
+    }
+    for (unsigned i = 0; i < app->nslots; i++) {
+        slot_close(&app->slots[i]);
+        if (app->slots[i].probe_fd >= 0) close(app->slots[i].probe_fd);
+    }
+    free(app->slots);
+    conf_clear(&app->conf);
+    free(app);
+}
+
+unsigned spawn_app_live(const spawn_app *app)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < app->nslots; i++) n += spawn_slot_live(&app->slots[i]);
+    return n;
+}
+
+spawn_app *spawn_app_find(const char *name)
+{
+    for (spawn_app *a = spawn_g.apps; a; a = a->next)
+        if (!a->retired && strcmp(a->conf.name, name) == 0) return a;
+    return NULL;
+}
+
+int spawn_sync(const spawn_conf *const *confs, size_t n, char **err)
+{
+    spawn_app **made = gw_xcalloc(n ? n : 1, sizeof(*made));
+    spawn_app **old = gw_xcalloc(n ? n : 1, sizeof(*old));
+    for (size_t i = 0; i < n; i++) {
+        spawn_app *cur = spawn_app_find(confs[i]->name);
+        if (cur && strcmp(cur->conf.fingerprint, confs[i]->fingerprint) == 0) continue;
+        old[i] = cur;
+        made[i] = app_new(confs[i], cur, err);
+        if (made[i] == NULL) {
+            for (size_t k = 0; k < i; k++) {
+                if (made[k] == NULL) continue;
+                for (unsigned j = 0; old[k] && j < made[k]->nslots && j < old[k]->nslots; j++)
+                    if (made[k]->slots[j].owns_path && made[k]->slots[j].lfd >= 0 &&
+                        old[k]->conf.socket)
+                        old[k]->slots[j].owns_path = 1, made[k]->slots[j].owns_path = 0;
+                spawn_app_free(made[k]);
+            }
+            free(made);
+            free(old);
+            return GW_ERR;
+        }
+    }
+    /* commit: retire what is gone or replaced, then bring in and start the new ones */
+    for (spawn_app *a = spawn_g.apps; a; a = a->next) {
+        if (a->retired) continue;
+        int keep = 0;
+        for (size_t i = 0; i < n && !keep; i++)
+            keep = made[i] == NULL && strcmp(a->conf.name, confs[i]->name) == 0;
+        if (keep) continue;
+        int changed = 0;
+        for (size_t i = 0; i < n && !changed; i++)
+            changed = strcmp(a->conf.name, confs[i]->name) == 0;
+        a->retired = 1;
+        gw_log(GW_LOG_INFO, "app %s: %s; its processes stop once nothing uses them", a->conf.name,
+               changed ? "changed" : "removed");
+    }
+    for (size_t i = 0; i < n; i++) {
+        spawn_app *app = made[i];
+        if (app == NULL) continue;
+        app->next = spawn_g.apps;
+        spawn_g.apps = app;
+        unsigned want = app->conf.min_procs;
+        if (old[i]) {
+            unsigned live = spawn_app_live(old[i]);
+            if (live > want) want = live < app->nslots ? live : app->nslots;
+        }
+        for (unsigned k = 0; k < want; k++) spawn_proc_start(&app->slots[k]);
+    }
+    free(made);
+    free(old);
+    return GW_OK;
+}
+
+void spawn_app_ref(spawn_app *app)
+{
+    app->refs++;
+}
+
+void spawn_app_unref(spawn_app *app)
+{
+    app->refs--; /* a retired app with no reference is stopped by the housekeeping tick */
+}
+
+const char *spawn_app_name(const spawn_app *app)
+{
+    return app->conf.name;
+}
+
+unsigned spawn_app_nslots(const spawn_app *app)
+{
+    return app->nslots;
+}
+
+spawn_slot *spawn_app_slot(spawn_app *app, unsigned i)
+{
+    return i < app->nslots ? &app->slots[i] : NULL;
+}
+
+double spawn_app_start_timeout(const spawn_app *app)
+{
+    return app->conf.start_timeout;
+}
+
+int spawn_app_waitable(const spawn_app *app)
+{
+    if (spawn_g.ctl < 0 || spawn_g.stopping_all) return spawn_app_live(app) > 0;
+    return spawn_app_live(app) > 0 || app->backoff_until <= spawn_now();
+}
+
+static void on_kick(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    for (spawn_app *a = spawn_g.apps; a; a = a->next) {
+        if (!a->changed_owed) continue;
+        a->changed_owed = 0;
+        if (spawn_g.hooks.changed) spawn_g.hooks.changed(a);
+    }
+}
+
+void spawn_owe_changed(spawn_app *app)
+{
+    app->changed_owed = 1;
+    ev_feed_event(spawn_g.loop, &spawn_g.kick, EV_CUSTOM);
+}
+
+int spawn_init(struct ev_loop *loop, const char *state_dir, const spawn_hooks *hooks, char **err)
+{
+    spawn_g.loop = loop;
+    if (hooks) spawn_g.hooks = *hooks;
+    if (state_dir) {
+        if (mkdir(state_dir, 0700) != 0 && errno != EEXIST)
+            return gw_errf(err, "server.state-dir %s: %s", state_dir, strerror(errno));
+        spawn_g.state_dir = gw_xstrdup(state_dir);
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        char path[256];
+        snprintf(path, sizeof(path), "%s/portico.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (mkdtemp(path) == NULL)
+            return gw_errf(err, "cannot make a state dir in %s: %s", tmp && *tmp ? tmp : "/tmp",
+                           strerror(errno));
+        spawn_g.state_dir = gw_xstrdup(path);
+        spawn_g.own_dir = 1;
+    }
+    if (spawn_launcher_start(&spawn_g.ctl, &spawn_g.launcher, err) != 0) return GW_ERR;
+    ev_io_init(&spawn_g.ctl_io, spawn_proc_on_ctl, spawn_g.ctl, EV_READ);
+    ev_io_start(loop, &spawn_g.ctl_io);
+    ev_init(&spawn_g.fast, spawn_proc_on_fast);
+    ev_timer_init(&spawn_g.tick, spawn_proc_on_tick, SPAWN_TICK, SPAWN_TICK);
+    ev_timer_start(loop, &spawn_g.tick);
+    ev_init(&spawn_g.kick, on_kick);
+    return GW_OK;
+}
+
+/* ---- status ---- */
+
+static const char *slot_state_name(const spawn_slot *s)
+{
+    switch (s->state) {
+    case SPAWN_SLOT_STARTING:
+        return "starting";
+    case SPAWN_SLOT_STOPPING:
+        return "stopping";
+    case SPAWN_SLOT_READY:
+        return s->inflight == 0 ? "idle" : s->inflight >= s->cap ? "busy" : "ready";
+    default:
+        return "stopped";
+    }
+}
+
+static const char *app_state_name(const spawn_app *app, double now)
+{
+    if (spawn_app_live(app) > 0) return "running";
+    return app->backoff_until > now ? "backoff" : "stopped";
+}
+
+/* App names and addresses are config strings made of safe characters (the config layer checks
+ * names); socket paths may hold anything but '"' and '\\' are rare: they are escaped. */
+static void put_json_str(spawn_put_fn put, void *arg, const char *s)
+{
+    put(arg, "\"");
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            put(arg, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            put(arg, "\\u%04x", (unsigned char)*s);
+        else
+            put(arg, "%c", *s);
+    }
+    put(arg, "\"");
+}
+
+void spawn_status_json(spawn_put_fn put, void *arg)
+{
+    double now = spawn_g.loop ? spawn_now() : 0;
+    int first = 1;
+    for (spawn_app *a = spawn_g.apps; a; a = a->next) {
+        if (a->retired) continue;
+        put(arg, "%s{\"name\":", first ? "" : ",");
+        first = 0;
+        put_json_str(put, arg, a->conf.name);
+        double retry =
+            a->backoff_until > now && spawn_app_live(a) == 0 ? a->backoff_until - now : 0;
+        put(arg,
+            ",\"state\":\"%s\",\"failures\":%u,\"retry_in\":%.3f,\"starts\":%llu,"
+            "\"restarts\":%llu,\"last_exit\":\"%s\",\"last_start_seconds\":%.6f,"
+            "\"processes\":[",
+            app_state_name(a, now), a->failures, retry, (unsigned long long)a->starts,
+            (unsigned long long)a->restarts, a->last_exit, a->last_start_seconds);
+        int pfirst = 1;
+        for (unsigned i = 0; i < a->nslots; i++) {
+            const spawn_slot *s = &a->slots[i];
+            if (s->state == SPAWN_SLOT_EMPTY) continue;
+            put(arg,
+                "%s{\"slot\":%u,\"pid\":%ld,\"state\":\"%s\",\"age\":%.3f,\"requests\":%llu,"
+                "\"inflight\":%u,\"socket\":",
+                pfirst ? "" : ",", i, (long)s->pid, slot_state_name(s), now - s->started_at,
+                (unsigned long long)s->requests, s->inflight);
+            put_json_str(put, arg, s->addr);
+            put(arg, "}");
+            pfirst = 0;
+        }
+        put(arg, "]}");
+    }
+}
+
+void spawn_status_metrics(spawn_put_fn put, void *arg)
+{
+    static const char *const fams[][3] = {
+        {"portico_app_processes", "gauge", "Processes of the app (starting or ready)."},
+        {"portico_app_starts_total", "counter", "Processes started."},
+        {"portico_app_restarts_total", "counter", "Processes started to replace one that died."},
+        {"portico_app_failures", "gauge", "Consecutive processes that died right after start."},
+        {"portico_app_last_start_seconds", "gauge", "Spawn to ready, of the last start."},
+    };
+    for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+        put(arg, "# HELP %s %s\n# TYPE %s %s\n", fams[f][0], fams[f][2], fams[f][0], fams[f][1]);
+        for (spawn_app *a = spawn_g.apps; a; a = a->next) {
+            if (a->retired) continue;
+            put(arg, "%s{app=", fams[f][0]);
+            put_json_str(put, arg, a->conf.name);
+            if (f == 4)
+                put(arg, "} %.6f\n", a->last_start_seconds);
+            else
+                put(arg, "} %llu\n",
+                    (unsigned long long)(f == 0   ? spawn_app_live(a)
+                                         : f == 1 ? a->starts
+                                         : f == 2 ? a->restarts
+                                                  : a->failures));
+        }
+    }
+}
+
+/* ---- shutdown ---- */
+
+unsigned spawn_live(void)
+{
+    unsigned n = 0;
+    for (spawn_app *a = spawn_g.apps; a; a = a->next)
+        for (unsigned i = 0; i < a->nslots; i++) n += a->slots[i].state != SPAWN_SLOT_EMPTY;
+    return n;
+}
+
+unsigned spawn_stop_all(void)
+{
+    spawn_g.stopping_all = 1;
+    for (spawn_app *a = spawn_g.apps; a; a = a->next)
+        for (unsigned i = 0; i < a->nslots; i++)
+            if (spawn_slot_live(&a->slots[i])) spawn_proc_stop(&a->slots[i], a->conf.kill_signal);
+    return spawn_live();
+}
+
+void spawn_cleanup(void)
+{
+    while (spawn_g.apps) spawn_app_free(spawn_g.apps);
+    if (spawn_g.loop) {
+        ev_io_stop(spawn_g.loop, &spawn_g.ctl_io);
+        ev_timer_stop(spawn_g.loop, &spawn_g.fast);
+        ev_timer_stop(spawn_g.loop, &spawn_g.tick);
+        if (ev_is_pending(&spawn_g.kick)) ev_idle_stop(spawn_g.loop, &spawn_g.kick);
+    }
+    if (spawn_g.ctl >= 0) {
+        close(spawn_g.ctl); /* the launcher kills whatever is left and exits */
+        spawn_g.ctl = -1;
+        for (int i = 0; i < 300; i++) { /* reap it: nothing of ours outlives us */
+            pid_t r = waitpid(spawn_g.launcher, NULL, WNOHANG);
+            if (r != 0) break;
+            usleep(10000);
+        }
+    }
+    if (spawn_g.own_dir) rmdir(spawn_g.state_dir);
+    free(spawn_g.state_dir);
+    spawn_g.state_dir = NULL;
+}

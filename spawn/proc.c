@@ -1,0 +1,465 @@
+/* Processes of the apps: start (through the launcher), readiness, output to the error log, exit
+ * and replacement, back-off, scaling up on demand and down when idle, stop. Runs on the main
+ * loop and never blocks it: the fork and exec happen in the launcher. Knows no request. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gateway/base/alloc.h"
+#include "gateway/base/log.h"
+#include "spawn/argv.h"
+#include "spawn/spawn_int.h"
+
+extern char **environ;
+
+/* ---- output: each line to the error log, tagged with the app and the pid ---- */
+
+#define LOG_LINE_MAX 1024
+
+typedef struct spawn_logpipe {
+    ev_io io;
+    char app[64];
+    pid_t pid;
+    spawn_slot *slot; /* while the process is the slot's; NULL after */
+    size_t len;
+    char buf[LOG_LINE_MAX];
+} spawn_logpipe;
+
+static void log_line(const spawn_logpipe *lp, const char *p, size_t n)
+{
+    if (n > 0 && p[n - 1] == '\r') n--;
+    gw_log(GW_LOG_INFO, "app %s[%ld]: %.*s", lp->app, (long)lp->pid, (int)n, p);
+}
+
+static void on_log(struct ev_loop *loop, ev_io *w, int revents)
+{
+    spawn_logpipe *lp = (spawn_logpipe *)w;
+    ssize_t n = read(w->fd, lp->buf + lp->len, sizeof(lp->buf) - lp->len);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) { /* every writer is gone: the process and anything it left behind */
+        if (lp->len) log_line(lp, lp->buf, lp->len);
+        ev_io_stop(loop, w);
+        close(w->fd);
+        if (lp->slot && lp->slot->log == lp) lp->slot->log = NULL;
+        free(lp);
+        return;
+    }
+    lp->len += (size_t)n;
+    size_t start = 0;
+    for (size_t i = 0; i < lp->len; i++) {
+        if (lp->buf[i] != '\n') continue;
+        log_line(lp, lp->buf + start, i - start);
+        start = i + 1;
+    }
+    if (start == 0 && lp->len == sizeof(lp->buf)) start = lp->len; /* too long: in pieces */
+    if (start > 0 && start == lp->len && lp->buf[start - 1] != '\n') log_line(lp, lp->buf, start);
+    memmove(lp->buf, lp->buf + start, lp->len - start);
+    lp->len -= start;
+}
+
+/* ---- start ---- */
+
+static void slot_failed_to_launch(spawn_slot *s, const char *why);
+
+void spawn_proc_start(spawn_slot *s)
+{
+    spawn_app *app = s->app;
+    const spawn_conf *c = &app->conf;
+    s->state = SPAWN_SLOT_STARTING;
+    s->usable = c->pass != SPAWN_PASS_ARGUMENT; /* a socket of ours queues until it accepts */
+    s->started_at = spawn_now();
+    s->ready_at = 0;
+    s->idle_since = s->started_at;
+    s->pid = 0;
+    s->requests = 0;
+    s->kill_owed = s->timed_out = 0;
+    s->launch_id = ++spawn_g.next_launch;
+    app->starts++;
+    if (app->unreplaced > 0) { /* it replaces a process that died */
+        app->unreplaced--;
+        app->restarts++;
+    }
+    if (spawn_g.ctl < 0) {
+        slot_failed_to_launch(s, "the launcher is gone");
+        return;
+    }
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        slot_failed_to_launch(s, strerror(errno));
+        return;
+    }
+    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+    char **argv = spawn_argv_subst(c->argv, s->sockarg, s->port);
+    char *extra[3];
+    size_t nextra = 0;
+    char portvar[32];
+    if (s->port[0]) {
+        snprintf(portvar, sizeof(portvar), "PORT=%s", s->port);
+        extra[nextra++] = portvar;
+    }
+    static char *const path_only[] = {"PATH", NULL};
+    char *const *copy = c->copy_env ? c->copy_env : path_only;
+    char **envp = spawn_env_build(environ, copy, spawn_strv_len(copy), c->env,
+                                  c->env ? spawn_strv_len(c->env) : 0, extra, nextra);
+    spawn_launch l = {.id = s->launch_id,
+                      .argv = argv,
+                      .envp = envp,
+                      .pass = c->pass,
+                      .sock_fd = s->lfd,
+                      .fdname = c->name,
+                      .log_fd = pfd[1],
+                      .user = c->user,
+                      .group = c->group};
+    char *err = NULL;
+    int rc = spawn_launcher_launch(spawn_g.ctl, &l, &err);
+    spawn_strv_free(argv);
+    spawn_strv_free(envp);
+    close(pfd[1]);
+    if (rc != 0) {
+        close(pfd[0]);
+        slot_failed_to_launch(s, err ? err : "cannot reach the launcher");
+        free(err);
+        return;
+    }
+    spawn_logpipe *lp = gw_xcalloc(1, sizeof(*lp));
+    snprintf(lp->app, sizeof(lp->app), "%s", c->name);
+    lp->slot = s;
+    ev_io_init(&lp->io, on_log, pfd[0], EV_READ);
+    ev_io_start(spawn_g.loop, &lp->io);
+    s->log = lp;
+    if (s->lfd >= 0) {
+        /* Readiness: a connection closed at once sits in the queue until the app accepts it
+         * (the app reads end-of-file and goes on); the queue found empty means it accepts. */
+        int fd = socket(s->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            connect(fd, (struct sockaddr *)&s->sa, s->salen);
+            close(fd);
+        }
+    }
+    if (!ev_is_active(&spawn_g.fast)) {
+        ev_timer_set(&spawn_g.fast, SPAWN_POLL, SPAWN_POLL);
+        ev_timer_start(spawn_g.loop, &spawn_g.fast);
+    }
+    if (s->usable) spawn_owe_changed(app);
+}
+
+/* ---- readiness ---- */
+
+static void mark_ready(spawn_slot *s)
+{
+    spawn_app *app = s->app;
+    int was_usable = s->usable;
+    s->state = SPAWN_SLOT_READY;
+    s->usable = 1;
+    s->ready_at = spawn_now();
+    app->last_start_seconds = s->ready_at - s->started_at;
+    if (s->probe_fd >= 0) {
+        close(s->probe_fd);
+        s->probe_fd = -1;
+    }
+    gw_log(GW_LOG_INFO, "app %s[%ld]: ready in %.1f ms", app->conf.name, (long)s->pid,
+           app->last_start_seconds * 1000);
+    if (!was_usable) spawn_owe_changed(app);
+}
+
+/* Argument mode: the app binds the address itself; it is ready once a connect succeeds. */
+static int argument_ready(spawn_slot *s)
+{
+    if (s->probe_fd < 0) {
+        s->probe_fd = socket(s->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (s->probe_fd < 0) return 0;
+        if (connect(s->probe_fd, (struct sockaddr *)&s->sa, s->salen) == 0) return 1;
+        if (errno == EINPROGRESS || errno == EAGAIN) return 0;
+    } else {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        if (getpeername(s->probe_fd, (struct sockaddr *)&peer, &plen) == 0) return 1;
+        getsockopt(s->probe_fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err == 0 && errno == ENOTCONN) return 0; /* still connecting */
+    }
+    close(s->probe_fd); /* refused: the app does not listen yet; try again next time */
+    s->probe_fd = -1;
+    return 0;
+}
+
+void spawn_proc_on_fast(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    int starting = 0;
+    for (spawn_app *a = spawn_g.apps; a; a = a->next) {
+        for (unsigned i = 0; i < a->nslots; i++) {
+            spawn_slot *s = &a->slots[i];
+            if (s->state != SPAWN_SLOT_STARTING) continue;
+            if (s->pid == 0) { /* the launcher has not answered yet */
+                starting = 1;
+                continue;
+            }
+            int ready = s->lfd >= 0 ? !spawn_slot_queued(s) : argument_ready(s);
+            if (ready)
+                mark_ready(s);
+            else
+                starting = 1;
+        }
+    }
+    if (!starting) ev_timer_stop(loop, w);
+}
+
+void spawn_slot_answered(spawn_slot *s)
+{
+    if (s->state == SPAWN_SLOT_STARTING && s->pid) mark_ready(s);
+}
+
+/* ---- requests in and out ---- */
+
+void spawn_slot_acquire(spawn_slot *s)
+{
+    s->inflight++;
+    s->requests++;
+}
+
+void spawn_slot_release(spawn_slot *s)
+{
+    if (--s->inflight == 0) s->idle_since = spawn_now();
+}
+
+/* ---- scaling ---- */
+
+static int in_backoff(const spawn_app *app)
+{
+    return app->backoff_until > spawn_now();
+}
+
+/* Start processes for the requests that wait beyond the room of the usable slots, up to
+ * max-procs and SPAWN_MAX_STARTING starts in flight. */
+void spawn_proc_scale(spawn_app *app)
+{
+    if (spawn_g.stopping_all || in_backoff(app)) return;
+    unsigned waiting = spawn_g.hooks.waiting ? spawn_g.hooks.waiting(app) : 0;
+    unsigned room = 0, starting = 0, live = 0;
+    for (unsigned i = 0; i < app->nslots; i++) {
+        const spawn_slot *s = &app->slots[i];
+        if (!spawn_slot_live(s)) continue;
+        live++;
+        starting += s->state == SPAWN_SLOT_STARTING;
+        if (s->inflight < s->cap) room += s->cap - s->inflight;
+    }
+    unsigned want = live < app->conf.min_procs && !app->retired ? app->conf.min_procs - live : 0;
+    if (waiting > room) {
+        unsigned more = (waiting - room + app->conf.concurrency - 1) / app->conf.concurrency;
+        if (more > want) want = more;
+    }
+    for (unsigned i = 0; i < app->nslots && want > 0 && starting < SPAWN_MAX_STARTING; i++) {
+        spawn_slot *s = &app->slots[i];
+        if (s->state != SPAWN_SLOT_EMPTY) continue;
+        spawn_proc_start(s);
+        want--;
+        starting++;
+    }
+}
+
+void spawn_app_demand(spawn_app *app)
+{
+    spawn_proc_scale(app);
+}
+
+/* ---- stop ---- */
+
+void spawn_proc_stop(spawn_slot *s, int sig)
+{
+    if (s->state != SPAWN_SLOT_STOPPING) {
+        int was_usable = s->usable;
+        s->state = SPAWN_SLOT_STOPPING;
+        s->usable = 0;
+        s->stop_deadline = spawn_now() + s->app->conf.stop_timeout;
+        if (spawn_g.hooks.stopping) spawn_g.hooks.stopping(s);
+        if (was_usable) spawn_owe_changed(s->app);
+    }
+    if (s->pid == 0) {
+        s->kill_owed = sig;
+        return;
+    }
+    if (spawn_g.ctl >= 0) spawn_launcher_kill(spawn_g.ctl, s->pid, sig);
+}
+
+/* ---- exit ---- */
+
+static void describe_exit(char *dst, size_t cap, int status)
+{
+    if (status < 0)
+        snprintf(dst, cap, "not started");
+    else if (WIFEXITED(status))
+        snprintf(dst, cap, "exited %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(dst, cap, "killed by %s", spawn_signal_name(WTERMSIG(status)));
+    else
+        snprintf(dst, cap, "status %d", status);
+}
+
+/* The slot's process is gone (status < 0: it never ran). Decide about back-off and the
+ * replacement. */
+static void slot_exited(spawn_slot *s, int status)
+{
+    spawn_app *app = s->app;
+    double now = spawn_now();
+    int asked = s->state == SPAWN_SLOT_STOPPING && !s->timed_out;
+    int was_usable = s->usable;
+    double age = now - s->started_at;
+    describe_exit(app->last_exit, sizeof(app->last_exit), status);
+    if (s->probe_fd >= 0) close(s->probe_fd);
+    s->probe_fd = -1;
+    if (s->log) s->log->slot = NULL;
+    s->log = NULL;
+    pid_t pid = s->pid;
+    s->state = SPAWN_SLOT_EMPTY;
+    s->usable = 0;
+    s->pid = 0;
+    if (!asked) app->unreplaced++;
+    if (asked) {
+        gw_log(GW_LOG_INFO, "app %s[%ld]: stopped (%s)", app->conf.name, (long)pid, app->last_exit);
+    } else if (s->ready_at == 0 || age < SPAWN_YOUNG) {
+        app->failures++;
+        double delay = spawn_backoff_delay(app->failures);
+        app->backoff_until = now + delay;
+        gw_log(GW_LOG_ERR,
+               "app %s[%ld]: %s %.2f s after start%s; next start in %.1f s (%u failed "
+               "in a row)",
+               app->conf.name, (long)pid, app->last_exit, age,
+               s->ready_at == 0 ? ", before it was ready" : "", delay, app->failures);
+    } else {
+        app->failures = 0;
+        gw_log(GW_LOG_WARN, "app %s[%ld]: %s after %.0f s; replacing it", app->conf.name, (long)pid,
+               app->last_exit, age);
+    }
+    if (spawn_app_live(app) == 0 && in_backoff(app)) {
+        /* nothing can serve what waits in the sockets: hand it back (it never reached an app) */
+        for (unsigned i = 0; i < app->nslots; i++) spawn_slot_drain(&app->slots[i]);
+        spawn_owe_changed(app);
+        return;
+    }
+    if (was_usable) spawn_owe_changed(app);
+    if (asked || spawn_g.stopping_all || in_backoff(app)) return;
+    if (s->inflight > 0 || spawn_slot_queued(s)) { /* connections wait for this very slot */
+        spawn_proc_start(s);
+        return;
+    }
+    spawn_proc_scale(app); /* min-procs, or requests waiting */
+}
+
+static void slot_failed_to_launch(spawn_slot *s, const char *why)
+{
+    gw_log(GW_LOG_ERR, "app %s: cannot start %s: %s", s->app->conf.name, s->app->conf.argv[0], why);
+    s->ready_at = 0;
+    slot_exited(s, -1);
+}
+
+static spawn_slot *slot_of(uint32_t id)
+{
+    for (spawn_app *a = spawn_g.apps; a; a = a->next)
+        for (unsigned i = 0; i < a->nslots; i++)
+            if (a->slots[i].launch_id == id && a->slots[i].state != SPAWN_SLOT_EMPTY)
+                return &a->slots[i];
+    return NULL;
+}
+
+void spawn_proc_on_ctl(struct ev_loop *loop, ev_io *w, int revents)
+{
+    spawn_event ev;
+    int rc;
+    while ((rc = spawn_launcher_recv(spawn_g.ctl, &ev)) == 0) {
+        spawn_slot *s = slot_of(ev.id);
+        if (s == NULL) continue;
+        if (ev.type == SPAWN_EV_STARTED) {
+            s->pid = ev.pid;
+            if (s->log) s->log->pid = ev.pid;
+            gw_log(GW_LOG_INFO, "app %s[%ld]: started on %s", s->app->conf.name, (long)ev.pid,
+                   s->addr);
+            if (s->kill_owed) spawn_launcher_kill(spawn_g.ctl, s->pid, s->kill_owed);
+        } else if (ev.type == SPAWN_EV_FAILED) {
+            char why[160];
+            snprintf(why, sizeof(why), "%s: %s", ev.what[0] ? ev.what : "setup", strerror(ev.err));
+            s->pid = ev.pid;
+            slot_failed_to_launch(s, why);
+        } else {
+            slot_exited(s, ev.status);
+        }
+    }
+    if (rc < 0) {
+        gw_log(GW_LOG_ERR, "the launcher of spawned apps is gone: apps cannot be started");
+        ev_io_stop(loop, w);
+        close(spawn_g.ctl);
+        spawn_g.ctl = -1;
+        for (spawn_app *a = spawn_g.apps; a; a = a->next) {
+            for (unsigned i = 0; i < a->nslots; i++)
+                if (a->slots[i].state != SPAWN_SLOT_EMPTY) { /* its processes died with it */
+                    a->slots[i].state = SPAWN_SLOT_STOPPING;
+                    slot_exited(&a->slots[i], SIGKILL);
+                }
+            spawn_owe_changed(a);
+        }
+    }
+}
+
+/* ---- housekeeping ---- */
+
+static void tick_app(spawn_app *app, double now)
+{
+    const spawn_conf *c = &app->conf;
+    int unused = app->retired && app->refs == 0;
+    unsigned live = 0;
+    for (unsigned i = 0; i < app->nslots; i++)
+        live += spawn_slot_live(&app->slots[i]) && app->slots[i].state != SPAWN_SLOT_STOPPING;
+    for (unsigned k = app->nslots; k-- > 0;) { /* from the top: low slots stay warm */
+        spawn_slot *s = &app->slots[k];
+        if (s->state == SPAWN_SLOT_STARTING && now - s->started_at > c->start_timeout) {
+            gw_log(GW_LOG_ERR, "app %s[%ld]: not ready after %.0f s (start-timeout): killed",
+                   c->name, (long)s->pid, c->start_timeout);
+            spawn_proc_stop(s, SIGKILL);
+            s->timed_out = 1;
+        } else if (s->state == SPAWN_SLOT_STOPPING && now >= s->stop_deadline) {
+            gw_log(GW_LOG_WARN, "app %s[%ld]: still running %.0f s after %s: SIGKILL", c->name,
+                   (long)s->pid, c->stop_timeout, spawn_signal_name(c->kill_signal));
+            s->stop_deadline = INFINITY;
+            spawn_proc_stop(s, SIGKILL);
+        } else if (s->state == SPAWN_SLOT_READY && s->inflight == 0 && !spawn_g.stopping_all &&
+                   (unused || (live > c->min_procs && now - s->idle_since >= c->idle_timeout))) {
+            spawn_proc_stop(s, c->kill_signal);
+            live--;
+        } else if (unused && s->state == SPAWN_SLOT_STARTING && s->inflight == 0) {
+            spawn_proc_stop(s, c->kill_signal);
+        }
+    }
+    if (app->backoff_until != 0 && now >= app->backoff_until) {
+        app->backoff_until = 0;
+        spawn_owe_changed(app);
+        spawn_proc_scale(app);
+    } else if (!app->retired && live < c->min_procs) {
+        spawn_proc_scale(app);
+    }
+}
+
+static unsigned procs_of(const spawn_app *app)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < app->nslots; i++) n += app->slots[i].state != SPAWN_SLOT_EMPTY;
+    return n;
+}
+
+void spawn_proc_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    double now = spawn_now();
+    for (spawn_app *a = spawn_g.apps, *next; a; a = next) {
+        next = a->next;
+        tick_app(a, now);
+        if (a->retired && a->refs == 0 && procs_of(a) == 0) spawn_app_free(a);
+    }
+}

@@ -1,0 +1,130 @@
+/* spawn/: apps as sets of process slots. Each slot has its own listening socket, made before the
+ * first process and kept for the app's life; the supervisor starts processes through the
+ * launcher (launch.h), watches, scales and stops them on the main loop, and never blocks it.
+ * It never sees a request or a pool: the gateway counts requests in and out of a slot and says
+ * when requests wait; spawn/ calls back when slots change. Uses base and libev only. */
+#ifndef SPAWN_H
+#define SPAWN_H
+
+#include <ev.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "spawn/launch.h"
+
+/* One app's settings, checked by the config layer (FILE:LINE errors are its business). */
+typedef struct spawn_conf {
+    char *name;
+    char **argv;  /* NULL-terminated; argv[0] resolved; "{socket}"/"{port}" still in */
+    char *socket; /* NULL: unix sockets in the state dir; "unix:/path" (a prefix: slot i is
+                     "/path.i") or "host:port" (slot i on port + i) */
+    int pass;     /* enum spawn_pass */
+    unsigned concurrency, min_procs, max_procs;
+    double idle_timeout, start_timeout, stop_timeout;
+    int kill_signal;
+    char **env;      /* "NAME=value" from "environment", NULL-terminated */
+    char **copy_env; /* names from "copy-environment", NULL-terminated; NULL: PATH only */
+    char *user, *group;
+    char *fingerprint; /* every setting in one string: equal strings are the same app */
+} spawn_conf;
+
+void spawn_conf_free(spawn_conf *c);
+
+typedef struct spawn_app spawn_app;
+
+enum spawn_slot_state {
+    SPAWN_SLOT_EMPTY,    /* no process */
+    SPAWN_SLOT_STARTING, /* spawned, has not accepted a connection yet */
+    SPAWN_SLOT_READY,
+    SPAWN_SLOT_STOPPING /* signalled; takes nothing new */
+};
+
+/* A process slot. The first three fields are what the gateway reads on its hot path (pool.h);
+ * it changes them only through spawn_slot_acquire / spawn_slot_release. */
+typedef struct spawn_slot {
+    int usable;        /* a process that takes requests: starting (when its socket is portico's)
+                          or ready, and not stopping */
+    unsigned inflight; /* portico's requests on this slot, over every pool and generation */
+    unsigned cap;      /* the app's concurrency */
+    spawn_app *app;
+    unsigned index;
+    int state; /* enum spawn_slot_state */
+    int lfd;   /* the listening socket; -1 with pass-socket "argument" */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    char addr[128];    /* "unix:/path" or "host:port", for status and logs */
+    char sockarg[128]; /* what "{socket}" becomes */
+    char port[8];      /* what "{port}" becomes ("" for unix) */
+    int owns_path;     /* unlink the unix socket file when closing */
+    pid_t pid;         /* 0: none yet (EMPTY, or the launcher has not answered) */
+    uint32_t launch_id;
+    double started_at, ready_at, idle_since, stop_deadline;
+    uint64_t requests;         /* served by the current process */
+    int probe_fd;              /* argument mode: the connect that tells the app listens */
+    int kill_owed;             /* a stop was asked before the launcher told the pid */
+    int timed_out;             /* killed for not getting ready within start-timeout */
+    struct spawn_logpipe *log; /* the current process's stdout/stderr, while it is read */
+} spawn_slot;
+
+/* What spawn/ tells the gateway. All run on the main loop, never inside a spawn_* call made by
+ * the gateway. */
+typedef struct spawn_hooks {
+    /* Slots of `app` became usable or unusable, or its back-off began or ended: re-examine the
+     * requests waiting for it (dispatch them, or fail them when spawn_app_waitable says no). */
+    void (*changed)(spawn_app *app);
+    /* `slot` is about to be signalled: drop idle kept-alive connections to it. */
+    void (*stopping)(spawn_slot *slot);
+    /* How many requests wait for `app` now (in every pool bound to it). */
+    unsigned (*waiting)(spawn_app *app);
+} spawn_hooks;
+
+/* Start the supervisor: fork the launcher (call early, single-threaded), make the state dir
+ * (mkdtemp under $TMPDIR or /tmp when state_dir is NULL). Returns 0, or -1 with *err. */
+int spawn_init(struct ev_loop *loop, const char *state_dir, const spawn_hooks *hooks, char **err);
+
+/* Make the running apps what `confs` says: an app whose fingerprint is unchanged is kept with
+ * its processes and sockets; a new or changed one is created (its sockets made now; a changed
+ * app's processes are started ahead, as many as the old one runs, at least min-procs); a
+ * changed or removed one is retired: it keeps serving what still refers to it and stops when
+ * the last reference is gone. All or nothing: on error (a socket that cannot be made) nothing
+ * changes and *err says why. */
+int spawn_sync(const spawn_conf *const *confs, size_t n, char **err);
+
+/* The current app of that name, or NULL. */
+spawn_app *spawn_app_find(const char *name);
+void spawn_app_ref(spawn_app *app);
+/* The last reference to a retired app stops its processes and closes its sockets. */
+void spawn_app_unref(spawn_app *app);
+
+const char *spawn_app_name(const spawn_app *app);
+unsigned spawn_app_nslots(const spawn_app *app);
+spawn_slot *spawn_app_slot(spawn_app *app, unsigned i);
+/* How long a request may wait for the app to start (start-timeout). */
+double spawn_app_start_timeout(const spawn_app *app);
+
+/* Requests wait for `app` and no usable slot has room: start processes as the settings allow. */
+void spawn_app_demand(spawn_app *app);
+/* Can a waiting request expect a process? 0 while the app is in back-off with no live process
+ * (its requests should get 503 at once). */
+int spawn_app_waitable(const spawn_app *app);
+
+/* A request is sent to the slot / is over with it. */
+void spawn_slot_acquire(spawn_slot *s);
+void spawn_slot_release(spawn_slot *s);
+/* A response came from the slot: its process is surely ready. */
+void spawn_slot_answered(spawn_slot *s);
+
+/* Status: JSON for the status page and Prometheus text for metrics, appended by `put`. */
+typedef void (*spawn_put_fn)(void *arg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void spawn_status_json(spawn_put_fn put, void *arg);
+void spawn_status_metrics(spawn_put_fn put, void *arg);
+
+/* Shutdown: signal every process (kill-signal, SIGKILL after stop-timeout). Returns the number
+ * of processes still alive; run the loop until it is 0. */
+unsigned spawn_stop_all(void);
+unsigned spawn_live(void);
+/* Close every socket, remove the state dir, let the launcher go (it kills what is left). */
+void spawn_cleanup(void);
+
+#endif

@@ -1,0 +1,74 @@
+/* spawn/'s private parts, shared by app.c (apps, sockets, sync, status) and proc.c (processes:
+ * start, readiness, exit, scaling, stop). Nothing outside spawn/ includes it. */
+#ifndef SPAWN_INT_H
+#define SPAWN_INT_H
+
+#include "spawn/spawn.h"
+
+#define SPAWN_YOUNG 3.0      /* a process that dies younger than this (s) failed to start */
+#define SPAWN_MAX_STARTING 4 /* starts in flight per app */
+#define SPAWN_TICK 0.1       /* housekeeping period (s) */
+#define SPAWN_POLL 0.001     /* readiness polling while a process starts (s) */
+
+struct spawn_app {
+    spawn_conf conf; /* owned copy */
+    spawn_slot *slots;
+    unsigned nslots;
+    unsigned serial; /* unique per app object: part of default socket names */
+    int refs;
+    int retired;       /* no longer in the config: stops when the last reference goes */
+    int changed_owed;  /* hooks.changed runs from the loop */
+    unsigned failures; /* consecutive early deaths */
+    double backoff_until;
+    uint64_t starts, restarts;
+    unsigned unreplaced; /* processes that died and were not started again yet */
+    char last_exit[48];
+    double last_start_seconds;
+    struct spawn_app *next; /* every app object alive, current and retired */
+};
+
+typedef struct spawn_sup {
+    struct ev_loop *loop;
+    spawn_hooks hooks;
+    int ctl; /* the launcher's control socket; -1 when gone */
+    pid_t launcher;
+    ev_io ctl_io;
+    ev_timer fast; /* readiness polling while a slot starts */
+    ev_timer tick; /* housekeeping */
+    ev_idle kick;  /* never started: fed to run owed hooks from the loop */
+    char *state_dir;
+    int own_dir; /* made by us: removed at cleanup */
+    spawn_app *apps;
+    uint32_t next_launch;
+    unsigned next_serial;
+    int stopping_all;
+} spawn_sup;
+
+extern spawn_sup spawn_g;
+
+static inline double spawn_now(void)
+{
+    return ev_now(spawn_g.loop);
+}
+
+static inline int spawn_slot_live(const spawn_slot *s)
+{
+    return s->state == SPAWN_SLOT_STARTING || s->state == SPAWN_SLOT_READY;
+}
+
+/* app.c */
+unsigned spawn_app_live(const spawn_app *app); /* processes starting or ready */
+void spawn_app_free(spawn_app *app);
+void spawn_owe_changed(spawn_app *app);
+int spawn_slot_queued(const spawn_slot *s); /* connections wait in its listen queue */
+void spawn_slot_drain(spawn_slot *s);       /* accept and close them (no process holds it) */
+
+/* proc.c */
+void spawn_proc_start(spawn_slot *s);
+void spawn_proc_stop(spawn_slot *s, int sig);
+void spawn_proc_scale(spawn_app *app);
+void spawn_proc_on_ctl(struct ev_loop *loop, ev_io *w, int revents);
+void spawn_proc_on_fast(struct ev_loop *loop, ev_timer *w, int revents);
+void spawn_proc_on_tick(struct ev_loop *loop, ev_timer *w, int revents);
+
+#endif
