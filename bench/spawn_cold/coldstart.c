@@ -5,8 +5,8 @@
  *       FastCGI request for SCRIPT already written (queued in the kernel, nobody has accepted
  *       it); then PHP_CGI is started with that listening socket as fd 0 (FastCGI convention),
  *       in its own process group, with a clean environment (PATH, PHP_FCGI_CHILDREN=CHILDREN,
- *       default 1, "" for unset). Prints one line per run: milliseconds from just before
- *       posix_spawn to the first response byte. The whole response is read and checked
+ *       default 1, "" for unset) and /dev/null as stdout and stderr. Prints one line per run:
+ *       milliseconds from just before posix_spawn to the first response byte. The whole response is read and checked
  *       (FCGI_END_REQUEST, "cold-ok" in the output), then the process group is killed and every
  *       process of it reaped (this driver is a child subreaper) before the next run.
  *
@@ -258,6 +258,8 @@ static int run_alone(int argc, char **argv)
         posix_spawnattr_t at;
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, lfd, 0);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
         posix_spawnattr_init(&at);
         posix_spawnattr_setpgroup(&at, 0);
         posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);

@@ -56,18 +56,20 @@ def main():
         if not ms:
             continue
         warm = figures(key + "-warm.ms")
+        stop = figures(key + "-stop.s")
         st = {"p50": statistics.median(ms), "p90": pct(ms, 90), "min": min(ms), "max": max(ms)}
         stats[key] = st
         rows.append([title, "%.2f" % st["p50"], "%.2f" % st["p90"], "%.2f" % st["min"],
                      "%.2f" % st["max"], "%.2f" % statistics.median(warm) if warm else "-",
-                     str(len(ms))])
+                     "%.1f" % statistics.median(stop) if stop else "-", str(len(ms))])
     if not rows:
         print("(no figures)")
         return
     table("cold start of a php-cgi app: request to first response byte, ms",
-          ["setup", "p50", "p90", "min", "max", "warm p50", "runs"], rows)
-    print("(warm: a second request right after the cold one, on the process it started;\n"
-          " php-cgi alone: from just before posix_spawn, the others: from just before connect)")
+          ["setup", "p50", "p90", "min", "max", "warm p50", "stop s", "runs"], rows)
+    print("(php-cgi alone: from just before posix_spawn, the others: from just before connect;\n"
+          " warm p50: a second request right after the cold one, on the process it started;\n"
+          " stop s: median time from that request until no app process was left, idle timeout 1 s)")
 
     a, p, f = stats.get("alone"), stats.get("portico"), stats.get("fpm")
     if a and p:
@@ -76,6 +78,10 @@ def main():
               "min %+.2f ms); target: at most %.0f ms"
               % ("PASS" if add <= TARGET_MS else "MISS", add, p["p50"], a["p50"],
                  p["min"] - a["min"], TARGET_MS))
+        pa, pp = figures("alone.ms"), figures("portico.ms")
+        if len(pa) == len(pp):
+            print("     median of the per-round differences (the rounds take turns): %+.2f ms"
+                  % statistics.median(y - x for x, y in zip(pa, pp)))
         print("     portico / php-cgi alone: %.2fx (p50)" % (p["p50"] / a["p50"]))
     if p and f:
         print("     portico / nginx + php-fpm ondemand: %.2fx (p50 %.2f vs %.2f ms)"
@@ -87,7 +93,8 @@ def main():
     if status:
         try:
             apps = json.loads(status).get("apps")
-            print("\nportico's status, apps (after the last round):")
+            print("\nportico's status, apps (after the last round; last_start_seconds is portico's"
+                  " own spawn-to-ready time):")
             print(json.dumps(apps, indent=None)[:1500])
         except (ValueError, AttributeError):
             print("\nportico's status endpoint did not answer JSON: %.200s" % status)
