@@ -6,9 +6,10 @@
  *       it); then PHP_CGI is started with that listening socket as fd 0 (FastCGI convention),
  *       in its own process group, with a clean environment (PATH, PHP_FCGI_CHILDREN=CHILDREN,
  *       default 1, "" for unset) and /dev/null as stdout and stderr. Prints one line per run:
- *       milliseconds from just before posix_spawn to the first response byte. The whole response is read and checked
- *       (FCGI_END_REQUEST, "cold-ok" in the output), then the process group is killed and every
- *       process of it reaped (this driver is a child subreaper) before the next run.
+ *       milliseconds from just before posix_spawn to the first response byte. The whole
+ *       response is read and checked (FCGI_END_REQUEST, "cold-ok" in the output), then the
+ *       process group is killed and every process of it reaped (this driver is a child
+ *       subreaper) before the next run.
  *
  *   coldstart http PORT PATH
  *       One HTTP/1.1 GET of PATH on 127.0.0.1:PORT, Connection: close. Prints milliseconds from
