@@ -300,6 +300,7 @@ int spawn_sync(const spawn_conf *const *confs, size_t n, char **err)
         }
         for (unsigned k = 0; k < want; k++) spawn_proc_start(&app->slots[k]);
     }
+    if (spawn_g.apps && !ev_is_active(&spawn_g.tick)) ev_timer_start(spawn_g.loop, &spawn_g.tick);
     free(made);
     free(old);
     return GW_OK;
@@ -379,7 +380,6 @@ int spawn_init(struct ev_loop *loop, const char *state_dir, const spawn_hooks *h
     ev_io_start(loop, &spawn_g.ctl_io);
     ev_init(&spawn_g.fast, spawn_proc_on_fast);
     ev_timer_init(&spawn_g.tick, spawn_proc_on_tick, SPAWN_TICK, SPAWN_TICK);
-    ev_timer_start(loop, &spawn_g.tick);
     ev_init(&spawn_g.kick, on_kick);
     return GW_OK;
 }
@@ -445,9 +445,11 @@ void spawn_status_json(spawn_put_fn put, void *arg)
             if (s->state == SPAWN_SLOT_EMPTY) continue;
             put(arg,
                 "%s{\"slot\":%u,\"pid\":%ld,\"state\":\"%s\",\"age\":%.3f,\"requests\":%llu,"
-                "\"inflight\":%u,\"socket\":",
+                "\"inflight\":%u,\"restarts\":%u,\"last_exit\":\"%s\",\"start_seconds\":%.6f,"
+                "\"socket\":",
                 pfirst ? "" : ",", i, (long)s->pid, slot_state_name(s), now - s->started_at,
-                (unsigned long long)s->requests, s->inflight);
+                (unsigned long long)s->requests, s->inflight, s->restarts, s->last_exit,
+                s->ready_at ? s->ready_at - s->started_at : 0.0);
             put_json_str(put, arg, s->addr);
             put(arg, "}");
             pfirst = 0;
@@ -505,6 +507,7 @@ unsigned spawn_stop_all(void)
 void spawn_cleanup(void)
 {
     while (spawn_g.apps) spawn_app_free(spawn_g.apps);
+    spawn_proc_close_logs();
     if (spawn_g.loop) {
         ev_io_stop(spawn_g.loop, &spawn_g.ctl_io);
         ev_timer_stop(spawn_g.loop, &spawn_g.fast);

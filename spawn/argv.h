@@ -7,9 +7,10 @@
 
 /* Split a command line into words the way a POSIX shell splits them: blanks separate words,
  * '...' quotes literally, "..." quotes with \" \\ \$ \` escapes, a backslash outside quotes
- * escapes the next character; no expansion of any kind. Returns a NULL-terminated array (free
- * with spawn_strv_free), or NULL with *err set (unterminated quote, trailing backslash, no
- * word at all). */
+ * escapes the next character; no expansion of any kind. Blanks are space, tab and newline; a
+ * backslash-newline (outside '...') is a line continuation and vanishes, as in sh. Returns a
+ * NULL-terminated array (free with spawn_strv_free), or NULL with *err set (unterminated quote,
+ * trailing backslash, no word at all). */
 char **spawn_split_cmdline(const char *s, char **err);
 
 /* A copy of argv with every "{socket}" replaced by `socket` and every "{port}" by `port` (""
@@ -26,9 +27,10 @@ char **spawn_argv_subst(char *const *argv, const char *socket, const char *port)
 char **spawn_env_build(char *const *parent, char *const *copy, size_t ncopy, char *const *set,
                        size_t nset, char *const *extra, size_t nextra);
 
-/* The executable for `name`: itself when it contains '/', else the first executable file
- * `name` in the colon-separated `path`. Returns an allocated absolute-or-relative path, or NULL
- * with *err set ("not found in PATH", "not executable"). */
+/* The executable for `name`: itself when it contains '/' (not checked: exec reports it), else
+ * the first executable regular file `name` in the colon-separated `path` (empty elements are
+ * skipped, not taken as "."). Returns an allocated absolute-or-relative path, or NULL with *err
+ * set ("not found in PATH", "not executable": found, but none executable). */
 char *spawn_resolve_exe(const char *name, const char *path, char **err);
 
 /* "SIGTERM", "TERM", "term" or "15" -> 15; an unknown name or number -> -1. */

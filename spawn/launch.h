@@ -48,7 +48,12 @@ typedef struct spawn_event {
 int spawn_launcher_start(int *ctl, pid_t *pid, char **err);
 
 /* Ask the launcher to start a process. The fds are passed over (the caller keeps its own).
- * Returns 0, or -1 with *err set (the message would be over 64 KiB, or the launcher is gone). */
+ * Returns 0, or -1 with *err set (the message would be over 64 KiB, or the launcher is gone).
+ * The 64 KiB count the strings (argv, envp, fdname, user, group, each with its NUL) and a
+ * 32-byte header. sock_fd is required for FD0 and LISTEN_FDS and not passed for ARGUMENT;
+ * log_fd -1 gives /dev/null. The result comes as an event: STARTED or FAILED (id; FAILED with
+ * pid 0 when the fork itself failed or the message was malformed). A full socket is waited on
+ * for at most a second. */
 int spawn_launcher_launch(int ctl, const spawn_launch *l, char **err);
 
 /* Send `sig` to the process group led by `pid`, if pid is a live (unreaped) child of the

@@ -27,6 +27,7 @@ extern char **environ;
 
 typedef struct spawn_logpipe {
     ev_io io;
+    struct spawn_logpipe *prev, *next; /* every pipe still open */
     char app[64];
     pid_t pid;
     spawn_slot *slot; /* while the process is the slot's; NULL after */
@@ -40,17 +41,34 @@ static void log_line(const spawn_logpipe *lp, const char *p, size_t n)
     gw_log(GW_LOG_INFO, "app %s[%ld]: %.*s", lp->app, (long)lp->pid, (int)n, p);
 }
 
+static spawn_logpipe *logs;
+
+static void log_close(spawn_logpipe *lp)
+{
+    if (lp->len) log_line(lp, lp->buf, lp->len);
+    ev_io_stop(spawn_g.loop, &lp->io);
+    close(lp->io.fd);
+    if (lp->slot && lp->slot->log == lp) lp->slot->log = NULL;
+    if (lp->prev)
+        lp->prev->next = lp->next;
+    else
+        logs = lp->next;
+    if (lp->next) lp->next->prev = lp->prev;
+    free(lp);
+}
+
+void spawn_proc_close_logs(void)
+{
+    while (logs) log_close(logs);
+}
+
 static void on_log(struct ev_loop *loop, ev_io *w, int revents)
 {
     spawn_logpipe *lp = (spawn_logpipe *)w;
     ssize_t n = read(w->fd, lp->buf + lp->len, sizeof(lp->buf) - lp->len);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n <= 0) { /* every writer is gone: the process and anything it left behind */
-        if (lp->len) log_line(lp, lp->buf, lp->len);
-        ev_io_stop(loop, w);
-        close(w->fd);
-        if (lp->slot && lp->slot->log == lp) lp->slot->log = NULL;
-        free(lp);
+        log_close(lp);
         return;
     }
     lp->len += (size_t)n;
@@ -87,6 +105,7 @@ void spawn_proc_start(spawn_slot *s)
     if (app->unreplaced > 0) { /* it replaces a process that died */
         app->unreplaced--;
         app->restarts++;
+        s->restarts++;
     }
     if (spawn_g.ctl < 0) {
         slot_failed_to_launch(s, "the launcher is gone");
@@ -133,6 +152,9 @@ void spawn_proc_start(spawn_slot *s)
     spawn_logpipe *lp = gw_xcalloc(1, sizeof(*lp));
     snprintf(lp->app, sizeof(lp->app), "%s", c->name);
     lp->slot = s;
+    lp->next = logs;
+    if (logs) logs->prev = lp;
+    logs = lp;
     ev_io_init(&lp->io, on_log, pfd[0], EV_READ);
     ev_io_start(spawn_g.loop, &lp->io);
     s->log = lp;
@@ -315,6 +337,7 @@ static void slot_exited(spawn_slot *s, int status)
     int was_usable = s->usable;
     double age = now - s->started_at;
     describe_exit(app->last_exit, sizeof(app->last_exit), status);
+    snprintf(s->last_exit, sizeof(s->last_exit), "%s", app->last_exit);
     if (s->probe_fd >= 0) close(s->probe_fd);
     s->probe_fd = -1;
     if (s->log) s->log->slot = NULL;
@@ -340,14 +363,19 @@ static void slot_exited(spawn_slot *s, int status)
         gw_log(GW_LOG_WARN, "app %s[%ld]: %s after %.0f s; replacing it", app->conf.name, (long)pid,
                app->last_exit, age);
     }
-    if (spawn_app_live(app) == 0 && in_backoff(app)) {
-        /* nothing can serve what waits in the sockets: hand it back (it never reached an app) */
-        for (unsigned i = 0; i < app->nslots; i++) spawn_slot_drain(&app->slots[i]);
-        spawn_owe_changed(app);
+    if (was_usable || in_backoff(app)) spawn_owe_changed(app); /* (back-off: 503 for waiters) */
+    if (spawn_g.stopping_all) return;
+    if (asked) { /* requests that came while it was stopping may wait for a process */
+        spawn_proc_scale(app);
         return;
     }
-    if (was_usable) spawn_owe_changed(app);
-    if (asked || spawn_g.stopping_all || in_backoff(app)) return;
+    if (in_backoff(app)) {
+        /* nobody takes what waits in this socket for a while: hand it back, to be retried on
+         * another process or answered 503 (it never reached an app; no process holds the
+         * socket now, the launcher killed the whole group) */
+        spawn_slot_drain(s);
+        return;
+    }
     if (s->inflight > 0 || spawn_slot_queued(s)) { /* connections wait for this very slot */
         spawn_proc_start(s);
         return;
@@ -462,4 +490,5 @@ void spawn_proc_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         tick_app(a, now);
         if (a->retired && a->refs == 0 && procs_of(a) == 0) spawn_app_free(a);
     }
+    if (spawn_g.apps == NULL) ev_timer_stop(loop, w); /* (started again by spawn_sync) */
 }

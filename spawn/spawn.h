@@ -61,6 +61,8 @@ typedef struct spawn_slot {
     uint32_t launch_id;
     double started_at, ready_at, idle_since, stop_deadline;
     uint64_t requests;         /* served by the current process */
+    unsigned restarts;         /* processes started in this slot after one died */
+    char last_exit[48];        /* how its previous process ended ("" if none did) */
     int probe_fd;              /* argument mode: the connect that tells the app listens */
     int kill_owed;             /* a stop was asked before the launcher told the pid */
     int timed_out;             /* killed for not getting ready within start-timeout */

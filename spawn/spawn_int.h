@@ -70,5 +70,6 @@ void spawn_proc_scale(spawn_app *app);
 void spawn_proc_on_ctl(struct ev_loop *loop, ev_io *w, int revents);
 void spawn_proc_on_fast(struct ev_loop *loop, ev_timer *w, int revents);
 void spawn_proc_on_tick(struct ev_loop *loop, ev_timer *w, int revents);
+void spawn_proc_close_logs(void); /* (exit) */
 
 #endif
