@@ -4,12 +4,12 @@
  *       N times: a fresh listening unix socket in SOCKDIR; a client connection to it with one
  *       FastCGI request for SCRIPT already written (queued in the kernel, nobody has accepted
  *       it); then PHP_CGI is started with that listening socket as fd 0 (FastCGI convention),
- *       in its own process group, with a clean environment (PATH, PHP_FCGI_CHILDREN=CHILDREN,
- *       default 1, "" for unset) and /dev/null as stdout and stderr. Prints one line per run:
- *       milliseconds from just before posix_spawn to the first response byte. The whole
- *       response is read and checked (FCGI_END_REQUEST, "cold-ok" in the output), then the
- *       process group is killed and every process of it reaped (this driver is a child
- *       subreaper) before the next run.
+ *       in its own session and process group, with a clean environment (PATH,
+ *       PHP_FCGI_CHILDREN=CHILDREN, default 1, "" for unset) and /dev/null as stdout and
+ *       stderr. Prints one line per run: milliseconds from just before posix_spawn to the first
+ *       response byte. The whole response is read and checked (FCGI_END_REQUEST, "cold-ok" in
+ *       the output), then the process group is killed and every process of it reaped (this
+ *       driver is a child subreaper) before the next run.
  *
  *   coldstart http PORT PATH
  *       One HTTP/1.1 GET of PATH on 127.0.0.1:PORT, Connection: close. Prints milliseconds from
@@ -262,8 +262,9 @@ static int run_alone(int argc, char **argv)
         posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
         posix_spawn_file_actions_adddup2(&fa, 1, 2);
         posix_spawnattr_init(&at);
-        posix_spawnattr_setpgroup(&at, 0);
-        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+        /* its own session (and process group), as portico's launcher starts an app: with
+         * sched_autogroup the session decides the scheduling group the process runs in */
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
 
         pid_t pid;
         double t0 = now_ms();
