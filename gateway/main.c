@@ -94,12 +94,16 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
         free(err);
         return;
     }
-    if (gw_spawned_bind(rt, &err) != GW_OK || gw_listeners_sync(rt, &err) != GW_OK) {
+    /* (the apps are committed only once the listeners are: a refused reload changes no app) */
+    spawn_plan *plan = gw_spawned_prepare(rt, &err);
+    if (plan == NULL || gw_listeners_sync(rt, &err) != GW_OK) {
         gw_log(GW_LOG_ERR, "reload refused, the running config stays: %s", err);
         free(err);
+        spawn_sync_abort(plan);
         gw_rt_unref(rt);
         return;
     }
+    gw_spawned_bind(rt, plan);
     gw_rt *old = gw_srv.rt;
     gw_srv.rt = rt;
     gw_rt_unref(old); /* requests in flight keep their own references */
@@ -217,13 +221,15 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     gw_srv.rt = rt;
     /* the launcher is forked now, while the process is small and before privileges drop */
+    spawn_plan *plan = NULL;
     if (spawn_init(gw_srv.loop, rt->srv.state_dir, &gw_spawned_hooks, &err) != GW_OK ||
-        gw_spawned_bind(rt, &err) != GW_OK) {
+        (plan = gw_spawned_prepare(rt, &err)) == NULL) {
         fprintf(stderr, "portico: %s\n", err);
         free(err);
         cleanup();
         return 1;
     }
+    gw_spawned_bind(rt, plan);
     if (gw_listeners_sync(rt, &err) != GW_OK) {
         fprintf(stderr, "portico: %s\n", err);
         free(err);

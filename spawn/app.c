@@ -78,7 +78,7 @@ static int slot_address(spawn_app *app, spawn_slot *s, char **err)
 {
     const spawn_conf *c = &app->conf;
     memset(&s->sa, 0, sizeof(s->sa));
-    char path[256];
+    char path[112]; /* (longer than any sun_path: a longer one is refused below) */
     const char *sock = c->socket;
     if (sock == NULL || strncmp(sock, "unix:", 5) == 0) {
         if (sock == NULL)
@@ -152,7 +152,15 @@ static int slot_listen(spawn_app *app, spawn_slot *s, char **err)
                        strerror(e));
     }
     s->lfd = fd;
-    s->owns_path = s->sa.ss_family == AF_UNIX;
+    s->owns_path = 0;
+    if (s->sa.ss_family == AF_UNIX) {
+        struct stat st;
+        if (lstat(((struct sockaddr_un *)&s->sa)->sun_path, &st) == 0) {
+            s->owns_path = 1;
+            s->path_dev = st.st_dev;
+            s->path_ino = st.st_ino;
+        }
+    }
     return 0;
 }
 
@@ -160,7 +168,13 @@ static void slot_close(spawn_slot *s)
 {
     if (s->lfd >= 0) {
         close(s->lfd);
-        if (s->owns_path) unlink(((struct sockaddr_un *)&s->sa)->sun_path);
+        /* (another app object may have bound the same path since: an app renamed, or its
+         * socket mode changed, on reload; its file is not ours to remove) */
+        const char *path = ((struct sockaddr_un *)&s->sa)->sun_path;
+        struct stat st;
+        if (s->owns_path && lstat(path, &st) == 0 && st.st_dev == s->path_dev &&
+            st.st_ino == s->path_ino)
+            unlink(path);
     }
     s->lfd = -1;
 }
@@ -206,6 +220,8 @@ static spawn_app *app_new(const spawn_conf *c, spawn_app *old, char **err)
         if (adopt && i < old->nslots && old->slots[i].lfd >= 0) {
             s->lfd = fcntl(old->slots[i].lfd, F_DUPFD_CLOEXEC, 3);
             s->owns_path = old->slots[i].owns_path;
+            s->path_dev = old->slots[i].path_dev;
+            s->path_ino = old->slots[i].path_ino;
             old->slots[i].owns_path = 0; /* (only on commit, see spawn_sync) */
             if (s->lfd >= 0) continue;
         }
@@ -251,30 +267,60 @@ spawn_app *spawn_app_find(const char *name)
     return NULL;
 }
 
-int spawn_sync(const spawn_conf *const *confs, size_t n, char **err)
+struct spawn_plan {
+    const spawn_conf *const *confs;
+    size_t n;
+    spawn_app **made; /* NULL: the app is kept as it runs */
+    spawn_app **old;  /* the current app of that name, if any */
+};
+
+/* The new app objects of a plan go away; sockets taken over go back to the old objects. */
+static void plan_free(spawn_plan *pl, int undo)
 {
-    spawn_app **made = gw_xcalloc(n ? n : 1, sizeof(*made));
-    spawn_app **old = gw_xcalloc(n ? n : 1, sizeof(*old));
+    for (size_t k = 0; undo && k < pl->n; k++) {
+        if (pl->made[k] == NULL) continue;
+        for (unsigned j = 0; pl->old[k] && j < pl->made[k]->nslots && j < pl->old[k]->nslots; j++)
+            if (pl->made[k]->slots[j].owns_path && pl->made[k]->slots[j].lfd >= 0 &&
+                pl->old[k]->conf.socket)
+                pl->old[k]->slots[j].owns_path = 1, pl->made[k]->slots[j].owns_path = 0;
+        spawn_app_free(pl->made[k]);
+    }
+    free(pl->made);
+    free(pl->old);
+    free(pl);
+}
+
+spawn_plan *spawn_sync_prepare(const spawn_conf *const *confs, size_t n, char **err)
+{
+    spawn_plan *pl = gw_xcalloc(1, sizeof(*pl));
+    pl->confs = confs;
+    pl->n = n;
+    pl->made = gw_xcalloc(n ? n : 1, sizeof(*pl->made));
+    pl->old = gw_xcalloc(n ? n : 1, sizeof(*pl->old));
     for (size_t i = 0; i < n; i++) {
         spawn_app *cur = spawn_app_find(confs[i]->name);
         if (cur && strcmp(cur->conf.fingerprint, confs[i]->fingerprint) == 0) continue;
-        old[i] = cur;
-        made[i] = app_new(confs[i], cur, err);
-        if (made[i] == NULL) {
-            for (size_t k = 0; k < i; k++) {
-                if (made[k] == NULL) continue;
-                for (unsigned j = 0; old[k] && j < made[k]->nslots && j < old[k]->nslots; j++)
-                    if (made[k]->slots[j].owns_path && made[k]->slots[j].lfd >= 0 &&
-                        old[k]->conf.socket)
-                        old[k]->slots[j].owns_path = 1, made[k]->slots[j].owns_path = 0;
-                spawn_app_free(made[k]);
-            }
-            free(made);
-            free(old);
-            return GW_ERR;
+        pl->old[i] = cur;
+        pl->made[i] = app_new(confs[i], cur, err);
+        if (pl->made[i] == NULL) {
+            plan_free(pl, 1);
+            return NULL;
         }
     }
-    /* commit: retire what is gone or replaced, then bring in and start the new ones */
+    return pl;
+}
+
+void spawn_sync_abort(spawn_plan *pl)
+{
+    if (pl) plan_free(pl, 1);
+}
+
+void spawn_sync_commit(spawn_plan *pl)
+{
+    const spawn_conf *const *confs = pl->confs;
+    size_t n = pl->n;
+    spawn_app **made = pl->made, **old = pl->old;
+    /* retire what is gone or replaced, then bring in and start the new ones */
     for (spawn_app *a = spawn_g.apps; a; a = a->next) {
         if (a->retired) continue;
         int keep = 0;
@@ -298,11 +344,18 @@ int spawn_sync(const spawn_conf *const *confs, size_t n, char **err)
             unsigned live = spawn_app_live(old[i]);
             if (live > want) want = live < app->nslots ? live : app->nslots;
         }
-        for (unsigned k = 0; k < want; k++) spawn_proc_start(&app->slots[k]);
+        for (unsigned k = 0; k < want; k++)
+            if (!spawn_slot_address_busy(&app->slots[k])) spawn_proc_start(&app->slots[k]);
     }
     if (spawn_g.apps && !ev_is_active(&spawn_g.tick)) ev_timer_start(spawn_g.loop, &spawn_g.tick);
-    free(made);
-    free(old);
+    plan_free(pl, 0);
+}
+
+int spawn_sync(const spawn_conf *const *confs, size_t n, char **err)
+{
+    spawn_plan *pl = spawn_sync_prepare(confs, n, err);
+    if (pl == NULL) return GW_ERR;
+    spawn_sync_commit(pl);
     return GW_OK;
 }
 
@@ -506,8 +559,8 @@ unsigned spawn_stop_all(void)
 
 void spawn_cleanup(void)
 {
+    spawn_proc_close_logs(); /* (first: a pipe of a process still running points at its slot) */
     while (spawn_g.apps) spawn_app_free(spawn_g.apps);
-    spawn_proc_close_logs();
     if (spawn_g.loop) {
         ev_io_stop(spawn_g.loop, &spawn_g.ctl_io);
         ev_timer_stop(spawn_g.loop, &spawn_g.fast);

@@ -219,7 +219,12 @@ char *spawn_resolve_exe(const char *name, const char *path, char **err)
         gw_errf(err, "empty program name");
         return NULL;
     }
-    if (strchr(name, '/')) return gw_xstrdup(name);
+    if (strchr(name, '/')) {
+        if (is_exe(name)) return gw_xstrdup(name);
+        gw_errf(err, "%s: %s", name,
+                access(name, F_OK) != 0 ? "no such file" : "not an executable file");
+        return NULL;
+    }
     int seen = 0; /* a file of that name exists but is not executable */
     for (const char *p = path ? path : ""; *p;) {
         const char *end = strchrnul(p, ':');

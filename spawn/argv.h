@@ -27,10 +27,11 @@ char **spawn_argv_subst(char *const *argv, const char *socket, const char *port)
 char **spawn_env_build(char *const *parent, char *const *copy, size_t ncopy, char *const *set,
                        size_t nset, char *const *extra, size_t nextra);
 
-/* The executable for `name`: itself when it contains '/' (not checked: exec reports it), else
+/* The executable for `name`: itself when it contains '/' (if it is an executable file), else
  * the first executable regular file `name` in the colon-separated `path` (empty elements are
  * skipped, not taken as "."). Returns an allocated absolute-or-relative path, or NULL with *err
- * set ("not found in PATH", "not executable": found, but none executable). */
+ * set ("not found in PATH", "not executable": found, but none executable; "no such file",
+ * "not an executable file" for a name with '/'). */
 char *spawn_resolve_exe(const char *name, const char *path, char **err);
 
 /* "SIGTERM", "TERM", "term" or "15" -> 15; an unknown name or number -> -1. */

@@ -12,20 +12,21 @@
 /* How the app gets its socket (spawn.apps "pass-socket"). */
 enum spawn_pass {
     SPAWN_PASS_FD0,        /* the listening socket is fd 0 (FastCGI convention) */
-    SPAWN_PASS_LISTEN_FDS, /* systemd socket activation: fd 3, LISTEN_FDS=1, LISTEN_PID, LISTEN_FDNAMES */
+    SPAWN_PASS_LISTEN_FDS, /* systemd socket activation: fd 3, LISTEN_FDS=1, LISTEN_PID,
+                              LISTEN_FDNAMES */
     SPAWN_PASS_ARGUMENT    /* the app binds the address itself; fd 0 is /dev/null */
 };
 
 typedef struct spawn_launch {
-    uint32_t id;         /* the caller's handle, echoed in the events of this process */
-    char *const *argv;   /* NULL-terminated; argv[0] is the absolute path executed */
-    char *const *envp;   /* NULL-terminated: the whole environment (the child adds LISTEN_PID) */
-    int pass;            /* enum spawn_pass */
-    int sock_fd;         /* the listening socket (FD0, LISTEN_FDS); -1 for ARGUMENT */
-    const char *fdname;  /* LISTEN_FDNAMES value (LISTEN_FDS) */
-    int log_fd;          /* becomes the child's fds 1 and 2 (a pipe portico reads) */
-    const char *user;    /* NULL: keep the launcher's; switched only when it runs as root */
-    const char *group;   /* NULL: the user's primary group (or keep) */
+    uint32_t id;        /* the caller's handle, echoed in the events of this process */
+    char *const *argv;  /* NULL-terminated; argv[0] is the absolute path executed */
+    char *const *envp;  /* NULL-terminated: the whole environment (the child adds LISTEN_PID) */
+    int pass;           /* enum spawn_pass */
+    int sock_fd;        /* the listening socket (FD0, LISTEN_FDS); -1 for ARGUMENT */
+    const char *fdname; /* LISTEN_FDNAMES value (LISTEN_FDS) */
+    int log_fd;         /* becomes the child's fds 1 and 2 (a pipe portico reads) */
+    const char *user;   /* NULL: keep the launcher's; switched only when it runs as root */
+    const char *group;  /* NULL: the user's primary group (or keep) */
 } spawn_launch;
 
 enum spawn_ev_type {

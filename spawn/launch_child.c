@@ -123,15 +123,23 @@ static int move_up(int fd, int rfd)
 void spawn_child_exec(spawn_child *c, char **envp, int report_fd)
 {
     int rfd = report_fd;
+    /* first out of portico's process group (a terminal's ^C reaches that group), then the
+     * launcher's ignored signals back to their defaults */
+    if (setsid() < 0) fail(rfd, errno, "setsid", NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; s++) sigaction(s, &sa, NULL);
+    for (int s = 1; s < NSIG; s++) {
+        if (sigaction(s, &sa, NULL) == 0 || s == SIGKILL || s == SIGSTOP) continue;
+        /* libc refuses its own signals (32, 33), yet an ignored one stays ignored across exec
+         * (make leaves them so): the kernel call, with an all-zero struct, is SIG_DFL */
+        char ksa[64] = {0};
+        syscall(SYS_rt_sigaction, s, ksa, NULL, (size_t)(NSIG - 1 + 7) / 8);
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 
-    if (setsid() < 0) fail(rfd, errno, "setsid", NULL);
     set_credentials(c, rfd);
     /* after the credentials: changing them clears the parent-death signal */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail(rfd, errno, "prctl", NULL);

@@ -99,7 +99,7 @@ void spawn_proc_start(spawn_slot *s)
     s->idle_since = s->started_at;
     s->pid = 0;
     s->requests = 0;
-    s->kill_owed = s->timed_out = 0;
+    s->kill_owed = s->timed_out = s->answered = 0;
     s->launch_id = ++spawn_g.next_launch;
     app->starts++;
     if (app->unreplaced > 0) { /* it replaces a process that died */
@@ -238,6 +238,8 @@ void spawn_proc_on_fast(struct ev_loop *loop, ev_timer *w, int revents)
 
 void spawn_slot_answered(spawn_slot *s)
 {
+    s->answered = 1;
+    s->app->failures = 0; /* it served: not a failed start, however it ends */
     if (s->state == SPAWN_SLOT_STARTING && s->pid) mark_ready(s);
 }
 
@@ -261,6 +263,21 @@ static int in_backoff(const spawn_app *app)
     return app->backoff_until > spawn_now();
 }
 
+/* Argument mode: the app binds its address itself. While a process of another app object (the
+ * old one of an app changed on reload) still runs on the same address, a new one could not
+ * bind it, and the readiness probe would reach the old one: the slot starts once it is gone. */
+int spawn_slot_address_busy(const spawn_slot *s)
+{
+    if (s->app->conf.pass != SPAWN_PASS_ARGUMENT) return 0;
+    for (const spawn_app *a = spawn_g.apps; a; a = a->next) {
+        if (a == s->app) continue;
+        for (unsigned i = 0; i < a->nslots; i++)
+            if (a->slots[i].state != SPAWN_SLOT_EMPTY && strcmp(a->slots[i].addr, s->addr) == 0)
+                return 1;
+    }
+    return 0;
+}
+
 /* Start processes for the requests that wait beyond the room of the usable slots, up to
  * max-procs and SPAWN_MAX_STARTING starts in flight. */
 void spawn_proc_scale(spawn_app *app)
@@ -282,7 +299,7 @@ void spawn_proc_scale(spawn_app *app)
     }
     for (unsigned i = 0; i < app->nslots && want > 0 && starting < SPAWN_MAX_STARTING; i++) {
         spawn_slot *s = &app->slots[i];
-        if (s->state != SPAWN_SLOT_EMPTY) continue;
+        if (s->state != SPAWN_SLOT_EMPTY || spawn_slot_address_busy(s)) continue;
         spawn_proc_start(s);
         want--;
         starting++;
@@ -349,7 +366,7 @@ static void slot_exited(spawn_slot *s, int status)
     if (!asked) app->unreplaced++;
     if (asked) {
         gw_log(GW_LOG_INFO, "app %s[%ld]: stopped (%s)", app->conf.name, (long)pid, app->last_exit);
-    } else if (s->ready_at == 0 || age < SPAWN_YOUNG) {
+    } else if (s->ready_at == 0 || (age < SPAWN_YOUNG && !s->answered)) {
         app->failures++;
         double delay = spawn_backoff_delay(app->failures);
         app->backoff_until = now + delay;
@@ -443,11 +460,17 @@ static void tick_app(spawn_app *app, double now)
 {
     const spawn_conf *c = &app->conf;
     int unused = app->retired && app->refs == 0;
+    /* a retired app gets only what the old configuration still sends: an idle process of it
+     * goes at once (it may hold an address the new app's process needs) */
+    int drained =
+        app->retired && (unused || !spawn_g.hooks.waiting || spawn_g.hooks.waiting(app) == 0);
     unsigned live = 0;
     for (unsigned i = 0; i < app->nslots; i++)
         live += spawn_slot_live(&app->slots[i]) && app->slots[i].state != SPAWN_SLOT_STOPPING;
     for (unsigned k = app->nslots; k-- > 0;) { /* from the top: low slots stay warm */
         spawn_slot *s = &app->slots[k];
+        if (s->state == SPAWN_SLOT_READY && now - s->started_at >= SPAWN_YOUNG)
+            app->failures = 0; /* a good start ends the row, however the process ends */
         if (s->state == SPAWN_SLOT_STARTING && now - s->started_at > c->start_timeout) {
             gw_log(GW_LOG_ERR, "app %s[%ld]: not ready after %.0f s (start-timeout): killed",
                    c->name, (long)s->pid, c->start_timeout);
@@ -459,7 +482,7 @@ static void tick_app(spawn_app *app, double now)
             s->stop_deadline = INFINITY;
             spawn_proc_stop(s, SIGKILL);
         } else if (s->state == SPAWN_SLOT_READY && s->inflight == 0 && !spawn_g.stopping_all &&
-                   (unused || (live > c->min_procs && now - s->idle_since >= c->idle_timeout))) {
+                   (drained || (live > c->min_procs && now - s->idle_since >= c->idle_timeout))) {
             spawn_proc_stop(s, c->kill_signal);
             live--;
         } else if (unused && s->state == SPAWN_SLOT_STARTING && s->inflight == 0) {
@@ -469,10 +492,8 @@ static void tick_app(spawn_app *app, double now)
     if (app->backoff_until != 0 && now >= app->backoff_until) {
         app->backoff_until = 0;
         spawn_owe_changed(app);
-        spawn_proc_scale(app);
-    } else if (!app->retired && live < c->min_procs) {
-        spawn_proc_scale(app);
     }
+    spawn_proc_scale(app); /* min-procs, and requests that wait (for an address, too) */
 }
 
 static unsigned procs_of(const spawn_app *app)

@@ -57,6 +57,8 @@ typedef struct spawn_slot {
     char sockarg[128]; /* what "{socket}" becomes */
     char port[8];      /* what "{port}" becomes ("" for unix) */
     int owns_path;     /* unlink the unix socket file when closing */
+    dev_t path_dev;    /* the file it bound: unlinked only while the path still names it */
+    ino_t path_ino;    /* (with path_dev) */
     pid_t pid;         /* 0: none yet (EMPTY, or the launcher has not answered) */
     uint32_t launch_id;
     double started_at, ready_at, idle_since, stop_deadline;
@@ -66,6 +68,7 @@ typedef struct spawn_slot {
     int probe_fd;              /* argument mode: the connect that tells the app listens */
     int kill_owed;             /* a stop was asked before the launcher told the pid */
     int timed_out;             /* killed for not getting ready within start-timeout */
+    int answered;              /* the current process has sent a response */
     struct spawn_logpipe *log; /* the current process's stdout/stderr, while it is read */
 } spawn_slot;
 
@@ -92,6 +95,13 @@ int spawn_init(struct ev_loop *loop, const char *state_dir, const spawn_hooks *h
  * the last reference is gone. All or nothing: on error (a socket that cannot be made) nothing
  * changes and *err says why. */
 int spawn_sync(const spawn_conf *const *confs, size_t n, char **err);
+/* spawn_sync in two steps, for a caller that has more to do that may fail: prepare makes the
+ * new app objects and their sockets and changes nothing that runs (NULL with *err on error);
+ * commit then makes it so, abort undoes it. `confs` must outlive the plan. */
+typedef struct spawn_plan spawn_plan;
+spawn_plan *spawn_sync_prepare(const spawn_conf *const *confs, size_t n, char **err);
+void spawn_sync_commit(spawn_plan *plan);
+void spawn_sync_abort(spawn_plan *plan);
 
 /* The current app of that name, or NULL. */
 spawn_app *spawn_app_find(const char *name);

@@ -5,7 +5,9 @@
 
 #include "spawn/spawn.h"
 
-#define SPAWN_YOUNG 3.0      /* a process that dies younger than this (s) failed to start */
+#define SPAWN_YOUNG                                                                                \
+    3.0                      /* a process that dies younger than this (s) without having answered  \
+                                anything (or before it was ready) failed to start */
 #define SPAWN_MAX_STARTING 4 /* starts in flight per app */
 #define SPAWN_TICK 0.1       /* housekeeping period (s) */
 #define SPAWN_POLL 0.001     /* readiness polling while a process starts (s) */
@@ -67,6 +69,7 @@ void spawn_slot_drain(spawn_slot *s);       /* accept and close them (no process
 void spawn_proc_start(spawn_slot *s);
 void spawn_proc_stop(spawn_slot *s, int sig);
 void spawn_proc_scale(spawn_app *app);
+int spawn_slot_address_busy(const spawn_slot *s); /* another app object's process holds it */
 void spawn_proc_on_ctl(struct ev_loop *loop, ev_io *w, int revents);
 void spawn_proc_on_fast(struct ev_loop *loop, ev_timer *w, int revents);
 void spawn_proc_on_tick(struct ev_loop *loop, ev_timer *w, int revents);

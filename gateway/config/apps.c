@@ -288,6 +288,30 @@ fail:
     return NULL;
 }
 
+/* The host of a "host:port" / "[v6]:port" socket into buf ("localhost" is 127.0.0.1), and the
+ * first port. */
+static unsigned tcp_host(const char *sock, char *buf, size_t cap)
+{
+    const char *colon = strrchr(sock, ':');
+    const char *h = sock[0] == '[' ? sock + 1 : sock;
+    size_t n = (size_t)(colon - h) - (sock[0] == '[');
+    snprintf(buf, cap, "%.*s", (int)n, h);
+    if (strcmp(buf, "localhost") == 0) snprintf(buf, cap, "127.0.0.1");
+    return (unsigned)atoi(colon + 1);
+}
+
+/* Two apps whose slots would listen on the same address: the second would take the first's
+ * unix socket files (its requests then reach the other app) or fail to bind at start. */
+static int sockets_overlap(const spawn_conf *a, const spawn_conf *b)
+{
+    if (a->socket == NULL || b->socket == NULL) return 0;
+    int ua = strncmp(a->socket, "unix:", 5) == 0, ub = strncmp(b->socket, "unix:", 5) == 0;
+    if (ua || ub) return ua && ub && strcmp(a->socket, b->socket) == 0;
+    char ha[64], hb[64];
+    unsigned pa = tcp_host(a->socket, ha, sizeof(ha)), pb = tcp_host(b->socket, hb, sizeof(hb));
+    return strcmp(ha, hb) == 0 && pa < pb + b->max_procs && pb < pa + a->max_procs;
+}
+
 int gw_apps_load(const gw_val *apps, spawn_conf ***out, size_t *nout, char **err)
 {
     *out = NULL;
@@ -301,6 +325,16 @@ int gw_apps_load(const gw_val *apps, spawn_conf ***out, size_t *nout, char **err
             return GW_ERR;
         }
     }
+    for (size_t j = 1; j < apps->n; j++)
+        for (size_t i = 0; i < j; i++)
+            if (sockets_overlap(v[i], v[j])) {
+                char msg[160];
+                snprintf(msg, sizeof(msg), "\"socket\" overlaps the sockets of app \"%s\"",
+                         v[i]->name);
+                where(apps->items[j], err, msg, v[j]->name, "");
+                gw_apps_free(v, apps->n);
+                return GW_ERR;
+            }
     *out = v;
     *nout = apps->n;
     return GW_OK;

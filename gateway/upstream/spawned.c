@@ -37,14 +37,35 @@ static unsigned on_waiting(spawn_app *app)
 
 const spawn_hooks gw_spawned_hooks = {on_changed, on_stopping, on_waiting};
 
-static void bind_pool(gw_pool *pool)
+/* A pool opens a connection to a slot: every other pool's idle connections to it go. Two routes
+ * to one app have two pools, and each pool bounds only its own idle connections: a process that
+ * serves one connection at a time (php-cgi with FCGI_KEEP_CONN) would otherwise wait on the
+ * other pool's kept connection while this request waits on it. */
+static void on_slot_connect(gw_peer *p)
+{
+    for (size_t i = 0; i < nbound; i++) {
+        gw_pool *b = bound[i];
+        if (b == p->pool || b->app != p->slot->app || p->slot->index >= b->npeers) continue;
+        gw_upstream_peer_close_idle(&b->peers[p->slot->index]);
+    }
+}
+
+static int pool_of(const gw_rt *rt, const gw_pool *pool)
+{
+    for (size_t i = 0; i < rt->npools; i++)
+        if (rt->pools[i] == pool) return 1;
+    return 0;
+}
+
+static void bind_pool(gw_rt *rt, gw_pool *pool)
 {
     spawn_app *app = spawn_app_find(pool->app_name);
     if (app == NULL) return; /* (cannot happen: the generation's apps were just synced) */
     /* an older generation's pool for the same app keeps no idle connection from now on: it
-     * would pin a process this pool's requests need */
+     * would pin a process this pool's requests need (this generation's pools, several routes
+     * to one app, keep theirs: on_slot_connect settles between them) */
     for (size_t i = 0; i < nbound; i++) {
-        if (bound[i]->app != app) continue;
+        if (bound[i]->app != app || pool_of(rt, bound[i])) continue;
         bound[i]->app_stale = 1;
         gw_upstream_pool_release(bound[i]);
     }
@@ -59,16 +80,21 @@ static void bind_pool(gw_pool *pool)
         p->salen = p->slot->salen;
         p->max_inflight = p->slot->cap; /* the idle-connection bound (upstream_io.c) */
     }
+    gw_upstream_slot_connect = on_slot_connect;
     bound = gw_xreallocarray(bound, nbound + 1, sizeof(*bound));
     bound[nbound++] = pool;
 }
 
-int gw_spawned_bind(gw_rt *rt, char **err)
+spawn_plan *gw_spawned_prepare(gw_rt *rt, char **err)
 {
-    if (spawn_sync((const spawn_conf *const *)rt->apps, rt->napps, err) != GW_OK) return GW_ERR;
+    return spawn_sync_prepare((const spawn_conf *const *)rt->apps, rt->napps, err);
+}
+
+void gw_spawned_bind(gw_rt *rt, spawn_plan *plan)
+{
+    spawn_sync_commit(plan);
     for (size_t i = 0; i < rt->npools; i++)
-        if (rt->pools[i]->app_name) bind_pool(rt->pools[i]);
-    return GW_OK;
+        if (rt->pools[i]->app_name) bind_pool(rt, rt->pools[i]);
 }
 
 void gw_spawned_unbind(gw_pool *pool)

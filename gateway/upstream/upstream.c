@@ -65,6 +65,8 @@ void gw_upstream_shutdown(void)
     gw_up_stopping = 1;
 }
 
+void (*gw_upstream_slot_connect)(gw_peer *p);
+
 /* Capacity freed in `pool`: hand it to the oldest waiting requests. */
 void gw_up_wake_backlog(gw_pool *pool)
 {
@@ -280,6 +282,8 @@ static void dispatch(gw_exchange *up)
         gw_up_start_exchange(up);
         return;
     }
+    /* (a process that serves one connection at a time would wait on another pool's idle one) */
+    if (p->slot && gw_upstream_slot_connect) gw_upstream_slot_connect(p);
     gw_up_connect(up);
 }
 

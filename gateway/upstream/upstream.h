@@ -16,6 +16,9 @@ void gw_upstream_pool_wake(gw_pool *pool);
 void gw_upstream_pool_release(gw_pool *pool);
 /* Close the peer's idle kept-alive connections (a spawned process about to stop). */
 void gw_upstream_peer_close_idle(gw_peer *p);
+/* Set by gateway/upstream/spawned.c: a new connection is about to be made to a spawned app's
+ * process slot (peer->slot); the idle connections other pools keep to that slot go first. */
+extern void (*gw_upstream_slot_connect)(gw_peer *p);
 /* Graceful shutdown began: keep no backend connection alive and recycle no exchange. */
 void gw_upstream_shutdown(void);
 

@@ -6,12 +6,12 @@ import re
 import socket
 import subprocess
 
-from harness import PORTICO, SRCDIR, GatewayTest, free_port, sanitizer_report
+from harness import BUILDDIR, PORTICO, SRCDIR, GatewayTest, free_port, sanitizer_report
 
 
-def run(args, timeout=10):
+def run(args, timeout=10, env=None):
     p = subprocess.run([PORTICO] + args, stdin=subprocess.DEVNULL, capture_output=True,
-                       timeout=timeout)
+                       timeout=timeout, env=env)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
@@ -149,5 +149,10 @@ class ShippedConfigs(GatewayTest):
                                                                                out + err))
 
     def test_quickstart_conf_checks(self):
-        rc, out, err = run(["-t", "-f", os.path.join(SRCDIR, "examples", "quickstart.conf")])
+        # the config names the example app by $HELLO_FCGI, which ./quickstart sets
+        app = os.path.join(BUILDDIR, "examples", "hello_fcgi")
+        if not os.access(app, os.X_OK):
+            raise AssertionError("%s not built (make check builds it)" % app)
+        rc, out, err = run(["-t", "-f", os.path.join(SRCDIR, "examples", "quickstart.conf")],
+                           env=dict(os.environ, HELLO_FCGI=app))
         self.assertEqual(rc, 0, out + err)

@@ -201,7 +201,9 @@ static void resolve_is(const char *name, const char *path, const char *want)
 START_TEST(resolve_exe)
 {
     resolve_is("/bin/sh", "", "/bin/sh");
-    resolve_is("./x", NULL, "./x"); /* a name with a slash is taken as it is */
+    resolve_err("./no-such-program-xyz", NULL, "no such file"); /* a name with a slash: itself */
+    resolve_err("/etc/passwd", NULL, "not an executable file");
+    resolve_err("/tmp", "/bin", "not an executable file");
     resolve_is("sh", "/nonexistent:/bin", "/bin/sh");
     resolve_is("sh", "::/nonexistent::/bin:", "/bin/sh");
     resolve_err("sh", "", "not found in PATH");
