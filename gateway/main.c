@@ -255,6 +255,8 @@ int main(int argc, char **argv)
     ev_signal_start(gw_srv.loop, &sig_int);
     ev_signal_start(gw_srv.loop, &sig_hup);
     ev_signal_start(gw_srv.loop, &sig_usr1);
+    gw_listeners_start_all(); /* (only now: connections meet a process that dropped privileges
+                                 and handles its signals) */
     gw_log(GW_LOG_INFO, "portico %s listening on %s", PACKAGE_VERSION, rt->main_socket);
     ev_run(gw_srv.loop, 0);
     if (spawn_stop_all() > 0) { /* every app process, kill-signal then SIGKILL after stop-timeout */

@@ -222,7 +222,7 @@ static spawn_app *app_new(const spawn_conf *c, spawn_app *old, char **err)
             s->owns_path = old->slots[i].owns_path;
             s->path_dev = old->slots[i].path_dev;
             s->path_ino = old->slots[i].path_ino;
-            old->slots[i].owns_path = 0; /* (only on commit, see spawn_sync) */
+            old->slots[i].owns_path = 0; /* (given back on abort: plan_free) */
             if (s->lfd >= 0) continue;
         }
         if (slot_listen(app, s, err) != 0) goto fail;
@@ -351,13 +351,6 @@ void spawn_sync_commit(spawn_plan *pl)
     plan_free(pl, 0);
 }
 
-int spawn_sync(const spawn_conf *const *confs, size_t n, char **err)
-{
-    spawn_plan *pl = spawn_sync_prepare(confs, n, err);
-    if (pl == NULL) return GW_ERR;
-    spawn_sync_commit(pl);
-    return GW_OK;
-}
 
 void spawn_app_ref(spawn_app *app)
 {
@@ -384,8 +377,10 @@ spawn_slot *spawn_app_slot(spawn_app *app, unsigned i)
     return i < app->nslots ? &app->slots[i] : NULL;
 }
 
-double spawn_app_start_timeout(const spawn_app *app)
+double spawn_app_cold_wait(const spawn_app *app)
 {
+    for (unsigned i = 0; i < app->nslots; i++)
+        if (app->slots[i].state == SPAWN_SLOT_READY) return 0;
     return app->conf.start_timeout;
 }
 
@@ -475,40 +470,51 @@ static void put_json_str(spawn_put_fn put, void *arg, const char *s)
     put(arg, "\"");
 }
 
+static int procs_left(const spawn_app *app)
+{
+    for (unsigned i = 0; i < app->nslots; i++)
+        if (app->slots[i].state != SPAWN_SLOT_EMPTY) return 1;
+    return 0;
+}
+
 void spawn_status_json(spawn_put_fn put, void *arg)
 {
     double now = spawn_g.loop ? spawn_now() : 0;
     int first = 1;
-    for (spawn_app *a = spawn_g.apps; a; a = a->next) {
-        if (a->retired) continue;
-        put(arg, "%s{\"name\":", first ? "" : ",");
-        first = 0;
-        put_json_str(put, arg, a->conf.name);
-        double retry =
-            a->backoff_until > now && spawn_app_live(a) == 0 ? a->backoff_until - now : 0;
-        put(arg,
-            ",\"state\":\"%s\",\"failures\":%u,\"retry_in\":%.3f,\"starts\":%llu,"
-            "\"restarts\":%llu,\"last_exit\":\"%s\",\"last_start_seconds\":%.6f,"
-            "\"processes\":[",
-            app_state_name(a, now), a->failures, retry, (unsigned long long)a->starts,
-            (unsigned long long)a->restarts, a->last_exit, a->last_start_seconds);
-        int pfirst = 1;
-        for (unsigned i = 0; i < a->nslots; i++) {
-            const spawn_slot *s = &a->slots[i];
-            if (s->state == SPAWN_SLOT_EMPTY) continue;
+    /* the current apps, then the retired ones still running (a reload replaced or removed
+     * them; they finish what the previous configuration sent them) */
+    for (int pass = 0; pass < 2; pass++)
+        for (spawn_app *a = spawn_g.apps; a; a = a->next) {
+            if (a->retired != pass || (pass && !procs_left(a))) continue;
+            put(arg, "%s{\"name\":", first ? "" : ",");
+            first = 0;
+            put_json_str(put, arg, a->conf.name);
+            if (pass) put(arg, ",\"retired\":true");
+            double retry =
+                a->backoff_until > now && spawn_app_live(a) == 0 ? a->backoff_until - now : 0;
             put(arg,
-                "%s{\"slot\":%u,\"pid\":%ld,\"state\":\"%s\",\"age\":%.3f,\"requests\":%llu,"
-                "\"inflight\":%u,\"restarts\":%u,\"last_exit\":\"%s\",\"start_seconds\":%.6f,"
-                "\"socket\":",
-                pfirst ? "" : ",", i, (long)s->pid, slot_state_name(s), now - s->started_at,
-                (unsigned long long)s->requests, s->inflight, s->restarts, s->last_exit,
-                s->ready_at ? s->ready_at - s->started_at : 0.0);
-            put_json_str(put, arg, s->addr);
-            put(arg, "}");
-            pfirst = 0;
+                ",\"state\":\"%s\",\"failures\":%u,\"retry_in\":%.3f,\"starts\":%llu,"
+                "\"restarts\":%llu,\"last_exit\":\"%s\",\"last_start_seconds\":%.6f,"
+                "\"processes\":[",
+                app_state_name(a, now), a->failures, retry, (unsigned long long)a->starts,
+                (unsigned long long)a->restarts, a->last_exit, a->last_start_seconds);
+            int pfirst = 1;
+            for (unsigned i = 0; i < a->nslots; i++) {
+                const spawn_slot *s = &a->slots[i];
+                if (s->state == SPAWN_SLOT_EMPTY) continue;
+                put(arg,
+                    "%s{\"slot\":%u,\"pid\":%ld,\"state\":\"%s\",\"age\":%.3f,\"requests\":%llu,"
+                    "\"inflight\":%u,\"restarts\":%u,\"last_exit\":\"%s\",\"start_seconds\":%.6f,"
+                    "\"socket\":",
+                    pfirst ? "" : ",", i, (long)s->pid, slot_state_name(s), now - s->started_at,
+                    (unsigned long long)s->requests, s->inflight, s->restarts, s->last_exit,
+                    s->ready_at ? s->ready_at - s->started_at : 0.0);
+                put_json_str(put, arg, s->addr);
+                put(arg, "}");
+                pfirst = 0;
+            }
+            put(arg, "]}");
         }
-        put(arg, "]}");
-    }
 }
 
 void spawn_status_metrics(spawn_put_fn put, void *arg)

@@ -236,6 +236,18 @@ void spawn_proc_on_fast(struct ev_loop *loop, ev_timer *w, int revents)
     if (!starting) ev_timer_stop(loop, w);
 }
 
+void spawn_slot_refused(spawn_slot *s)
+{
+    if (s->lfd >= 0 || s->state != SPAWN_SLOT_READY) return; /* (our own socket never refuses) */
+    s->state = SPAWN_SLOT_STARTING; /* probed again until a connect succeeds */
+    s->usable = 0;
+    if (!ev_is_active(&spawn_g.fast)) {
+        ev_timer_set(&spawn_g.fast, SPAWN_POLL, SPAWN_POLL);
+        ev_timer_start(spawn_g.loop, &spawn_g.fast);
+    }
+    spawn_owe_changed(s->app);
+}
+
 void spawn_slot_answered(spawn_slot *s)
 {
     s->answered = 1;
@@ -511,5 +523,5 @@ void spawn_proc_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         tick_app(a, now);
         if (a->retired && a->refs == 0 && procs_of(a) == 0) spawn_app_free(a);
     }
-    if (spawn_g.apps == NULL) ev_timer_stop(loop, w); /* (started again by spawn_sync) */
+    if (spawn_g.apps == NULL) ev_timer_stop(loop, w); /* (started again by spawn_sync_commit) */
 }

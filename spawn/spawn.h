@@ -88,16 +88,13 @@ typedef struct spawn_hooks {
  * (mkdtemp under $TMPDIR or /tmp when state_dir is NULL). Returns 0, or -1 with *err. */
 int spawn_init(struct ev_loop *loop, const char *state_dir, const spawn_hooks *hooks, char **err);
 
-/* Make the running apps what `confs` says: an app whose fingerprint is unchanged is kept with
- * its processes and sockets; a new or changed one is created (its sockets made now; a changed
- * app's processes are started ahead, as many as the old one runs, at least min-procs); a
- * changed or removed one is retired: it keeps serving what still refers to it and stops when
- * the last reference is gone. All or nothing: on error (a socket that cannot be made) nothing
- * changes and *err says why. */
-int spawn_sync(const spawn_conf *const *confs, size_t n, char **err);
-/* spawn_sync in two steps, for a caller that has more to do that may fail: prepare makes the
- * new app objects and their sockets and changes nothing that runs (NULL with *err on error);
- * commit then makes it so, abort undoes it. `confs` must outlive the plan. */
+/* Make the running apps what `confs` says, in two steps for a caller that has more to do that
+ * may fail. prepare makes the new app objects and their sockets and changes nothing that runs
+ * (NULL with *err when a socket cannot be made); commit then makes it so, abort undoes it.
+ * `confs` must outlive the plan. An app whose fingerprint is unchanged is kept with its
+ * processes and sockets; a new or changed one is created (a changed app's processes are started
+ * ahead, as many as the old one runs, at least min-procs); a changed or removed one is retired:
+ * it keeps serving what still refers to it and stops when the last reference is gone. */
 typedef struct spawn_plan spawn_plan;
 spawn_plan *spawn_sync_prepare(const spawn_conf *const *confs, size_t n, char **err);
 void spawn_sync_commit(spawn_plan *plan);
@@ -112,8 +109,9 @@ void spawn_app_unref(spawn_app *app);
 const char *spawn_app_name(const spawn_app *app);
 unsigned spawn_app_nslots(const spawn_app *app);
 spawn_slot *spawn_app_slot(spawn_app *app, unsigned i);
-/* How long a request may wait for the app to start (start-timeout). */
-double spawn_app_start_timeout(const spawn_app *app);
+/* How long a request may wait for a cold app: its start-timeout while none of its processes is
+ * ready, else 0 (the route's backlog-timeout applies). */
+double spawn_app_cold_wait(const spawn_app *app);
 
 /* Requests wait for `app` and no usable slot has room: start processes as the settings allow. */
 void spawn_app_demand(spawn_app *app);
@@ -124,6 +122,9 @@ int spawn_app_waitable(const spawn_app *app);
 /* A request is sent to the slot / is over with it. */
 void spawn_slot_acquire(spawn_slot *s);
 void spawn_slot_release(spawn_slot *s);
+/* A connect to the slot was refused: with pass-socket "argument" its process no longer listens
+ * (it is dying, or restarting its listener); the slot takes nothing until it listens again. */
+void spawn_slot_refused(spawn_slot *s);
 /* A response came from the slot: its process is surely ready. */
 void spawn_slot_answered(spawn_slot *s);
 

@@ -21,7 +21,8 @@ typedef struct gw_listener {
     char name[300]; /* "127.0.0.1:8080", "[::1]:8081", "unix:/path" */
     gw_endpoint local;
     struct gw_listener *next;
-    int mark; /* reload bookkeeping */
+    int mark;      /* reload bookkeeping */
+    int listening; /* listen() done: the kernel queues connections */
 } gw_listener;
 
 enum gw_conn_state {
@@ -99,6 +100,7 @@ typedef struct gw_server {
     gw_conn *conns;
     long nconns;
     int stopping;
+    int started; /* start-up is over (privileges dropped, signals handled): listeners listen */
     int accesslog_fd;
     uint64_t responses[6]; /* client responses by status class (status / 100) */
 } gw_server;

@@ -86,7 +86,9 @@ gw_listener *gw_listener_open(const char *name, char **err)
             if (probe >= 0) close(probe);
         }
     }
-    if (bind(fd, (struct sockaddr *)&tmp.sa, tmp.salen) != 0 || listen(fd, 1024) != 0) {
+    /* (listen() waits for gw_listener_start: at start-up the port takes no connection before
+     * privileges are dropped and signals are handled) */
+    if (bind(fd, (struct sockaddr *)&tmp.sa, tmp.salen) != 0) {
         gw_errf(err, "cannot listen on %s: %s", name, strerror(errno));
         close(fd);
         return NULL;
@@ -107,7 +109,20 @@ gw_listener *gw_listener_open(const char *name, char **err)
 
 void gw_listener_start(gw_listener *l)
 {
+    if (!l->listening) {
+        if (listen(l->fd, 1024) != 0) {
+            gw_log(GW_LOG_ERR, "cannot listen on %s: %s", l->name, strerror(errno));
+            return;
+        }
+        l->listening = 1;
+    }
     ev_io_start(gw_srv.loop, &l->io);
+}
+
+void gw_listeners_start_all(void)
+{
+    gw_srv.started = 1;
+    for (gw_listener *l = gw_srv.listeners; l; l = l->next) gw_listener_start(l);
 }
 
 void gw_listener_close(gw_listener *l)
@@ -123,8 +138,8 @@ void gw_listeners_pause(int pause)
     for (gw_listener *l = gw_srv.listeners; l; l = l->next) {
         if (pause)
             ev_io_stop(gw_srv.loop, &l->io);
-        else if (!gw_srv.stopping)
-            ev_io_start(gw_srv.loop, &l->io);
+        else if (gw_srv.started && !gw_srv.stopping)
+            gw_listener_start(l);
     }
 }
 
@@ -206,7 +221,7 @@ int gw_listeners_sync(const gw_rt *rt, char **err)
         gw_listener *next = fresh->next;
         fresh->next = gw_srv.listeners;
         gw_srv.listeners = fresh;
-        if (!gw_srv.stopping) gw_listener_start(fresh);
+        if (gw_srv.started && !gw_srv.stopping) gw_listener_start(fresh);
         fresh = next;
     }
     return GW_OK;

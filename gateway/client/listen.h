@@ -5,15 +5,18 @@
 
 #include "gateway/client/conn.h"
 
-/* Open a listener for "host:port", "[v6]:port" or "unix:/path". Returns it (not yet started),
- * or NULL with a message through err (alloc.h). */
+/* Open (bind) a listener for "host:port", "[v6]:port" or "unix:/path". Returns it (not yet
+ * listening), or NULL with a message through err (alloc.h). */
 gw_listener *gw_listener_open(const char *name, char **err);
+/* listen() if not yet, and accept. */
 void gw_listener_start(gw_listener *l);
+/* Start-up is over: every listener listens and accepts; later syncs start new ones at once. */
+void gw_listeners_start_all(void);
 void gw_listener_close(gw_listener *l);
 
 /* Make the set of listeners match a config generation: keep the ones that stay, open the new
- * ones, close the ones that went. Returns GW_OK, or GW_ERR with a message through err (nothing
- * changed). */
+ * ones (started once start-up is over), close the ones that went. Returns GW_OK, or GW_ERR with a
+ * message through err (nothing changed). */
 int gw_listeners_sync(const gw_rt *rt, char **err);
 /* Stop listening altogether (graceful shutdown): new connections are refused by the kernel,
  * while connections already accepted go on. */

@@ -108,7 +108,7 @@ static void fp_add(gw_bufq *fp, const char *k, const char *v)
     gw_bufq_appendf(fp, "%s=%s\x1f", k, v ? v : "");
 }
 
-static spawn_conf *app_conf(const char *name, const gw_val *m, char **err)
+static spawn_conf *app_conf(const char *name, const gw_val *m, const char *const *owner, char **err)
 {
     for (const char *p = name; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
@@ -249,6 +249,12 @@ static spawn_conf *app_conf(const char *name, const gw_val *m, char **err)
         }
     next:;
     }
+    if (c->user == NULL && c->group == NULL && owner[0]) { /* server.username's, by default */
+        c->user = gw_xstrdup(owner[0]);
+        if (owner[1]) c->group = gw_xstrdup(owner[1]);
+    } else if (c->user == NULL && c->group == NULL && owner[1]) {
+        c->group = gw_xstrdup(owner[1]);
+    }
     if (bin == NULL) {
         where(m, err, "\"bin-path\" is required", name, "");
         goto fail;
@@ -312,14 +318,16 @@ static int sockets_overlap(const spawn_conf *a, const spawn_conf *b)
     return strcmp(ha, hb) == 0 && pa < pb + b->max_procs && pb < pa + a->max_procs;
 }
 
-int gw_apps_load(const gw_val *apps, spawn_conf ***out, size_t *nout, char **err)
+int gw_apps_load(const gw_val *apps, const char *user, const char *group, spawn_conf ***out,
+                 size_t *nout, char **err)
 {
     *out = NULL;
     *nout = 0;
     if (apps == NULL || apps->n == 0) return GW_OK;
     spawn_conf **v = gw_xcalloc(apps->n, sizeof(*v));
     for (size_t i = 0; i < apps->n; i++) {
-        v[i] = app_conf(apps->keys[i], apps->items[i], err);
+        const char *owner[2] = {user, group};
+        v[i] = app_conf(apps->keys[i], apps->items[i], owner, err);
         if (v[i] == NULL) {
             gw_apps_free(v, i);
             return GW_ERR;

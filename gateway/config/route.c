@@ -104,7 +104,7 @@ static int check_server(gw_rt *rt, char **err)
                        "default, 0, is accepted)",
                        tot->val->file, tot->val->line);
     const gw_setting *st = gw_block_get(rt->conf->root, "spawn.apps");
-    return gw_apps_load(st ? st->val : NULL, &rt->apps, &rt->napps, err);
+    return gw_apps_load(st ? st->val : NULL, s->username, s->groupname, &rt->apps, &rt->napps, err);
 }
 
 /* A listener's own settings must be as sane as the top level's; the address is the block's

@@ -100,8 +100,8 @@ void gw_up_wake_backlog(gw_pool *pool)
 static double queue_deadline(const gw_exchange *up)
 {
     double limit = up->route->backlog_timeout;
-    if (up->pool->app && spawn_app_start_timeout(up->pool->app) > limit)
-        limit = spawn_app_start_timeout(up->pool->app); /* (a cold app may take that long) */
+    if (up->pool->app && spawn_app_cold_wait(up->pool->app) > limit)
+        limit = spawn_app_cold_wait(up->pool->app); /* (a cold app may take that long) */
     return up->queued_at + limit;
 }
 
@@ -152,6 +152,7 @@ void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int s
         /* a spawned process: its supervisor sees it die and replaces it on the same socket,
          * so the slot is neither disabled nor excluded from the retry */
         gw_log(GW_LOG_WARN, "backend %s: %s%s", p->name, why, when);
+        if (status == 503 && p->slot) spawn_slot_refused(p->slot); /* (a connect failed) */
     } else {
         p->disabled_until = gw_up_now(up) + up->route->disable_time;
         rearm_waiters(up->pool, gw_up_now(up));

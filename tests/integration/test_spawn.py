@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from harness import HERE, PORTICO, GatewayTest, Portico, base_conf, conf_str, free_port
+from harness import HERE, PORTICO, GatewayTest, Portico, base_conf, conf_str, fnv1a64, free_port
 
 APPS = os.path.join(HERE, "apps")
 SPAWN_APP = os.path.join(APPS, "spawn_app.py")
@@ -349,6 +349,18 @@ class SpawnTest(GatewayTest):
             return {p["slot"]: p["pid"] for p in procs} or {"none": 0}
         return self.wait_for(check, timeout, "app %s with %d ready processes" % (name, n), pt)
 
+    def wait_replaced(self, pt, name, slot, old_pid, timeout=10.0):
+        """Wait until `slot` of the app runs a ready process other than old_pid; returns
+        {slot: pid} at that moment."""
+        def check():
+            procs = self.app(pt, name)["processes"]
+            mine = [p for p in procs if p["slot"] == slot]
+            if not mine or mine[0]["pid"] == old_pid or \
+                    mine[0]["state"] not in ("ready", "idle", "busy"):
+                return None
+            return {p["slot"]: p["pid"] for p in procs}
+        return self.wait_for(check, timeout, "a new ready process in slot %d" % slot, pt)
+
     def log_lines(self, pt, text):
         return [l for l in pt.stderr_text().splitlines() if text in l]
 
@@ -499,7 +511,7 @@ class SpawnPhp(SpawnTest):
         self.diag.append("20 requests took %.2f s; peak %r; php pids %r" % (took, peak, workers))
         self.assertEqual(peak["n"], 4, "peak process count %d, want max-procs 4" % peak["n"])
         self.assertEqual(len(workers), 4, "requests served by %d php processes" % len(workers))
-        self.assertLess(took, 5.0, "20 x 0.5 s on 4 processes took %.1f s" % took)
+        self.assertLess(took, 6.0, "20 x 0.5 s on 4 processes took %.1f s" % took)
         self.assertGreaterEqual(self.app(pt, "php")["starts"], 4)
 
         app_procs = [key for key, (comm, cmd, _) in self.watch.seen.items() if "php" in comm + cmd]
@@ -588,9 +600,7 @@ class SpawnPhp(SpawnTest):
         other_slot, other = sorted(before.items())[1]
         t_kill = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        new = self.wait_for(
-            lambda: (lambda s: s if s.get(slot) not in (None, victim) else None)(
-                self.slots(pt, "php")), 5.0, "a new pid in slot %d" % slot, pt)
+        new = self.wait_replaced(pt, "php", slot, victim)
         t_new = time.monotonic()
         time.sleep(1.5)
         stop.set()
@@ -614,10 +624,9 @@ class SpawnPhp(SpawnTest):
         self.wait_for(lambda: not [p for p in group if alive(p)], 2.0,
                       "the killed process's group (its php worker) gone", pt)
 
-
     def kill_only_process(self, age):
         """One process (min = max = 1) under load from 2 clients, SIGKILLed `age` seconds after
-        it started. Returns (requests, failed, t_kill, victim, replacement pid)."""
+        it started. Returns (requests, failed, t_kill, t_new: when the replacement was ready)."""
         pt = self.start_spawn(
             {"one": self.py_app("one", **{"min-procs": 1, "max-procs": 1})},
             spawn_route("one", "http", '$HTTP["url"] =^ "/one/"',
@@ -629,37 +638,37 @@ class SpawnPhp(SpawnTest):
         time.sleep(max(0.0, age - (time.monotonic() - t_start)))
         t_kill = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        new = self.wait_for(lambda: (lambda s: s if s.get(0) not in (None, victim) else None)(
-            self.slots(pt, "one")), 5.0, "a new pid in slot 0", pt)[0]
+        new = self.wait_replaced(pt, "one", 0, victim)[0]
+        t_new = time.monotonic()
         time.sleep(1.5)
         stop.set()
         for t in ts:
             t.join(20)
         failed = [r[:4] for r in results if r[3] != 200]
-        self.diag.append("killed pid %d at age ~%.1f s; replacement %d; %d requests; failed "
-                         "(t - t_kill, status): %r" % (
-                             victim, age, new, len(results),
+        self.diag.append("killed pid %d at age ~%.1f s; replacement %d ready after %.2f s; "
+                         "%d requests; failed (t - t_kill, status): %r" % (
+                             victim, age, new, t_new - t_kill, len(results),
                              [(round(r[0] - t_kill, 3), r[3]) for r in failed]))
         a = self.app(pt, "one")
         self.assertGreaterEqual(a["restarts"], 1, a)
-        return results, failed, t_kill
+        return results, failed, t_kill, t_new
 
     def test_kill_9_of_the_only_process_under_load(self):
         """SIGKILL to an app's only process (3.5 s old, so not an early death) under load: the
         request in flight on it may fail; requests that wait meanwhile are served by its
         replacement on the same socket."""
-        results, failed, t_kill = self.kill_only_process(3.5)
+        results, failed, t_kill, t_new = self.kill_only_process(3.5)
         self.assertLessEqual(len(failed), 1, "more than the one in-flight request failed")
         self.assertFalse([r for r in failed if r[0] > t_kill],
                          "a request that started after the kill failed")
-        self.assertTrue([r for r in results if r[0] > t_kill + 0.5 and r[3] == 200])
+        self.assertTrue([r for r in results if r[0] > t_new and r[3] == 200])
 
 
     def test_kill_9_of_a_young_only_process_under_load(self):
         """The same, 1 s after the process started: it was ready and had served requests, so its
         death is a crash under load, not an app that dies right after start; the requests
         waiting meanwhile are still served by the replacement, not answered 503 by a back-off."""
-        results, failed, t_kill = self.kill_only_process(1.0)
+        results, failed, t_kill, _ = self.kill_only_process(1.0)
         self.assertLessEqual(len(failed), 1, "%d requests failed, not just the one in flight"
                              % len(failed))
         self.assertFalse([r for r in failed if r[0] > t_kill],
@@ -702,6 +711,30 @@ class SpawnBackoff(SpawnTest):
         self.assertGreater(failures[-1], failures[0], "failures did not grow")
         self.assertGreaterEqual(failures[-1], 3, "back-off too slow to retry")
         self.assertEqual(self.app(pt, "bad")["last_exit"], "exited 1")
+
+
+    def test_app_that_never_gets_ready(self):
+        """An app that never accepts on its socket (sleep) is killed at start-timeout (1 s) and
+        counts as a failed start; the request that waited for it gets 503 + Retry-After, not a
+        hang."""
+        pt = self.start_spawn(
+            {"mute": {"bin-path": ["/bin/sleep", "30"], "start-timeout": 1, "stop-timeout": 1}},
+            spawn_route("mute", "http", '$HTTP["url"] =^ "/"'))
+        t0 = time.monotonic()
+        r = self.get(pt.port, "/x", timeout=10)
+        took = time.monotonic() - t0
+        a = self.app(pt, "mute")
+        self.diag.append("answered %d after %.2f s; app %r" % (r.status, took, a))
+        self.assertEqual(r.status, 503, r)
+        self.assertIsNotNone(r.header("Retry-After"))
+        self.assertGreater(took, 0.9, "answered before start-timeout")
+        self.assertLess(took, 3.5)
+        self.assertGreaterEqual(a["failures"], 1, a)
+        self.assertRegex(a["last_exit"], r"^killed by SIG", a)
+        sleeps = [k for k, (comm, cmd, _) in self.watch.seen.items() if cmd == "/bin/sleep 30"]
+        self.assertTrue(sleeps, "the app process was never seen")
+        self.wait_for(lambda: not [k for k in sleeps if alive(*k)], 1.0,
+                      "the app that never got ready gone", pt)
 
 
 class SpawnStop(SpawnTest):
@@ -793,10 +826,37 @@ class SpawnStop(SpawnTest):
         self.assertEqual(sorted(gone), ["child", "intr", "stubborn"], "not all stopped")
         self.assertLess(gone["intr"], 0.8, "the SIGINT app did not stop on its kill-signal")
         self.assertGreater(gone["stubborn"], 0.9, "SIGKILL before stop-timeout")
-        self.assertLess(gone["stubborn"], 2.5, "no SIGKILL after stop-timeout")
+        # (generous: on a loaded machine the reaping itself can take a while)
+        self.assertLess(gone["stubborn"], 5.0, "no SIGKILL after stop-timeout")
         self.assertGreaterEqual(took, gone["stubborn"] - 0.05,
                                 "portico exited before its app was gone")
         self.assertTrue(self.log_lines(pt, "spawn_app: SIGINT"), "SIGINT not seen by the app")
+
+
+    def test_app_signals_are_default(self):
+        """An app starts with default signal dispositions and nothing blocked, even when portico
+        itself was started with signals ignored (`portico &` in a script ignores SIGINT and
+        SIGQUIT; nohup ignores SIGHUP): otherwise kill-signal SIGINT would not stop it."""
+        saved = {sig: signal.signal(sig, signal.SIG_IGN)
+                 for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)}
+        try:
+            pt = self.start_spawn(
+                {"sig": self.py_app("sig", **{"min-procs": 1, "max-procs": 1,
+                                              "kill-signal": "SIGINT"})},
+                spawn_route("sig", "http", '$HTTP["url"] =^ "/"'))
+        finally:
+            for sig, old in saved.items():
+                signal.signal(sig, old)
+        pid = self.wait_procs(pt, "sig", 1)[0]
+        with open("/proc/%d/status" % pid) as f:
+            st = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+        # python3 itself ignores SIGPIPE and SIGXFSZ at start; signals 32 and 33 are glibc's own
+        # (libc cannot change them; make, for one, runs its recipes with them ignored)
+        ign = int(st["SigIgn"].strip(), 16) & ~((1 << (signal.SIGPIPE - 1))
+                                                | (1 << (signal.SIGXFSZ - 1)) | (3 << 31))
+        ignored = [str(n + 1) for n in range(64) if ign >> n & 1]
+        self.assertEqual(ignored, [], "the app starts with these signals ignored")
+        self.assertEqual(int(st["SigBlk"].strip(), 16), 0, "the app starts with signals blocked")
 
 
 class SpawnKinds(SpawnTest):
@@ -874,6 +934,43 @@ class SpawnKinds(SpawnTest):
                         + pt.stderr_text()[-3000:])
         self.assertIn("rack", lines[0])
         self.assertRegex(lines[0], r"\b%d\b" % pid)
+
+    def test_puma_bind_to_activated_sockets(self):
+        """The other way puma 5 takes the inherited socket: --bind-to-activated-sockets only."""
+        self.need(PUMA, "puma")
+        pt = self.start_spawn(
+            {"rack": {"bin-path": [PUMA, "--bind-to-activated-sockets", "only", "-t", "1:1",
+                                   "--dir", APPS, os.path.join(APPS, "hello.ru")],
+                      "pass-socket": "listen-fds", "min-procs": 0, "max-procs": 1,
+                      "stop-timeout": 3}},
+            spawn_route("rack", "http", '$HTTP["url"] =^ "/"'))
+        r = self.get(pt.port, "/p", timeout=20)
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.body.startswith(b"hello from puma pid=%d " % self.slots(pt, "rack")[0]),
+                        r)
+
+    def test_fastcgi_and_scgi_apps(self):
+        """The test backends as spawned apps: fcgi_echo on fd 0 (FastCGI), scgi_echo binding
+        "unix:{socket}" itself (SCGI, argument mode: slot i at PATH.i); request bodies arrive
+        whole."""
+        sockdir = os.path.join(self.tmp, "scgi")
+        os.makedirs(sockdir)
+        pt = self.start_spawn(
+            {"fe": {"bin-path": self.backend_path("fcgi_echo"), "min-procs": 0,
+                    "max-procs": 1, "stop-timeout": 2},
+             "se": {"bin-path": [self.backend_path("scgi_echo"), "unix:{socket}"],
+                    "socket": "unix:%s/se" % sockdir, "pass-socket": "argument",
+                    "min-procs": 0, "max-procs": 1, "stop-timeout": 2}},
+            spawn_route("fe", "fastcgi", '$HTTP["url"] =^ "/fe/"')
+            + spawn_route("se", "scgi", '$HTTP["url"] =^ "/se/"'))
+        body = os.urandom(200000)
+        for prefix, want in (("/fe/", lambda: "fd0:%d" % self.slots(pt, "fe")[0]),
+                             ("/se/", lambda: "unix:%s/se.0" % sockdir)):
+            r = self.get(pt.port, prefix + "x?q=1", method="POST", body=body, timeout=15)
+            self.assertEqual(r.status, 200, r)
+            e = r.json()
+            self.assertEqual((e["body_len"], e["body_fnv"]), (len(body), fnv1a64(body)))
+            self.assertEqual(e["backend"], want())
 
     def test_argument_mode_with_port(self):
         """pass-socket "argument": the app binds {port} / {socket} itself; two slots on TCP use
