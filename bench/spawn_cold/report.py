@@ -57,19 +57,24 @@ def main():
             continue
         warm = figures(key + "-warm.ms")
         stop = figures(key + "-stop.s")
+        cpu = figures(key + ".cpu")
+        cpu_ms = (cpu[1] - cpu[0]) / cpu[2] / 1e6 if cpu and len(cpu) == 3 else None
         st = {"p50": statistics.median(ms), "p90": pct(ms, 90), "min": min(ms), "max": max(ms)}
         stats[key] = st
         rows.append([title, "%.2f" % st["p50"], "%.2f" % st["p90"], "%.2f" % st["min"],
                      "%.2f" % st["max"], "%.2f" % statistics.median(warm) if warm else "-",
-                     "%.1f" % statistics.median(stop) if stop else "-", str(len(ms))])
+                     "%.1f" % statistics.median(stop) if stop else "-",
+                     "%.2f" % cpu_ms if cpu_ms is not None else "-", str(len(ms))])
     if not rows:
         print("(no figures)")
         return
     table("cold start of a php-cgi app: request to first response byte, ms",
-          ["setup", "p50", "p90", "min", "max", "warm p50", "stop s", "runs"], rows)
+          ["setup", "p50", "p90", "min", "max", "warm p50", "stop s", "gw CPU ms", "runs"], rows)
     print("(php-cgi alone: from just before posix_spawn, the others: from just before connect;\n"
           " warm p50: a second request right after the cold one, on the process it started;\n"
-          " stop s: median time from that request until no app process was left, idle timeout 1 s)")
+          " stop s: median time from that request until no app process was left, idle timeout 1 s;\n"
+          " gw CPU ms: CPU time of the gateway's own processes per round (cold request, warm\n"
+          " request, idle stop): portico + its launcher; nginx master + worker + php-fpm master)")
 
     a, p, f = stats.get("alone"), stats.get("portico"), stats.get("fpm")
     if a and p:
