@@ -6,7 +6,7 @@ import os
 import re
 import sys
 
-GATEWAYS = ["nginx", "haproxy", "lighttpd", "portico"]
+GATEWAYS = ["nginx", "haproxy", "lighttpd", "h2o", "caddy", "portico"]
 PEERS = GATEWAYS[:-1]
 PROTOS = [("http", "HTTP keep-alive"), ("fastcgi", "FastCGI"), ("scgi", "SCGI")]
 UNIT_S = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
@@ -74,55 +74,134 @@ def usable(r):
     return r is not None and r.get("requests", 0) > 0 and r["errors"] <= r["requests"] * 0.01
 
 
+CONNS = os.environ.get("BENCH_CONNECTIONS", "64")
+
+
+def throughput(w, proto):
+    """The wrk figures of every gateway for one worker count and protocol."""
+    res = {}
+    for gw in GATEWAYS:
+        r = parse_wrk(read("wrk-w%d-%s-%s.txt" % (w, proto, gw)))
+        if not r:
+            continue
+        cpu = read("cpu-w%d-%s-%s" % (w, proto, gw))
+        if cpu:
+            t0, t1, hz, secs = (int(x) for x in cpu.split())
+            r["cpu_us"] = (t1 - t0) / hz / r["requests"] * 1e6 if r["requests"] else None
+            r["util"] = (t1 - t0) / hz / secs * 100
+        conns = read("conns-w%d-%s-%s" % (w, proto, gw))
+        if conns and r["requests"]:
+            opened, clients = (int(x) for x in conns.split())
+            r["conns"] = max(opened - clients, 0) / r["requests"]
+        r["check"] = (read("check-w%d-%s-%s" % (w, proto, gw)) or "").strip()
+        q = (read("queued-w%d-%s-%s" % (w, proto, gw)) or "").strip()
+        r["queued"] = int(q) if q.isdigit() else None
+        res[gw] = r
+    return res
+
+
+def compare(res, label, summary, nw):
+    """The verdicts of one table, and its row of the summary."""
+    p = res.get("portico")
+    peers = [(g, res[g]) for g in PEERS if usable(res.get(g))]
+    if not p or not peers:
+        print("(no comparison: portico or every peer missing or failing)")
+        return
+    bg, best = max(peers, key=lambda x: x[1]["rps"])
+    ratio = p["rps"] / best["rps"]
+    print(verdict("%s throughput >= 1.2x best" % label, ratio >= 1.2 and usable(p),
+                  "%.2fx (%.0f vs %.0f req/s, %s)" % (ratio, p["rps"], best["rps"], bg)))
+    row = [nw, label.split(",")[0], "%.0f %s" % (best["rps"], bg), "%.0f" % p["rps"],
+           "%.2fx" % ratio, "", "", ""]
+    cpus = [(g, r["cpu_us"]) for g, r in peers if r.get("cpu_us")]
+    if cpus and p.get("cpu_us") is not None:
+        cg, c = min(cpus, key=lambda x: x[1])
+        ratio = p["cpu_us"] / c
+        print(verdict("%s CPU/request <= 0.8x best" % label, ratio <= 0.8,
+                      "%.2fx (%.1f vs %.1f us, %s)" % (ratio, p["cpu_us"], c, cg)))
+        row[5:] = ["%.1f %s" % (c, cg), "%.1f" % p["cpu_us"], "%.2fx" % ratio]
+    p99s = [(g, r["p99"]) for g, r in peers if r.get("p99") is not None]
+    if p99s and p["p99"] is not None and p["p50"]:
+        pg, best99 = min(p99s, key=lambda x: x[1])
+        ok = p["p99"] <= best99 and p["p99"] <= 20 * p["p50"]
+        print(verdict("%s p99 <= best and <= 20x p50" % label, ok,
+                      "%.2f ms vs best %.2f ms (%s); p99/p50 = %.1f"
+                      % (p["p99"], best99, pg, p["p99"] / p["p50"])))
+    summary.append(row)
+
+
 def main():
     meta = read("meta")
     if meta:
         print(meta.rstrip())
 
-    for proto, title in PROTOS:
-        res = {}
-        for gw in GATEWAYS:
-            r = parse_wrk(read("wrk-%s-%s.txt" % (proto, gw)))
-            cpu = read("cpu-%s-%s" % (proto, gw))
-            if r and cpu:
-                t0, t1, hz = (int(x) for x in cpu.split())
-                r["cpu_us"] = (t1 - t0) / hz / r["requests"] * 1e6 if r["requests"] else None
-            if r:
-                r["check"] = (read("check-%s-%s" % (proto, gw)) or "").strip()
-                res[gw] = r
-        if not res:
-            continue
-        rows = []
-        for gw in GATEWAYS:
-            r = res.get(gw)
-            if r is None:
-                rows.append([gw, "n/a", "", "", "", "", ""])
+    workers = sorted(int(n[len("layout-w"):]) for n in os.listdir(work)
+                     if re.fullmatch(r"layout-w\d+", n))
+    summary, curve = [], {}
+    # the gateways of this run: those checked at some worker count, or marked n/a
+    present = {gw for gw in GATEWAYS for n in os.listdir(work)
+               if re.fullmatch(r"(check-w\d+-\w+|na-w\d+)-%s" % gw, n)}
+    for w in workers:
+        gw_cpus, load_cpus, threads = (read("layout-w%d" % w) or "? ? ?").split()
+        nw = "%d worker%s" % (w, "" if w == 1 else "s")
+        for proto, title in PROTOS:
+            res = throughput(w, proto)
+            if not res:
                 continue
-            rows.append([gw, fmt(r["rps"], ".0f"), fmt(r["p50"], ".2f"), fmt(r["p99"], ".2f"),
-                         fmt(r.get("cpu_us"), ".1f"), str(r["errors"]), r["check"]])
-        table("%s: wrk, GET %s" % (title, {"http": "/h/", "fastcgi": "/f/", "scgi": "/s/"}[proto]
-                                   + "?bytes=100"),
-              ["gateway", "req/s", "p50 ms", "p99 ms", "CPU us/req", "errors", "check"], rows)
-        p = res.get("portico")
-        peers = [res[g] for g in PEERS if usable(res.get(g))]
-        if not p or not peers:
-            print("(no comparison: portico or every peer missing or failing)")
-            continue
-        best_rps = max(r["rps"] for r in peers)
-        ratio = p["rps"] / best_rps
-        print(verdict("%s throughput >= 1.2x best" % title, ratio >= 1.2 and usable(p),
-                      "%.2fx (%.0f vs %.0f req/s)" % (ratio, p["rps"], best_rps)))
-        cpus = [r["cpu_us"] for r in peers if r.get("cpu_us")]
-        if cpus and p.get("cpu_us") is not None:
-            ratio = p["cpu_us"] / min(cpus)
-            print(verdict("%s CPU/request <= 0.8x best" % title, ratio <= 0.8,
-                          "%.2fx (%.1f vs %.1f us)" % (ratio, p["cpu_us"], min(cpus))))
-        p99s = [r["p99"] for r in peers if r.get("p99") is not None]
-        if p99s and p["p99"] is not None and p["p50"]:
-            ok = p["p99"] <= min(p99s) and p["p99"] <= 20 * p["p50"]
-            print(verdict("%s p99 <= best and <= 20x p50" % title, ok,
-                          "%.2f ms vs best %.2f ms; p99/p50 = %.1f"
-                          % (p["p99"], min(p99s), p["p99"] / p["p50"])))
+            rows = []
+            for gw in GATEWAYS:
+                r = res.get(gw)
+                if gw not in present:
+                    continue
+                if r is None:
+                    na = "n/a (no workers)" if gw == "portico" and read("na-w%d-portico" % w) \
+                        else "n/a"
+                    rows.append([gw, na] + [""] * (8 if proto == "fastcgi" else 7))
+                    continue
+                row = [gw, fmt(r["rps"], ".0f"), fmt(r["p50"], ".2f"), fmt(r["p99"], ".2f"),
+                       fmt(r.get("cpu_us"), ".1f"), fmt(r.get("util"), ".0f"),
+                       fmt(r.get("conns"), ".3f"), str(r["errors"]), r["check"]]
+                if proto == "fastcgi":
+                    row.insert(7, fmt(r.get("queued"), "d"))
+                rows.append(row)
+                curve.setdefault((proto, gw), {})[w] = r["rps"]
+            table("%s, %s: wrk -t%s -c%s, GET %s?bytes=100 (gateway on CPUs %s; wrk and "
+                  "backends on CPUs %s)" % (title, nw, threads, CONNS,
+                                             {"http": "/h/", "fastcgi": "/f/", "scgi": "/s/"}[proto],
+                                             gw_cpus, load_cpus),
+                  ["gateway", "req/s", "p50 ms", "p99 ms", "CPU us/req", "gw CPU %",
+                   "conns/req"] + (["queued"] if proto == "fastcgi" else []) + ["errors", "check"],
+                  rows)
+            for gw in GATEWAYS:
+                r = res.get(gw)
+                if r and r.get("queued") is not None and r["queued"] >= int(CONNS) // 2 \
+                        and r.get("conns") is not None and r["conns"] < 0.5:
+                    print("note: %s keeps its FastCGI connections while %d more wait in the accept"
+                          " queue behind pinned processes; requests still waiting at the end are"
+                          " in neither req/s nor the latencies" % (gw, r["queued"]))
+            compare(res, "%s, %s" % (title, nw), summary, nw)
+        if read("na-w%d-portico" % w):
+            print(verdict("%s: portico runs" % nw, False,
+                          "n/a (no workers: this portico has no server.workers)"))
+    if summary:
+        table("portico against the best peer (ratios: portico / best peer)",
+              ["workers", "protocol", "best req/s", "portico req/s", "req/s ratio",
+               "best CPU us/req", "portico CPU", "CPU ratio"], summary)
+    if len(workers) > 1:
+        for proto, title in PROTOS:
+            rows = []
+            for gw in GATEWAYS:
+                c = curve.get((proto, gw))
+                if not c:
+                    continue
+                base = c.get(workers[0])
+                rows.append([gw] + ["%.0f%s" % (c[w], " (%.2fx)" % (c[w] / base)
+                                                 if base and w != workers[0] else "")
+                                    if w in c else "n/a" for w in workers])
+            if rows:
+                table("%s: req/s by worker count (scaling from %d worker%s)"
+                      % (title, workers[0], "" if workers[0] == 1 else "s"),
+                      ["gateway"] + ["%dw" % w for w in workers], rows)
 
     # callgrind
     rows, figures = [], {}

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -49,7 +50,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: portico -f FILE     run with this config, in the foreground\n"
                  "       portico -t -f FILE  check the config and exit (0: good, 1: not)\n"
                  "       portico -p -f FILE  print the effective config and exit\n"
-                 "       portico -v | -h     version / this help\n");
+                 "       portico -v | --version, -h | --help\n");
 }
 
 static void on_shutdown_tick(struct ev_loop *loop, ev_timer *w, int revents)
@@ -76,12 +77,19 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     ev_timer_start(loop, &shutdown_timer);
 }
 
-static void open_logs(const gw_rt *rt)
+/* Returns 0, or -1 when a log could not be opened (logged; at start-up portico stops). */
+static int open_logs(const gw_rt *rt)
 {
-    if (gw_log_open(rt->srv.errorlog) != 0)
+    int rc = 0;
+    if (gw_log_open(rt->srv.errorlog) != 0) {
         gw_log(GW_LOG_ERR, "cannot open %s: %s", rt->srv.errorlog, strerror(errno));
-    if (gw_accesslog_open(rt->srv.accesslog) != 0)
+        rc = -1;
+    }
+    if (gw_accesslog_open(rt->srv.accesslog) != 0) {
         gw_log(GW_LOG_ERR, "cannot open %s: %s", rt->srv.accesslog, strerror(errno));
+        rc = -1;
+    }
+    return rc;
 }
 
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
@@ -105,12 +113,31 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     }
     gw_spawned_bind(rt, plan);
     gw_rt *old = gw_srv.rt;
+    for (size_t i = 0; i < rt->npools; i++) /* per-backend counters survive the reload */
+        for (size_t k = 0; k < old->npools; k++)
+            if (strcmp(rt->pools[i]->name, old->pools[k]->name) == 0)
+                gw_pool_inherit(rt->pools[i], old->pools[k]);
     gw_srv.rt = rt;
     gw_rt_unref(old); /* requests in flight keep their own references */
     gw_listeners_pause(gw_srv.nconns >= rt->srv.max_connections);
     open_logs(rt);
     if (rt->warning) gw_log(GW_LOG_WARN, "%s", rt->warning);
     gw_log(GW_LOG_INFO, "configuration reloaded from %s", conf_path);
+}
+
+/* One line that names every listener and every spawned app. */
+static void log_started(const gw_rt *rt)
+{
+    char line[1024];
+    size_t n = (size_t)snprintf(line, sizeof(line), "portico %s listening on %s", PACKAGE_VERSION,
+                                rt->main_socket);
+    for (size_t i = 0; i < rt->nextra && n < sizeof(line); i++)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, ", %s", rt->extra[i].name);
+    for (size_t i = 0; i < rt->napps && n < sizeof(line); i++)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s (%u-%u processes)",
+                              i ? ", " : "; spawned apps: ", rt->apps[i]->name,
+                              rt->apps[i]->min_procs, rt->apps[i]->max_procs);
+    gw_log(GW_LOG_INFO, "%s", line);
 }
 
 static void on_reopen(struct ev_loop *loop, ev_signal *w, int revents)
@@ -170,7 +197,9 @@ static void cleanup(void)
 int main(int argc, char **argv)
 {
     int test = 0, print = 0, opt;
-    while ((opt = getopt(argc, argv, "f:tpvh")) != -1) {
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'v'}, {NULL, 0, NULL, 0}};
+    while ((opt = getopt_long(argc, argv, "f:tpvh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'f':
             conf_path = optarg;
@@ -245,7 +274,10 @@ int main(int argc, char **argv)
         cleanup();
         return 1;
     }
-    open_logs(rt);
+    if (open_logs(rt) != 0) {
+        cleanup();
+        return 1;
+    }
     if (rt->warning) gw_log(GW_LOG_WARN, "%s", rt->warning);
     ev_signal_init(&sig_term, on_stop, SIGTERM);
     ev_signal_init(&sig_int, on_stop, SIGINT);
@@ -255,9 +287,9 @@ int main(int argc, char **argv)
     ev_signal_start(gw_srv.loop, &sig_int);
     ev_signal_start(gw_srv.loop, &sig_hup);
     ev_signal_start(gw_srv.loop, &sig_usr1);
+    log_started(rt);
     gw_listeners_start_all(); /* (only now: connections meet a process that dropped privileges
                                  and handles its signals) */
-    gw_log(GW_LOG_INFO, "portico %s listening on %s", PACKAGE_VERSION, rt->main_socket);
     ev_run(gw_srv.loop, 0);
     if (spawn_stop_all() > 0) { /* every app process, kill-signal then SIGKILL after stop-timeout */
         gw_log(GW_LOG_INFO, "stopping %u app processes", spawn_live());

@@ -84,7 +84,9 @@ void gw_accesslog_write(const gw_conn *c)
     put_field(&l, rq->method);
     put_fmt(&l, " ");
     put_field(&l, rq->target);
-    put_fmt(&l, " HTTP/1.%d\" %d %llu \"", rq->minor, c->status, (unsigned long long)c->bytes_out);
+    /* %b of the combined format: body bytes, without the head */
+    uint64_t body = c->bytes_out > c->head_len ? c->bytes_out - c->head_len : 0;
+    put_fmt(&l, " HTTP/1.%d\" %d %llu \"", rq->minor, c->status, (unsigned long long)body);
     put_field(&l, ref ? ref->value : GW_STR_NULL);
     put_fmt(&l, "\" \"");
     put_field(&l, ua ? ua->value : GW_STR_NULL);

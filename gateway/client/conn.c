@@ -92,6 +92,7 @@ static void request_reset(gw_conn *c)
     c->resp_own = 0;
     c->status = 0;
     c->bytes_out = 0;
+    c->head_len = 0;
     c->backend = NULL;
     c->rewrites = 0;
     c->rewrite_pending = 0;

@@ -80,7 +80,8 @@ typedef struct gw_conn {
     unsigned up_done : 1;      /* the upstream exchange is over */
     unsigned resp_own : 1;     /* the gateway answers itself while the exchange drains */
     int status;
-    uint64_t bytes_out;
+    uint64_t bytes_out; /* written to the client for this request, head included */
+    size_t head_len;    /* the response head's length (respond/head.c) */
     int sf_fd; /* X-Sendfile: the file, its next offset and bytes left */
     off_t sf_off;
     uint64_t sf_left;

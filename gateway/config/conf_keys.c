@@ -49,6 +49,7 @@ static const struct keydef keydefs[] = {
     {"proxy-core.rewrite-response", KT_MAPMAPSTR, KS_ANY},
     {"proxy-core.script-name", KT_STR, KS_ANY},
     {"proxy-core.health-check", KT_MAP, KS_ANY},
+    {"proxy-core.name", KT_STR, KS_ANY},
     {"spawn.apps", KT_MAPMAP, KS_TOP},
     {"spawn.max-procs-total", KT_INT, KS_TOP},
 };

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "gateway/base/alloc.h"
 #include "gateway/config/route_int.h"
@@ -85,6 +86,29 @@ static void load_server(gw_rt *rt)
         snprintf(rt->main_socket, sizeof(rt->main_socket), "%s:%d", s->bind, s->port);
 }
 
+/* A log file must be one portico can create or append to: its directory exists (as lighttpd,
+ * portico refuses to start without the log it was told to write). Checked by -t as well. */
+static int check_log_path(const gw_conf *conf, const char *key, char **err)
+{
+    const gw_setting *st = gw_block_get(conf->root, key);
+    if (st == NULL || st->val->type != GW_VAL_STR) return GW_OK;
+    const char *path = st->val->str;
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return gw_errf(err, "%s:%d: %s \"%s\": the directory %s does not exist", st->val->file,
+                       st->val->line, key, path, dir);
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return gw_errf(err, "%s:%d: %s \"%s\" is a directory", st->val->file, st->val->line, key,
+                       path);
+    return GW_OK;
+}
+
 static int check_server(gw_rt *rt, char **err)
 {
     const gw_server_conf *s = &rt->srv;
@@ -97,6 +121,9 @@ static int check_server(gw_rt *rt, char **err)
         return gw_errf(err, "%s: server.max-connections must be at least 1", f);
     if (s->max_request_size < 0)
         return gw_errf(err, "%s: server.max-request-size must not be negative", f);
+    if (check_log_path(rt->conf, "server.errorlog", err) != GW_OK ||
+        check_log_path(rt->conf, "accesslog.filename", err) != GW_OK)
+        return GW_ERR;
     const gw_setting *tot = gw_block_get(rt->conf->root, "spawn.max-procs-total");
     if (tot && tot->val->num != 0)
         return gw_errf(err,

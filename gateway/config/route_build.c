@@ -36,6 +36,7 @@ static const char *const rkey_names[R_NKEYS] = {
     [R_SCRIPT_NAME] = "proxy-core.script-name",
     [R_DOCROOT] = "server.document-root",
     [R_HEALTH] = "proxy-core.health-check",
+    [R_NAME] = "proxy-core.name",
 };
 
 int gw_rkey_of(const char *key)
@@ -294,15 +295,37 @@ int gw_block_check_values(const gw_block *b, char **err)
 
 /* ---- pools ---- */
 
+/* The name of a pool no proxy-core.name names: where its backends are set ("FILE:LINE", the
+ * file without its directories), made unique among the generation's pools with "#2", "#3". */
+static char *derived_name(const gw_rt *rt, const gw_val *where)
+{
+    const char *file = where_file(where);
+    const char *slash = strrchr(file, '/');
+    char base[256];
+    snprintf(base, sizeof(base), "%s:%d", slash ? slash + 1 : file, where_line(where));
+    char name[300];
+    snprintf(name, sizeof(name), "%s", base);
+    for (int k = 2;; k++) {
+        int taken = 0;
+        for (size_t i = 0; i < rt->npools && !taken; i++)
+            taken = strcmp(rt->pools[i]->name, name) == 0;
+        if (!taken) return gw_xstrdup(name);
+        snprintf(name, sizeof(name), "%s#%d", base, k);
+    }
+}
+
 static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_ops *bal,
                         char **specs, size_t n, unsigned max_pool, const char *hc_path,
-                        long long hc_interval, const gw_val *where, char **err)
+                        long long hc_interval, const char *name, const gw_val *where, char **err)
 {
-    size_t len = strlen(ops->name) + strlen(bal->name) + 64 + (hc_path ? strlen(hc_path) : 0);
+    size_t len = strlen(ops->name) + strlen(bal->name) + 64 + (hc_path ? strlen(hc_path) : 0) +
+                 (name ? strlen(name) : 0);
     for (size_t i = 0; i < n; i++) len += strlen(specs[i]) + 1;
     char *key = gw_xmalloc(len);
-    int k = snprintf(key, len, "%s|%s|%u|%s|%lld|", ops->name, bal->name, max_pool,
-                     hc_path ? hc_path : "", hc_path ? hc_interval : 0);
+    /* (an explicit name is part of the pool's identity; a derived one is not, so that routes
+     * to the same backends share one pool and its caps) */
+    int k = snprintf(key, len, "%s|%s|%u|%s|%lld|%s|", ops->name, bal->name, max_pool,
+                     hc_path ? hc_path : "", hc_path ? hc_interval : 0, name ? name : "");
     for (size_t i = 0; i < n; i++) k += snprintf(key + k, len - (size_t)k, "%s,", specs[i]);
     for (size_t i = 0; i < rt->npools; i++) {
         if (strcmp(rt->pools[i]->key, key) == 0) {
@@ -339,6 +362,18 @@ static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_
         p->hc_path = gw_xstrdup(hc_path);
         p->hc_interval = (double)hc_interval;
     }
+    free(p->name);
+    p->name = NULL;
+    for (size_t i = 0; name && i < rt->npools; i++) {
+        if (strcmp(rt->pools[i]->name, name) != 0) continue;
+        gw_errf(err,
+                "%s:%d: proxy-core.name \"%s\" already names another pool (other backends, "
+                "protocol, balancer, cap or health check)",
+                where_file(where), where_line(where), name);
+        gw_pool_free(p);
+        return NULL;
+    }
+    p->name = name ? gw_xstrdup(name) : derived_name(rt, where);
     rt->pools = gw_xreallocarray(rt->pools, rt->npools + 1, sizeof(*rt->pools));
     rt->pools[rt->npools++] = p;
     if (gw_rt_pool_created) gw_rt_pool_created(p);
@@ -398,7 +433,7 @@ static int build(gw_rt *rt, const gw_eff *e, gw_route *r, char **err)
                      MAX_BACKENDS);
     } else if (nb > 0) {
         r->pool = rt_pool(rt, r->ops, bal, specs, nb, r->max_pool_size, hc_path, hc_interval,
-                          e->v[R_BACKENDS].base, err);
+                          val_str(&e->v[R_NAME], NULL), e->v[R_BACKENDS].base, err);
         if (r->pool == NULL) rc = GW_ERR;
     }
     free(specs);

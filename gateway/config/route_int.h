@@ -27,6 +27,7 @@ enum gw_rkey {
     R_SCRIPT_NAME,
     R_DOCROOT,
     R_HEALTH,
+    R_NAME,
     R_NKEYS
 };
 

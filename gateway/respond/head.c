@@ -25,8 +25,17 @@ static const char *date_now(void)
 
 void gw_head_start(gw_conn *c, int status)
 {
+    c->head_len = c->out.bytes; /* (where the head starts; its length once it ends) */
     http_write_status(&c->out, 1, status);
     http_write_header(&c->out, GW_STR("Date"), gw_str_from(date_now()));
+}
+
+/* The blank line that ends a head; the head's length is known from here (the access log counts
+ * body bytes only). */
+static void head_finish(gw_conn *c)
+{
+    http_write_crlf(&c->out);
+    c->head_len = c->out.bytes - c->head_len;
 }
 
 const char *gw_head_server_tag(const gw_conn *c)
@@ -40,7 +49,7 @@ void gw_head_end(gw_conn *c)
         http_write_header(&c->out, GW_STR("Connection"), GW_STR("close"));
     else if (c->req.minor == 0)
         http_write_header(&c->out, GW_STR("Connection"), GW_STR("keep-alive"));
-    http_write_crlf(&c->out);
+    head_finish(c);
 }
 
 void gw_head_error_page(gw_conn *c, int status)
@@ -57,7 +66,7 @@ void gw_head_error_page(gw_conn *c, int status)
     if (status == 405) http_write_header(&c->out, GW_STR("Allow"), GW_STR("GET, HEAD, POST"));
     http_write_header_u64(&c->out, GW_STR("Content-Length"), (uint64_t)n);
     if (c->resp_close) http_write_header(&c->out, GW_STR("Connection"), GW_STR("close"));
-    http_write_crlf(&c->out);
+    head_finish(c);
     if (!c->req.is_head) gw_bufq_append(&c->out, body, (size_t)n);
 }
 
@@ -69,7 +78,7 @@ void gw_head_body(gw_conn *c, int status, const char *type, gw_bufq *body)
     http_write_header(&c->out, GW_STR("Cache-Control"), GW_STR("no-store"));
     http_write_header_u64(&c->out, GW_STR("Content-Length"), body->bytes);
     if (c->resp_close) http_write_header(&c->out, GW_STR("Connection"), GW_STR("close"));
-    http_write_crlf(&c->out);
+    head_finish(c);
     if (c->req.is_head)
         gw_bufq_clear(body);
     else
@@ -108,7 +117,7 @@ void gw_head_backend(gw_conn *c, gw_resp *rsp)
         const gw_header *u = gw_req_header(&c->req, "Upgrade");
         http_write_header(&c->out, GW_STR("Connection"), GW_STR("upgrade"));
         if (u) http_write_header(&c->out, GW_STR("Upgrade"), u->value);
-        http_write_crlf(&c->out);
+        head_finish(c);
         return;
     }
     if (st >= 200 && st != 204) {

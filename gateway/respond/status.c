@@ -31,6 +31,17 @@ static void put_escaped(gw_bufq *out, const char *s)
     }
 }
 
+/* `NAME{pool="..",protocol="..",backend=".."` (the closing brace is the caller's: some series
+ * add labels). */
+static void put_series(gw_bufq *out, const char *name, const gw_pool *pool, const gw_peer *p)
+{
+    gw_bufq_appendf(out, "%s{pool=\"", name);
+    put_escaped(out, pool->name);
+    gw_bufq_appendf(out, "\",protocol=\"%s\",backend=\"", pool->ops->name);
+    put_escaped(out, p->name);
+    gw_bufq_append(out, "\"", 1);
+}
+
 /* spawn/ writes its part through this. */
 static void put(void *arg, const char *fmt, ...)
 {
@@ -76,9 +87,8 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
                                        : f == 3 ? p->inflight
                                        : f == 4 ? strcmp(peer_state(p, now), "up") == 0
                                                 : p->nidle;
-                gw_bufq_appendf(out, "%s{protocol=\"%s\",backend=\"", fams[f][0], pool->ops->name);
-                put_escaped(out, p->name);
-                gw_bufq_appendf(out, "\"} %llu\n", v);
+                put_series(out, fams[f][0], pool, p);
+                gw_bufq_appendf(out, "} %llu\n", v);
             }
         }
     }
@@ -89,10 +99,8 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
         for (unsigned k = 0; k < pool->npeers; k++) {
             const gw_peer *p = &pool->peers[k];
             for (int cls = 1; cls <= 5; cls++) {
-                gw_bufq_appendf(out, "portico_backend_responses_total{protocol=\"%s\",backend=\"",
-                                pool->ops->name);
-                put_escaped(out, p->name);
-                gw_bufq_appendf(out, "\",code=\"%dxx\"} %llu\n", cls,
+                put_series(out, "portico_backend_responses_total", pool, p);
+                gw_bufq_appendf(out, ",code=\"%dxx\"} %llu\n", cls,
                                 (unsigned long long)p->responses[cls]);
             }
         }
@@ -112,22 +120,22 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
                 uint64_t cum = 0;
                 for (int b = 0; b < GW_HIST_N; b++) {
                     cum += h->bucket[b];
-                    gw_bufq_appendf(out, "%s_bucket{protocol=\"%s\",backend=\"", hists[hi][0],
-                                    pool->ops->name);
-                    put_escaped(out, p->name);
+                    char series[96];
+                    snprintf(series, sizeof(series), "%s_bucket", hists[hi][0]);
+                    put_series(out, series, pool, p);
                     if (b < GW_HIST_N - 1)
-                        gw_bufq_appendf(out, "\",le=\"%g\"} %llu\n", gw_hist_bounds[b],
+                        gw_bufq_appendf(out, ",le=\"%g\"} %llu\n", gw_hist_bounds[b],
                                         (unsigned long long)cum);
                     else
-                        gw_bufq_appendf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+                        gw_bufq_appendf(out, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
                 }
-                gw_bufq_appendf(out, "%s_sum{protocol=\"%s\",backend=\"", hists[hi][0],
-                                pool->ops->name);
-                put_escaped(out, p->name);
-                gw_bufq_appendf(out, "\"} %.6f\n%s_count{protocol=\"%s\",backend=\"", h->sum,
-                                hists[hi][0], pool->ops->name);
-                put_escaped(out, p->name);
-                gw_bufq_appendf(out, "\"} %llu\n", (unsigned long long)h->count);
+                char series[96];
+                snprintf(series, sizeof(series), "%s_sum", hists[hi][0]);
+                put_series(out, series, pool, p);
+                gw_bufq_appendf(out, "} %.6f\n", h->sum);
+                snprintf(series, sizeof(series), "%s_count", hists[hi][0]);
+                put_series(out, series, pool, p);
+                gw_bufq_appendf(out, "} %llu\n", (unsigned long long)h->count);
             }
         }
     }
@@ -135,14 +143,14 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
                          "# TYPE portico_backlog_depth gauge\n");
     for (size_t i = 0; i < rt->npools; i++) {
         gw_bufq_appendf(out, "portico_backlog_depth{pool=\"");
-        put_escaped(out, rt->pools[i]->key);
+        put_escaped(out, rt->pools[i]->name);
         gw_bufq_appendf(out, "\"} %zu\n", rt->pools[i]->backlog.len);
     }
     gw_bufq_appendf(out, "# HELP portico_pool_inflight Requests in flight to the pool.\n"
                          "# TYPE portico_pool_inflight gauge\n");
     for (size_t i = 0; i < rt->npools; i++) {
         gw_bufq_appendf(out, "portico_pool_inflight{pool=\"");
-        put_escaped(out, rt->pools[i]->key);
+        put_escaped(out, rt->pools[i]->name);
         gw_bufq_appendf(out, "\"} %u\n", rt->pools[i]->inflight);
     }
     spawn_status_metrics(put, out);
@@ -154,11 +162,12 @@ void gw_status_json(const gw_rt *rt, gw_bufq *out)
     gw_bufq_appendf(out, "{\"connections\":%ld,\"pools\":[", gw_srv.nconns);
     for (size_t i = 0; i < rt->npools; i++) {
         const gw_pool *pool = rt->pools[i];
+        gw_bufq_appendf(out, "%s{\"name\":\"", i ? "," : "");
+        put_escaped(out, pool->name);
         gw_bufq_appendf(out,
-                        "%s{\"protocol\":\"%s\",\"balancer\":\"%s\",\"inflight\":%u,"
+                        "\",\"protocol\":\"%s\",\"balancer\":\"%s\",\"inflight\":%u,"
                         "\"backlog\":%zu,\"backends\":[",
-                        i ? "," : "", pool->ops->name, pool->balancer->name, pool->inflight,
-                        pool->backlog.len);
+                        pool->ops->name, pool->balancer->name, pool->inflight, pool->backlog.len);
         for (unsigned k = 0; k < pool->npeers; k++) {
             const gw_peer *p = &pool->peers[k];
             gw_bufq_appendf(out, "%s{\"name\":\"", k ? "," : "");

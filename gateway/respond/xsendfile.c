@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/base/log.h"
 #include "gateway/respond/head.h"
 #include "gateway/respond/sendfile.h"
 #include "proto/http/http_write.h"
@@ -22,15 +23,33 @@ gw_str gw_xsendfile_take(gw_resp *rsp)
     return v;
 }
 
+/* A refused X-Sendfile is logged with its reason: the client only sees the status. */
+static int refuse(const gw_resp *rsp, int status, const char *path, const char *why)
+{
+    gw_log(GW_LOG_WARN, "%s: X-Sendfile \"%s\" refused (%d): %s",
+           rsp->log_tag && rsp->log_tag[0] ? rsp->log_tag : "backend", path, status, why);
+    return status;
+}
+
 int gw_xsendfile_start(gw_conn *c, gw_resp *rsp, gw_str value)
 {
     char path[4096];
-    if (gw_sendfile_normalize(value, path, sizeof(path)) < 0) return 403;
+    if (gw_sendfile_normalize(value, path, sizeof(path)) < 0) {
+        snprintf(path, sizeof(path), "%.*s", (int)(value.n < 200 ? value.n : 200), value.p);
+        return refuse(rsp, 403, path,
+                      "not a clean absolute path (relative, NUL, or \"..\" above /)");
+    }
     struct stat st;
     int status = 0;
     int fd = gw_sendfile_open((const char *const *)c->route->xs_roots, c->route->nxs_roots, path,
                               &st, &status);
-    if (fd < 0) return status ? status : 404;
+    if (fd < 0) {
+        if (status == 0 || status == 404)
+            return refuse(rsp, 404, path, "no such file under proxy-core.x-sendfile-docroot");
+        return refuse(rsp, status, path,
+                      "outside every proxy-core.x-sendfile-docroot, a link out of it, not a "
+                      "regular file, or not readable");
+    }
     char etag[64], lm[32];
     gw_sendfile_etag(&st, etag, sizeof(etag));
     gw_http_date(st.st_mtime, lm);

@@ -110,6 +110,7 @@ gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const gw_balanc
 {
     gw_pool *p = gw_xcalloc(1, sizeof(*p));
     p->key = gw_xstrdup(key);
+    p->name = gw_xstrdup(key); /* (the config layer names it) */
     p->ops = ops;
     p->balancer = bal;
     p->peers = gw_xcalloc(n, sizeof(gw_peer));
@@ -135,6 +136,7 @@ gw_pool *gw_pool_new_app(const char *key, const gw_backend_ops *ops, const gw_ba
 {
     gw_pool *p = gw_xcalloc(1, sizeof(*p));
     p->key = gw_xstrdup(key);
+    p->name = gw_xstrdup(key); /* (the config layer names it) */
     p->ops = ops;
     p->balancer = bal;
     p->app_name = gw_xstrdup(name);
@@ -154,6 +156,25 @@ gw_pool *gw_pool_new_app(const char *key, const gw_backend_ops *ops, const gw_ba
     return p;
 }
 
+void gw_pool_inherit(gw_pool *to, const gw_pool *from)
+{
+    for (unsigned i = 0; i < to->npeers; i++) {
+        gw_peer *t = &to->peers[i];
+        for (unsigned k = 0; k < from->npeers; k++) {
+            const gw_peer *f = &from->peers[k];
+            if (strcmp(t->name, f->name) != 0) continue;
+            t->requests = f->requests;
+            t->failures = f->failures;
+            t->retries = f->retries;
+            memcpy(t->responses, f->responses, sizeof(t->responses));
+            t->connect_time = f->connect_time;
+            t->response_time = f->response_time;
+            memcpy(t->last_error, f->last_error, sizeof(t->last_error));
+            break;
+        }
+    }
+}
+
 void gw_pool_free(gw_pool *p)
 {
     if (p == NULL) return;
@@ -162,6 +183,7 @@ void gw_pool_free(gw_pool *p)
     free(p->peers);
     free(p->hc_path);
     free(p->app_name);
+    free(p->name);
     free(p->key);
     free(p);
 }

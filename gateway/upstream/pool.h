@@ -55,7 +55,9 @@ typedef struct gw_peer {
 } gw_peer;
 
 typedef struct gw_pool {
-    char *key; /* owned: "protocol|backend,backend,..."; identity for sharing */
+    char *key;  /* owned: "protocol|backend,backend,..."; identity for sharing */
+    char *name; /* owned: proxy-core.name, or where its backends are set ("FILE:LINE"); unique
+                   in its generation: metrics labels, status, log lines */
     const gw_backend_ops *ops;
     gw_peer *peers; /* owned array */
     unsigned npeers;
@@ -102,5 +104,8 @@ gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const struct gw
 gw_pool *gw_pool_new_app(const char *key, const gw_backend_ops *ops,
                          const struct gw_balancer_ops *bal, const char *name, unsigned nslots);
 void gw_pool_free(gw_pool *p);
+/* A reload: `to` (new) takes the counters of the peers of `from` (old, same name) that it has
+ * too, by name, so that per-backend counters survive for backends that stay. */
+void gw_pool_inherit(gw_pool *to, const gw_pool *from);
 
 #endif

@@ -257,7 +257,7 @@ static void dispatch(gw_exchange *up)
             return;
         }
         if (!pool->all_down_logged) {
-            gw_log(GW_LOG_ERR, "every backend of %s is unavailable", pool->key);
+            gw_log(GW_LOG_ERR, "every backend of pool %s is unavailable", pool->name);
             pool->all_down_logged = 1;
         }
         gw_up_fail(up, 503, "no backend available");

@@ -12,6 +12,31 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 
 
+def progress_stream():
+    """Where a one-line verdict per test also goes while the suite runs: the descriptor named
+    by PORTICO_PROGRESS_FD (./quickstart check passes one through make, whose test harness
+    keeps the rest in the log file), else nowhere."""
+    fd = os.environ.get("PORTICO_PROGRESS_FD")
+    if not fd:
+        return None
+    try:
+        return os.fdopen(int(fd), "w", buffering=1, closefd=False)
+    except (OSError, ValueError):
+        return None
+
+
+PROGRESS = progress_stream()
+
+
+def progress(line):
+    if PROGRESS is None:
+        return
+    try:
+        PROGRESS.write("  " + line + "\n")
+    except OSError:
+        pass
+
+
 class LineResult(unittest.TestResult):
     def __init__(self):
         super().__init__()
@@ -66,12 +91,15 @@ class LineResult(unittest.TestResult):
         if self._status == "PASS":
             self.passed += 1
             print("PASS: %s (%.1fs)" % (name, dt), flush=True)
+            progress("PASS: %s (%.1fs)" % (name, dt))
         elif self._status == "SKIP":
             self.skipped_n += 1
             print("SKIP: %s (%s)" % (name, self._detail), flush=True)
+            progress("SKIP: %s" % name)
         else:
             self.failed_ids.append(name)
             print("FAIL: %s (%.1fs)" % (name, dt), flush=True)
+            progress("FAIL: %s (%.1fs)" % (name, dt))
             print(self._detail.rstrip(), flush=True)
             for d in getattr(test, "diag", []):
                 print(d.rstrip(), flush=True)

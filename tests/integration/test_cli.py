@@ -20,17 +20,22 @@ class CommandLine(GatewayTest):
         self.assertFalse(sanitizer_report(err), err)
 
     def test_version(self):
-        rc, out, err = run(["-v"])
-        self.assertEqual(rc, 0, err)
-        self.assertRegex(out + err, r"portico\S* \d+\.\d+")
-        self.check_clean(err)
+        for flag in ("-v", "--version"):
+            rc, out, err = run([flag])
+            self.assertEqual(rc, 0, err)
+            self.assertRegex(out, r"^portico\S* \d+\.\d+")
+            self.assertEqual(err, "", flag)
+            self.check_clean(err)
 
     def test_usage(self):
-        rc, out, err = run(["-h"])
-        self.assertEqual(rc, 0, err)
-        for opt in ("-f", "-t", "-p", "-v"):
-            self.assertIn(opt, out + err)
-        self.check_clean(err)
+        for flag in ("-h", "--help"):
+            rc, out, err = run([flag])
+            self.assertEqual(rc, 0, err)
+            self.assertTrue(out.startswith("usage: "), out)
+            self.assertEqual(err, "", flag)  # no "invalid option" before the usage
+            for opt in ("-f", "-t", "-p", "-v", "--help", "--version"):
+                self.assertIn(opt, out)
+            self.check_clean(err)
 
     def test_unknown_option_fails(self):
         rc, out, err = run(["-Z"])
@@ -123,6 +128,32 @@ class CommandLine(GatewayTest):
         lines = [l for l in (out + err).splitlines() if l.strip()]
         self.assertEqual(len(lines), 1, "want one clear line, got:\n" + out + err)
         self.assertIn(str(port), lines[0])
+        self.check_clean(err)
+
+    def test_log_in_a_missing_directory_is_refused(self):
+        """As lighttpd: a log portico cannot write stops -t and the start, with FILE:LINE."""
+        missing = os.path.join(self.tmp, "no-such-dir")
+        for key in ("accesslog.filename", "server.errorlog"):
+            conf = self.write("log.conf", 'server.port = %d\n%s = "%s/x.log"\n' %
+                              (free_port(), key, missing))
+            for args in (["-t", "-f", conf], ["-f", conf]):
+                rc, out, err = run(args)
+                self.assertEqual(rc, 1, "%s %s: %s" % (key, args[0], out + err))
+                self.assertRegex(out + err, re.escape(conf) + r":2: " + re.escape(key))
+                self.assertIn(missing, out + err)
+                self.check_clean(err)
+        conf = self.write("dirlog.conf", 'server.port = %d\naccesslog.filename = "%s"\n' %
+                          (free_port(), self.tmp))
+        rc, out, err = run(["-t", "-f", conf])
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("is a directory", out + err)
+
+    def test_log_that_cannot_be_opened_stops_the_start(self):
+        conf = self.write("proclog.conf", 'server.port = %d\naccesslog.filename = '
+                          '"/proc/portico-test-access.log"\n' % free_port())
+        rc, out, err = run(["-f", conf])
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("/proc/portico-test-access.log", out + err)
         self.check_clean(err)
 
     def test_missing_config_file(self):

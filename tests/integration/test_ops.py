@@ -97,8 +97,8 @@ class Ops(GatewayTest):
         a = self.start_backend("http_echo")
         log = os.path.join(self.tmp, "access.log")
         pt = self.start_portico('accesslog.filename = "%s"\n' % log + route([a]))
-        self.get(pt.port, "/logged?q=1", headers=[("User-Agent", 'ua "quoted"'),
-                                                   ("Referer", "http://r.test/")])
+        body = self.get(pt.port, "/logged?q=1", headers=[("User-Agent", 'ua "quoted"'),
+                                                          ("Referer", "http://r.test/")]).body
         self.get(pt.port, "/ignored", method="HEAD")
         self.assertTrue(self.wait_file(log, "/ignored"))
         with open(log) as f:
@@ -108,8 +108,9 @@ class Ops(GatewayTest):
                      r'"GET /logged\?q=1 HTTP/1\.1" 200 (\d+) "http://r\.test/" '
                      r'"ua \\"quoted\\"" (\d+\.\d{3}) (\S+)$', lines[0])
         self.assertIsNotNone(m, lines[0])
-        self.assertGreater(int(m.group(1)), 0)
+        self.assertEqual(int(m.group(1)), len(body), "%b counts body bytes only")
         self.assertEqual(m.group(3), a)
+        self.assertRegex(lines[1], r'"HEAD /ignored HTTP/1\.1" 200 0 ')
         os.rename(log, log + ".1")
         pt.send_signal(signal.SIGUSR1)
         deadline = time.monotonic() + 5
@@ -132,10 +133,14 @@ class Ops(GatewayTest):
         a = self.start_backend("http_echo")
         sock_path = os.path.join(self.tmp, "portico.sock")
         p6 = free_port()
-        self.start_portico(
+        pt = self.start_portico(
             route([a]) +
             '$SERVER["socket"] == "unix:%s" {\n}\n' % sock_path +
             '$SERVER["socket"] == "[::1]:%d" {\n}\n' % p6)
+        started = [l for l in pt.stderr_text().splitlines() if "listening on" in l]
+        self.assertEqual(len(started), 1, pt.stderr_text())
+        for name in ("127.0.0.1:%d" % pt.port, "unix:" + sock_path, "[::1]:%d" % p6):
+            self.assertIn(name, started[0])  # the start-up line names every listener
         deadline = time.monotonic() + 5
         while not os.path.exists(sock_path) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -340,6 +340,15 @@ class XSendfile(GatewayTest):
 
     # ---- confinement ----
 
+    def wait_logged(self, n, timeout=3.0):
+        """The error log's X-Sendfile lines, once there are at least n (or the timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [l for l in self.pt.stderr_text().splitlines() if "X-Sendfile" in l]
+            if len(lines) >= n or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.02)
+
     def test_confinement(self):
         self.file("ok.txt", b"inside\n")
         os.symlink(self.secret, os.path.join(self.root, "link-out"))
@@ -381,10 +390,15 @@ class XSendfile(GatewayTest):
         for prefix, _, _ in PROTOS:
             for path, want in cases:
                 with self.subTest(proto=prefix, path=path):
+                    before = self.pt.stderr_text().count("X-Sendfile")
                     r = self.fetch(xs_target(prefix, path))
                     self.assertEqual(r.status, want, r)
                     self.assertNoXs(r)
                     if want != 200:
+                        # the refusal is logged once, with its reason (not only a bare 403)
+                        logged = self.wait_logged(before + 1)
+                        self.assertEqual(len(logged) - before, 1, logged[before:])
+                        self.assertRegex(logged[-1], r"refused \(%d\): \S" % want)
                         self.assertNotIn(b"outside the root", r.body)
                         self.assertNotIn(b'"backend"', r.body)  # not the backend's own body
                         self.assertNotIn(b"root:", r.body)
