@@ -351,7 +351,6 @@ void spawn_sync_commit(spawn_plan *pl)
     plan_free(pl, 0);
 }
 
-
 void spawn_app_ref(spawn_app *app)
 {
     app->refs++;
@@ -382,6 +381,12 @@ double spawn_app_cold_wait(const spawn_app *app)
     for (unsigned i = 0; i < app->nslots; i++)
         if (app->slots[i].state == SPAWN_SLOT_READY) return 0;
     return app->conf.start_timeout;
+}
+
+double spawn_app_retry_in(const spawn_app *app)
+{
+    double now = spawn_now();
+    return app->backoff_until > now && spawn_app_live(app) == 0 ? app->backoff_until - now : 0;
 }
 
 int spawn_app_waitable(const spawn_app *app)
@@ -490,8 +495,7 @@ void spawn_status_json(spawn_put_fn put, void *arg)
             first = 0;
             put_json_str(put, arg, a->conf.name);
             if (pass) put(arg, ",\"retired\":true");
-            double retry =
-                a->backoff_until > now && spawn_app_live(a) == 0 ? a->backoff_until - now : 0;
+            double retry = spawn_app_retry_in(a);
             put(arg,
                 ",\"state\":\"%s\",\"failures\":%u,\"retry_in\":%.3f,\"starts\":%llu,"
                 "\"restarts\":%llu,\"last_exit\":\"%s\",\"last_start_seconds\":%.6f,"

@@ -113,6 +113,10 @@ spawn_slot *spawn_app_slot(spawn_app *app, unsigned i);
  * ready, else 0 (the route's backlog-timeout applies). */
 double spawn_app_cold_wait(const spawn_app *app);
 
+/* Seconds until the app's back-off ends, while it has no live process (what a client should
+ * wait before trying again); 0 otherwise. */
+double spawn_app_retry_in(const spawn_app *app);
+
 /* Requests wait for `app` and no usable slot has room: start processes as the settings allow. */
 void spawn_app_demand(spawn_app *app);
 /* Can a waiting request expect a process? 0 while the app is in back-off with no live process

@@ -4,6 +4,7 @@
 
 #include "gateway/respond/head.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -62,7 +63,13 @@ void gw_head_error_page(gw_conn *c, int status)
     gw_head_start(c, status);
     http_write_header(&c->out, GW_STR("Server"), gw_str_from(gw_head_server_tag(c)));
     http_write_header(&c->out, GW_STR("Content-Type"), GW_STR("text/html"));
-    if (status == 503) http_write_header(&c->out, GW_STR("Retry-After"), GW_STR("2"));
+    if (status == 503) {
+        /* a spawned app in back-off says when its next start is due; otherwise 2 s */
+        double r = c->route && c->route->pool && c->route->pool->app
+                       ? spawn_app_retry_in(c->route->pool->app)
+                       : 0;
+        http_write_header_u64(&c->out, GW_STR("Retry-After"), r > 0 ? (uint64_t)ceil(r) : 2);
+    }
     if (status == 405) http_write_header(&c->out, GW_STR("Allow"), GW_STR("GET, HEAD, POST"));
     http_write_header_u64(&c->out, GW_STR("Content-Length"), (uint64_t)n);
     if (c->resp_close) http_write_header(&c->out, GW_STR("Connection"), GW_STR("close"));

@@ -5,6 +5,7 @@ pid, session, socket and environment). Every test watches portico's process tree
 it runs and fails if any process of that tree is still alive after portico stopped."""
 
 import concurrent.futures
+import math
 import os
 import re
 import shutil
@@ -706,6 +707,10 @@ class SpawnBackoff(SpawnTest):
         backoff = [s for s in samples if s[4] == "backoff"]
         self.assertTrue(backoff, "status never showed state \"backoff\"")
         self.assertTrue(all(s[6] > 0 for s in backoff), "retry_in 0 while in backoff")
+        for s in backoff:  # Retry-After is the back-off left, in whole seconds, rounded up
+            # (retry_in was read just after the answer: a few ms less, which may cross a second)
+            allowed = {math.ceil(s[6]), math.ceil(s[6] + 0.1)}
+            self.assertIn(int(s[2]), allowed, s)
         failures = [s[5] for s in samples]
         self.assertEqual(failures, sorted(failures), "failures went down")
         self.assertGreater(failures[-1], failures[0], "failures did not grow")
