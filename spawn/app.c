@@ -260,6 +260,13 @@ unsigned spawn_app_live(const spawn_app *app)
     return n;
 }
 
+unsigned spawn_app_procs(const spawn_app *app)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < app->nslots; i++) n += app->slots[i].state != SPAWN_SLOT_EMPTY;
+    return n;
+}
+
 spawn_app *spawn_app_find(const char *name)
 {
     for (spawn_app *a = spawn_g.apps; a; a = a->next)
@@ -475,13 +482,6 @@ static void put_json_str(spawn_put_fn put, void *arg, const char *s)
     put(arg, "\"");
 }
 
-static int procs_left(const spawn_app *app)
-{
-    for (unsigned i = 0; i < app->nslots; i++)
-        if (app->slots[i].state != SPAWN_SLOT_EMPTY) return 1;
-    return 0;
-}
-
 void spawn_status_json(spawn_put_fn put, void *arg)
 {
     double now = spawn_g.loop ? spawn_now() : 0;
@@ -490,7 +490,7 @@ void spawn_status_json(spawn_put_fn put, void *arg)
      * them; they finish what the previous configuration sent them) */
     for (int pass = 0; pass < 2; pass++)
         for (spawn_app *a = spawn_g.apps; a; a = a->next) {
-            if (a->retired != pass || (pass && !procs_left(a))) continue;
+            if (a->retired != pass || (pass && spawn_app_procs(a) == 0)) continue;
             put(arg, "%s{\"name\":", first ? "" : ",");
             first = 0;
             put_json_str(put, arg, a->conf.name);
@@ -553,8 +553,7 @@ void spawn_status_metrics(spawn_put_fn put, void *arg)
 unsigned spawn_live(void)
 {
     unsigned n = 0;
-    for (spawn_app *a = spawn_g.apps; a; a = a->next)
-        for (unsigned i = 0; i < a->nslots; i++) n += a->slots[i].state != SPAWN_SLOT_EMPTY;
+    for (spawn_app *a = spawn_g.apps; a; a = a->next) n += spawn_app_procs(a);
     return n;
 }
 

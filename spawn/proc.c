@@ -86,6 +86,14 @@ static void on_log(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- start ---- */
 
+/* A slot is starting: check readiness every SPAWN_POLL until none is (spawn_proc_on_fast). */
+static void poll_readiness(void)
+{
+    if (ev_is_active(&spawn_g.fast)) return;
+    ev_timer_set(&spawn_g.fast, SPAWN_POLL, SPAWN_POLL);
+    ev_timer_start(spawn_g.loop, &spawn_g.fast);
+}
+
 static void slot_failed_to_launch(spawn_slot *s, const char *why);
 
 void spawn_proc_start(spawn_slot *s)
@@ -167,10 +175,7 @@ void spawn_proc_start(spawn_slot *s)
             close(fd);
         }
     }
-    if (!ev_is_active(&spawn_g.fast)) {
-        ev_timer_set(&spawn_g.fast, SPAWN_POLL, SPAWN_POLL);
-        ev_timer_start(spawn_g.loop, &spawn_g.fast);
-    }
+    poll_readiness();
     if (s->usable) spawn_owe_changed(app);
 }
 
@@ -241,10 +246,7 @@ void spawn_slot_refused(spawn_slot *s)
     if (s->lfd >= 0 || s->state != SPAWN_SLOT_READY) return; /* (our own socket never refuses) */
     s->state = SPAWN_SLOT_STARTING; /* probed again until a connect succeeds */
     s->usable = 0;
-    if (!ev_is_active(&spawn_g.fast)) {
-        ev_timer_set(&spawn_g.fast, SPAWN_POLL, SPAWN_POLL);
-        ev_timer_start(spawn_g.loop, &spawn_g.fast);
-    }
+    poll_readiness();
     spawn_owe_changed(s->app);
 }
 
@@ -508,20 +510,13 @@ static void tick_app(spawn_app *app, double now)
     spawn_proc_scale(app); /* min-procs, and requests that wait (for an address, too) */
 }
 
-static unsigned procs_of(const spawn_app *app)
-{
-    unsigned n = 0;
-    for (unsigned i = 0; i < app->nslots; i++) n += app->slots[i].state != SPAWN_SLOT_EMPTY;
-    return n;
-}
-
 void spawn_proc_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     double now = spawn_now();
     for (spawn_app *a = spawn_g.apps, *next; a; a = next) {
         next = a->next;
         tick_app(a, now);
-        if (a->retired && a->refs == 0 && procs_of(a) == 0) spawn_app_free(a);
+        if (a->retired && a->refs == 0 && spawn_app_procs(a) == 0) spawn_app_free(a);
     }
     if (spawn_g.apps == NULL) ev_timer_stop(loop, w); /* (started again by spawn_sync_commit) */
 }

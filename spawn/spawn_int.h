@@ -59,7 +59,8 @@ static inline int spawn_slot_live(const spawn_slot *s)
 }
 
 /* app.c */
-unsigned spawn_app_live(const spawn_app *app); /* processes starting or ready */
+unsigned spawn_app_live(const spawn_app *app);  /* processes starting or ready */
+unsigned spawn_app_procs(const spawn_app *app); /* processes in any state, stopping included */
 void spawn_app_free(spawn_app *app);
 void spawn_owe_changed(spawn_app *app);
 int spawn_slot_queued(const spawn_slot *s); /* connections wait in its listen queue */

@@ -62,16 +62,12 @@ static ssize_t read_timed(int fd, void *buf, size_t len)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN};
     int r;
-    do
-        r = poll(&p, 1, TIMEOUT_MS);
+    do r = poll(&p, 1, TIMEOUT_MS);
     while (r < 0 && errno == EINTR);
-    if (r == 0)
-        die("no response within %d s", TIMEOUT_MS / 1000);
-    if (r < 0)
-        die("poll: %s", strerror(errno));
+    if (r == 0) die("no response within %d s", TIMEOUT_MS / 1000);
+    if (r < 0) die("poll: %s", strerror(errno));
     ssize_t n = read(fd, buf, len);
-    if (n < 0)
-        die("read: %s", strerror(errno));
+    if (n < 0) die("read: %s", strerror(errno));
     return n;
 }
 
@@ -80,18 +76,22 @@ static void write_all(int fd, const void *buf, size_t len)
     const char *p = buf;
     while (len) {
         ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            die("write: %s", strerror(errno));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) die("write: %s", strerror(errno));
         p += n;
         len -= (size_t)n;
     }
 }
 
 /* ------------------------------------------------------------------ FastCGI request */
-enum { FCGI_BEGIN_REQUEST = 1, FCGI_END_REQUEST = 3, FCGI_PARAMS = 4, FCGI_STDIN = 5,
-       FCGI_STDOUT = 6, FCGI_STDERR = 7 };
+enum {
+    FCGI_BEGIN_REQUEST = 1,
+    FCGI_END_REQUEST = 3,
+    FCGI_PARAMS = 4,
+    FCGI_STDIN = 5,
+    FCGI_STDOUT = 6,
+    FCGI_STDERR = 7
+};
 
 typedef struct {
     unsigned char *p;
@@ -103,8 +103,7 @@ static void put(buf_t *b, const void *d, size_t n)
     if (b->len + n > b->cap) {
         b->cap = (b->len + n) * 2 + 256;
         b->p = realloc(b->p, b->cap);
-        if (!b->p)
-            die("out of memory");
+        if (!b->p) die("out of memory");
     }
     memcpy(b->p + b->len, d, n);
     b->len += n;
@@ -112,11 +111,10 @@ static void put(buf_t *b, const void *d, size_t n)
 
 static void record(buf_t *b, int type, const void *content, size_t n)
 {
-    unsigned char h[8] = {1, (unsigned char)type, 0, 1, (unsigned char)(n >> 8),
-                          (unsigned char)n, 0, 0};
+    unsigned char h[8] = {
+        1, (unsigned char)type, 0, 1, (unsigned char)(n >> 8), (unsigned char)n, 0, 0};
     put(b, h, 8);
-    if (n)
-        put(b, content, n);
+    if (n) put(b, content, n);
 }
 
 static void name_len(buf_t *b, size_t n)
@@ -165,8 +163,7 @@ static buf_t fcgi_request(const char *script)
     param(&params, "CONTENT_LENGTH", "");
     param(&params, "REDIRECT_STATUS", "200");
     param(&params, "HTTP_HOST", "localhost");
-    if (params.len > 65535)
-        die("FastCGI params too long");
+    if (params.len > 65535) die("FastCGI params too long");
 
     unsigned char begin[8] = {0, 1 /* responder */, 0 /* flags: close */, 0, 0, 0, 0, 0};
     record(&req, FCGI_BEGIN_REQUEST, begin, 8);
@@ -189,8 +186,7 @@ static int fcgi_read_response(int fd, const unsigned char *first, size_t firstle
         while (in.len - off >= 8) {
             unsigned char *h = in.p + off;
             size_t clen = (size_t)h[4] << 8 | h[5], total = 8 + clen + h[6];
-            if (in.len - off < total)
-                break;
+            if (in.len - off < total) break;
             if (h[1] == FCGI_STDOUT)
                 put(&out, h + 8, clen);
             else if (h[1] == FCGI_STDERR)
@@ -199,8 +195,7 @@ static int fcgi_read_response(int fd, const unsigned char *first, size_t firstle
                 put(&out, "", 1);
                 int ok = strstr((char *)out.p, MARKER) != NULL;
                 if (!ok)
-                    snprintf(why, whylen, "response without \"%s\": %.200s", MARKER,
-                             (char *)out.p);
+                    snprintf(why, whylen, "response without \"%s\": %.200s", MARKER, (char *)out.p);
                 free(in.p);
                 free(out.p);
                 return ok ? 0 : -1;
@@ -222,15 +217,12 @@ static int fcgi_read_response(int fd, const unsigned char *first, size_t firstle
 
 static int run_alone(int argc, char **argv)
 {
-    if (argc < 6)
-        die("usage: coldstart alone PHP_CGI SCRIPT SOCKDIR N [CHILDREN]");
+    if (argc < 6) die("usage: coldstart alone PHP_CGI SCRIPT SOCKDIR N [CHILDREN]");
     const char *php = argv[2], *script = argv[3], *dir = argv[4];
     int n = atoi(argv[5]);
     const char *children = argc > 6 ? argv[6] : "1";
-    if (access(php, X_OK) != 0)
-        die("%s: %s", php, strerror(errno));
-    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
-        die("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+    if (access(php, X_OK) != 0) die("%s: %s", php, strerror(errno));
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) die("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
     signal(SIGPIPE, SIG_IGN);
 
     char envchildren[64];
@@ -269,8 +261,7 @@ static int run_alone(int argc, char **argv)
         pid_t pid;
         double t0 = now_ms();
         int err = posix_spawn(&pid, php, &fa, &at, args, envp);
-        if (err)
-            die("posix_spawn %s: %s", php, strerror(err));
+        if (err) die("posix_spawn %s: %s", php, strerror(err));
         unsigned char first[16384];
         ssize_t got = read_timed(cfd, first, sizeof first);
         double t1 = now_ms();
@@ -286,8 +277,7 @@ static int run_alone(int argc, char **argv)
         /* reap php-cgi and whatever it forked (reparented to us, the subreaper) */
         while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
             ;
-        if (bad)
-            die("run %d: %s", i + 1, why);
+        if (bad) die("run %d: %s", i + 1, why);
         printf("%.3f\n", t1 - t0);
         fflush(stdout);
     }
@@ -299,8 +289,7 @@ static int run_alone(int argc, char **argv)
 /* ------------------------------------------------------------------ HTTP */
 static int run_http(int argc, char **argv)
 {
-    if (argc < 4)
-        die("usage: coldstart http PORT PATH");
+    if (argc < 4) die("usage: coldstart http PORT PATH");
     int port = atoi(argv[2]);
     const char *path = argv[3];
     char req[2048];
@@ -308,14 +297,13 @@ static int run_http(int argc, char **argv)
                        "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: coldstart\r\n"
                        "Connection: close\r\n\r\n",
                        path, port);
-    if (len >= (int)sizeof req)
-        die("path too long");
+    if (len >= (int)sizeof req) die("path too long");
     signal(SIGPIPE, SIG_IGN);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        die("socket: %s", strerror(errno));
+    if (fd < 0) die("socket: %s", strerror(errno));
 
     double t0 = now_ms();
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
@@ -332,13 +320,11 @@ static int run_http(int argc, char **argv)
     close(fd);
     put(&resp, "", 1);
     char *r = (char *)resp.p;
-    if (resp.len <= 1)
-        die("GET %s: connection closed without a response", path);
+    if (resp.len <= 1) die("GET %s: connection closed without a response", path);
     if (strncmp(r, "HTTP/1.1 200", 12) != 0 && strncmp(r, "HTTP/1.0 200", 12) != 0)
         die("GET %s: not a 200: %.300s", path, r);
     char *body = strstr(r, "\r\n\r\n");
-    if (!body || !strstr(body, MARKER))
-        die("GET %s: body without \"%s\": %.300s", path, MARKER, r);
+    if (!body || !strstr(body, MARKER)) die("GET %s: body without \"%s\": %.300s", path, MARKER, r);
     printf("%.3f\n", t1 - t0);
     free(resp.p);
     return 0;
@@ -346,10 +332,8 @@ static int run_http(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "alone") == 0)
-        return run_alone(argc, argv);
-    if (argc > 1 && strcmp(argv[1], "http") == 0)
-        return run_http(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "alone") == 0) return run_alone(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "http") == 0) return run_http(argc, argv);
     die("usage: coldstart alone PHP_CGI SCRIPT SOCKDIR N [CHILDREN] | http PORT PATH");
     return 1;
 }

@@ -82,7 +82,7 @@ typedef struct gw_conn {
     int status;
     uint64_t bytes_out; /* written to the client for this request, head included */
     size_t head_len;    /* the response head's length (respond/head.c) */
-    int sf_fd; /* X-Sendfile: the file, its next offset and bytes left */
+    int sf_fd;          /* X-Sendfile: the file, its next offset and bytes left */
     off_t sf_off;
     uint64_t sf_left;
     double t_start;
