@@ -466,23 +466,14 @@ static const char *app_state_name(const spawn_app *app, double now)
     return app->backoff_until > now ? "backoff" : "stopped";
 }
 
-/* App names and addresses are config strings made of safe characters (the config layer checks
- * names); socket paths may hold anything but '"' and '\\' are rare: they are escaped. */
-static void put_json_str(spawn_put_fn put, void *arg, const char *s)
+static void put_json_str(gw_bufq *out, const char *s)
 {
-    put(arg, "\"");
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            put(arg, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            put(arg, "\\u%04x", (unsigned char)*s);
-        else
-            put(arg, "%c", *s);
-    }
-    put(arg, "\"");
+    gw_bufq_append(out, "\"", 1);
+    gw_bufq_append_escaped(out, s);
+    gw_bufq_append(out, "\"", 1);
 }
 
-void spawn_status_json(spawn_put_fn put, void *arg)
+void spawn_status_json(gw_bufq *out)
 {
     double now = spawn_g.loop ? spawn_now() : 0;
     int first = 1;
@@ -491,37 +482,39 @@ void spawn_status_json(spawn_put_fn put, void *arg)
     for (int pass = 0; pass < 2; pass++)
         for (spawn_app *a = spawn_g.apps; a; a = a->next) {
             if (a->retired != pass || (pass && spawn_app_procs(a) == 0)) continue;
-            put(arg, "%s{\"name\":", first ? "" : ",");
+            gw_bufq_appendf(out, "%s{\"name\":", first ? "" : ",");
             first = 0;
-            put_json_str(put, arg, a->conf.name);
-            if (pass) put(arg, ",\"retired\":true");
+            put_json_str(out, a->conf.name);
+            if (pass) gw_bufq_appendf(out, ",\"retired\":true");
             double retry = spawn_app_retry_in(a);
-            put(arg,
-                ",\"state\":\"%s\",\"failures\":%u,\"retry_in\":%.3f,\"starts\":%llu,"
-                "\"restarts\":%llu,\"last_exit\":\"%s\",\"last_start_seconds\":%.6f,"
-                "\"processes\":[",
-                app_state_name(a, now), a->failures, retry, (unsigned long long)a->starts,
-                (unsigned long long)a->restarts, a->last_exit, a->last_start_seconds);
+            gw_bufq_appendf(out,
+                            ",\"state\":\"%s\",\"failures\":%u,\"retry_in\":%.3f,\"starts\":%llu,"
+                            "\"restarts\":%llu,\"last_exit\":\"%s\",\"last_start_seconds\":%.6f,"
+                            "\"processes\":[",
+                            app_state_name(a, now), a->failures, retry,
+                            (unsigned long long)a->starts, (unsigned long long)a->restarts,
+                            a->last_exit, a->last_start_seconds);
             int pfirst = 1;
             for (unsigned i = 0; i < a->nslots; i++) {
                 const spawn_slot *s = &a->slots[i];
                 if (s->state == SPAWN_SLOT_EMPTY) continue;
-                put(arg,
+                gw_bufq_appendf(
+                    out,
                     "%s{\"slot\":%u,\"pid\":%ld,\"state\":\"%s\",\"age\":%.3f,\"requests\":%llu,"
                     "\"inflight\":%u,\"restarts\":%u,\"last_exit\":\"%s\",\"start_seconds\":%.6f,"
                     "\"socket\":",
                     pfirst ? "" : ",", i, (long)s->pid, slot_state_name(s), now - s->started_at,
                     (unsigned long long)s->requests, s->inflight, s->restarts, s->last_exit,
                     s->ready_at ? s->ready_at - s->started_at : 0.0);
-                put_json_str(put, arg, s->addr);
-                put(arg, "}");
+                put_json_str(out, s->addr);
+                gw_bufq_appendf(out, "}");
                 pfirst = 0;
             }
-            put(arg, "]}");
+            gw_bufq_appendf(out, "]}");
         }
 }
 
-void spawn_status_metrics(spawn_put_fn put, void *arg)
+void spawn_status_metrics(gw_bufq *out)
 {
     static const char *const fams[][3] = {
         {"portico_app_processes", "gauge", "Processes of the app (starting or ready)."},
@@ -531,19 +524,20 @@ void spawn_status_metrics(spawn_put_fn put, void *arg)
         {"portico_app_last_start_seconds", "gauge", "Spawn to ready, of the last start."},
     };
     for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
-        put(arg, "# HELP %s %s\n# TYPE %s %s\n", fams[f][0], fams[f][2], fams[f][0], fams[f][1]);
+        gw_bufq_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", fams[f][0], fams[f][2], fams[f][0],
+                        fams[f][1]);
         for (spawn_app *a = spawn_g.apps; a; a = a->next) {
             if (a->retired) continue;
-            put(arg, "%s{app=", fams[f][0]);
-            put_json_str(put, arg, a->conf.name);
+            gw_bufq_appendf(out, "%s{app=", fams[f][0]);
+            put_json_str(out, a->conf.name);
             if (f == 4)
-                put(arg, "} %.6f\n", a->last_start_seconds);
+                gw_bufq_appendf(out, "} %.6f\n", a->last_start_seconds);
             else
-                put(arg, "} %llu\n",
-                    (unsigned long long)(f == 0   ? spawn_app_live(a)
-                                         : f == 1 ? a->starts
-                                         : f == 2 ? a->restarts
-                                                  : a->failures));
+                gw_bufq_appendf(out, "} %llu\n",
+                                (unsigned long long)(f == 0   ? spawn_app_live(a)
+                                                     : f == 1 ? a->starts
+                                                     : f == 2 ? a->restarts
+                                                              : a->failures));
         }
     }
 }

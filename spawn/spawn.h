@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "gateway/base/buf.h"
 #include "spawn/launch.h"
 
 /* One app's settings, checked by the config layer (FILE:LINE errors are its business). */
@@ -132,10 +133,10 @@ void spawn_slot_refused(spawn_slot *s);
 /* A response came from the slot: its process is surely ready. */
 void spawn_slot_answered(spawn_slot *s);
 
-/* Status: JSON for the status page and Prometheus text for metrics, appended by `put`. */
-typedef void (*spawn_put_fn)(void *arg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void spawn_status_json(spawn_put_fn put, void *arg);
-void spawn_status_metrics(spawn_put_fn put, void *arg);
+/* Status: the apps as JSON array items for the status page, and Prometheus text for the
+ * metrics page, appended to `out`. */
+void spawn_status_json(gw_bufq *out);
+void spawn_status_metrics(gw_bufq *out);
 
 /* Shutdown: signal every process (kill-signal, SIGKILL after stop-timeout). Returns the number
  * of processes still alive; run the loop until it is 0. */

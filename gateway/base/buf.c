@@ -193,6 +193,18 @@ void gw_bufq_appendf(gw_bufq *q, const char *fmt, ...)
     free(big);
 }
 
+void gw_bufq_append_escaped(gw_bufq *q, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') gw_bufq_append(q, "\\", 1);
+        if ((unsigned char)*s < 0x20) {
+            gw_bufq_appendf(q, "\\u%04x", (unsigned char)*s);
+            continue;
+        }
+        gw_bufq_append(q, s, 1);
+    }
+}
+
 void gw_bufq_consume(gw_bufq *q, size_t n)
 {
     while (n > 0 && q->head) {

@@ -65,6 +65,9 @@ typedef struct gw_bufq {
 
 void gw_bufq_append(gw_bufq *q, const void *p, size_t n); /* copies */
 void gw_bufq_appendf(gw_bufq *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* `s` for a JSON string or a Prometheus label value (the quotes are the caller's): '"' and '\\'
+ * escaped with a backslash, control bytes as \u00XX. */
+void gw_bufq_append_escaped(gw_bufq *q, const char *s);
 void gw_bufq_move(gw_bufq *dst, gw_bufq *src, size_t n); /* transfers n bytes, whole blocks */
 void gw_bufq_move_all(gw_bufq *dst, gw_bufq *src);
 void gw_bufq_consume(gw_bufq *q, size_t n);

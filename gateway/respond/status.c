@@ -5,7 +5,6 @@
 
 #include "gateway/upstream/balance.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,40 +17,15 @@ static const char *peer_state(const gw_peer *p, double now)
     return "up";
 }
 
-/* Label values and JSON strings: backend names are config strings; escape what needs it. */
-static void put_escaped(gw_bufq *out, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') gw_bufq_append(out, "\\", 1);
-        if ((unsigned char)*s < 0x20) {
-            gw_bufq_appendf(out, "\\u%04x", (unsigned char)*s);
-            continue;
-        }
-        gw_bufq_append(out, s, 1);
-    }
-}
-
 /* `NAME{pool="..",protocol="..",backend=".."` (the closing brace is the caller's: some series
  * add labels). */
 static void put_series(gw_bufq *out, const char *name, const gw_pool *pool, const gw_peer *p)
 {
     gw_bufq_appendf(out, "%s{pool=\"", name);
-    put_escaped(out, pool->name);
+    gw_bufq_append_escaped(out, pool->name);
     gw_bufq_appendf(out, "\",protocol=\"%s\",backend=\"", pool->ops->name);
-    put_escaped(out, p->name);
+    gw_bufq_append_escaped(out, p->name);
     gw_bufq_append(out, "\"", 1);
-}
-
-/* spawn/ writes its part through this. */
-static void put(void *arg, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    gw_bufq_append(arg, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
@@ -143,17 +117,17 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
                          "# TYPE portico_backlog_depth gauge\n");
     for (size_t i = 0; i < rt->npools; i++) {
         gw_bufq_appendf(out, "portico_backlog_depth{pool=\"");
-        put_escaped(out, rt->pools[i]->name);
+        gw_bufq_append_escaped(out, rt->pools[i]->name);
         gw_bufq_appendf(out, "\"} %zu\n", rt->pools[i]->backlog.len);
     }
     gw_bufq_appendf(out, "# HELP portico_pool_inflight Requests in flight to the pool.\n"
                          "# TYPE portico_pool_inflight gauge\n");
     for (size_t i = 0; i < rt->npools; i++) {
         gw_bufq_appendf(out, "portico_pool_inflight{pool=\"");
-        put_escaped(out, rt->pools[i]->name);
+        gw_bufq_append_escaped(out, rt->pools[i]->name);
         gw_bufq_appendf(out, "\"} %u\n", rt->pools[i]->inflight);
     }
-    spawn_status_metrics(put, out);
+    spawn_status_metrics(out);
 }
 
 void gw_status_json(const gw_rt *rt, gw_bufq *out)
@@ -163,7 +137,7 @@ void gw_status_json(const gw_rt *rt, gw_bufq *out)
     for (size_t i = 0; i < rt->npools; i++) {
         const gw_pool *pool = rt->pools[i];
         gw_bufq_appendf(out, "%s{\"name\":\"", i ? "," : "");
-        put_escaped(out, pool->name);
+        gw_bufq_append_escaped(out, pool->name);
         gw_bufq_appendf(out,
                         "\",\"protocol\":\"%s\",\"balancer\":\"%s\",\"inflight\":%u,"
                         "\"backlog\":%zu,\"backends\":[",
@@ -171,7 +145,7 @@ void gw_status_json(const gw_rt *rt, gw_bufq *out)
         for (unsigned k = 0; k < pool->npeers; k++) {
             const gw_peer *p = &pool->peers[k];
             gw_bufq_appendf(out, "%s{\"name\":\"", k ? "," : "");
-            put_escaped(out, p->name);
+            gw_bufq_append_escaped(out, p->name);
             gw_bufq_appendf(
                 out,
                 "\",\"state\":\"%s\",\"inflight\":%u,\"idle\":%u,\"requests\":%llu,"
@@ -183,13 +157,13 @@ void gw_status_json(const gw_rt *rt, gw_bufq *out)
                 (unsigned long long)p->responses[1], (unsigned long long)p->responses[2],
                 (unsigned long long)p->responses[3], (unsigned long long)p->responses[4],
                 (unsigned long long)p->responses[5]);
-            put_escaped(out, p->last_error);
+            gw_bufq_append_escaped(out, p->last_error);
             gw_bufq_appendf(out, "\"}");
         }
         gw_bufq_appendf(out, "]}");
     }
     gw_bufq_appendf(out, "],\"apps\":[");
-    spawn_status_json(put, out);
+    spawn_status_json(out);
     gw_bufq_appendf(out, "]}\n");
 }
 
