@@ -98,31 +98,22 @@ static int slot_address(spawn_app *app, spawn_slot *s, char **err)
         s->port[0] = '\0';
         return 0;
     }
-    /* "host:port" or "[v6]:port", checked by the config layer */
-    char host[64];
-    const char *colon = strrchr(sock, ':');
-    size_t hl = (size_t)(colon - sock);
-    if (sock[0] == '[') {
-        memcpy(host, sock + 1, hl - 2);
-        host[hl - 2] = '\0';
-    } else {
-        memcpy(host, sock, hl);
-        host[hl] = '\0';
-    }
-    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
-    unsigned port = (unsigned)atoi(colon + 1) + s->index;
-    struct sockaddr_in *in4 = (struct sockaddr_in *)&s->sa;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&s->sa;
-    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
+    /* "host:port" or "[v6]:port", parsed by the config layer: slot i on port + i */
+    memcpy(&s->sa, &c->sock_sa, sizeof(s->sa));
+    s->salen = c->sock_salen;
+    char host[INET6_ADDRSTRLEN];
+    unsigned port;
+    if (s->sa.ss_family == AF_INET) {
+        struct sockaddr_in *in4 = (struct sockaddr_in *)&s->sa;
+        port = ntohs(in4->sin_port) + s->index;
         in4->sin_port = htons((uint16_t)port);
-        s->salen = sizeof(*in4);
+        inet_ntop(AF_INET, &in4->sin_addr, host, sizeof(host));
         snprintf(s->addr, sizeof(s->addr), "%s:%u", host, port);
     } else {
-        inet_pton(AF_INET6, host, &in6->sin6_addr);
-        in6->sin6_family = AF_INET6;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&s->sa;
+        port = ntohs(in6->sin6_port) + s->index;
         in6->sin6_port = htons((uint16_t)port);
-        s->salen = sizeof(*in6);
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
         snprintf(s->addr, sizeof(s->addr), "[%s]:%u", host, port);
     }
     snprintf(s->sockarg, sizeof(s->sockarg), "%s", s->addr);

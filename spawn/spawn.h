@@ -20,7 +20,9 @@ typedef struct spawn_conf {
     char **argv;  /* NULL-terminated; argv[0] resolved; "{socket}"/"{port}" still in */
     char *socket; /* NULL: unix sockets in the state dir; "unix:/path" (a prefix: slot i is
                      "/path.i") or "host:port" (slot i on port + i) */
-    int pass;     /* enum spawn_pass */
+    struct sockaddr_storage sock_sa; /* a TCP `socket`, parsed: slot 0's address */
+    socklen_t sock_salen;
+    int pass; /* enum spawn_pass */
     unsigned concurrency, min_procs, max_procs;
     double idle_timeout, start_timeout, stop_timeout;
     int kill_signal;

@@ -70,8 +70,10 @@ static char **str_list(const gw_val *v, const char *app, const char *key, char *
     return out;
 }
 
-static int check_socket(const gw_val *v, const char *app, unsigned max_procs, char **err)
+/* "unix:/path" or an address; a TCP one is parsed here, once, into c->sock_sa (slot 0's). */
+static int check_socket(const gw_val *v, const char *app, spawn_conf *c, char **err)
 {
+    unsigned max_procs = c->max_procs;
     const char *s = v->str;
     if (strncmp(s, "unix:", 5) == 0) {
         if (s[5] != '/')
@@ -89,6 +91,8 @@ static int check_socket(const gw_val *v, const char *app, unsigned max_procs, ch
     unsigned port = (unsigned)atoi(strrchr(s, ':') + 1);
     if (port + max_procs - 1 > 65535)
         return where(v, err, "\"socket\": one port per process slot runs past 65535", app, "");
+    c->sock_sa = tmp.sa;
+    c->sock_salen = tmp.salen;
     return GW_OK;
 }
 
@@ -263,7 +267,7 @@ static spawn_conf *app_conf(const char *name, const gw_val *m, const char *const
         where(m, err, "\"min-procs\" is above \"max-procs\"", name, "");
         goto fail;
     }
-    if (sock && check_socket(sock, name, c->max_procs, err) != GW_OK) goto fail;
+    if (sock && check_socket(sock, name, c, err) != GW_OK) goto fail;
     char *why = NULL;
     char *exe = spawn_resolve_exe(c->argv[0], app_path(c->env, c->copy_env), &why);
     if (exe == NULL) {
