@@ -236,6 +236,12 @@ gw_rt *gw_rt_load(const char *path, char **err)
         gw_rt_unref(rt);
         return NULL;
     }
+    if (conf->warnings) { /* what the parser dropped (lighttpd keys), then the bound's */
+        char *bound = rt->warning;
+        rt->warning = NULL;
+        gw_errf(&rt->warning, "%s%s%s", conf->warnings, bound ? "\n" : "", bound ? bound : "");
+        free(bound);
+    }
     return rt;
 }
 
