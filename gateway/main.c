@@ -112,6 +112,8 @@ static void on_worker_reclaim(gw_worker *w)
 static void on_worker_exit(gw_worker *w)
 {
     gw_conns_close_all();
+    for (size_t i = 0; w->rt && i < w->rt->npools; i++) /* (its idle backend connections) */
+        gw_upstream_pool_release(w->rt->pools[i]);
     gw_cond_cleanup(); /* (this thread's match data) */
 }
 

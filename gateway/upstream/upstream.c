@@ -20,7 +20,7 @@
 static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void on_up_kick(struct ev_loop *loop, ev_idle *w, int revents);
 static void dispatch(gw_exchange *up);
-static int wake_pass(gw_pool *pool);
+static int wake_pass(gw_pool *pool, int defer);
 
 static _Thread_local int api_depth;  /* > 0 while a starter is inside a gw_exchange_* call */
 static _Thread_local int wake_depth; /* > 0 while this thread hands capacity to waiters */
@@ -102,13 +102,13 @@ static int room_for(gw_pool *pool, const gw_exchange *w, double t, uint16_t *use
     return 0;
 }
 
-/* Hand `w` its turn on its own worker: at once on this thread (after the pass), else through
- * its worker's mailbox. Under the pool's lock. */
-static void hand_over(gw_exchange *w, gw_exchange ***mine)
+/* Hand `w` its turn on its own worker: at once on this thread (after the pass), else, or when
+ * `defer`, through its worker's mailbox. Under the pool's lock. */
+static void hand_over(gw_exchange *w, gw_exchange ***mine, int defer)
 {
     w->woken = 1;
     w->mnext = NULL;
-    if (w->worker == gw_self->index) {
+    if (w->worker == gw_self->index && !defer) {
         **mine = w;
         *mine = &w->mnext;
         return;
@@ -121,12 +121,10 @@ static void hand_over(gw_exchange *w, gw_exchange ***mine)
     ev_async_send(wk->loop, &wk->doorbell);
 }
 
-/* Capacity freed in `pool` (any thread): hand it to the oldest waiting requests, each on its own
- * worker. One pass: each waiter gets one try. A peer with room is not necessarily one a given
- * request may use (it already failed there, or X-Rewrite-Backend names another); such a request
- * queues again at the tail and the next one gets its chance. */
 void (*gw_upstream_app_wake)(spawn_app *app);
 
+/* Capacity freed in `pool` (any thread): hand it to the oldest waiting requests, each on its own
+ * worker. */
 void gw_up_wake_backlog(gw_pool *pool)
 {
     /* a spawned app's slots are shared by every pool that reaches the app */
@@ -137,15 +135,23 @@ void gw_up_wake_backlog(gw_pool *pool)
     gw_up_wake_pool(pool);
 }
 
+/* Each waiter gets one try. A peer with room is not necessarily one a given request may use (it
+ * already failed there, or X-Rewrite-Backend names another); such a request queues again at the
+ * tail, and the others get another pass (a few at most). */
 void gw_up_wake_pool(gw_pool *pool)
 {
-    /* a waiter handed room it cannot use queues again at the tail: then the others get another
-     * pass (a few at most) */
-    for (int pass = 0; pass < 4 && wake_pass(pool) > 0; pass++) continue;
+    for (int pass = 0; pass < 4 && wake_pass(pool, 0) > 0; pass++) continue;
+}
+
+/* From outside the engine (health, spawn/): the caller may hold locks a dispatch could need
+ * (spawned.c's list of pools), so even this worker's waiters go through its mailbox. */
+void gw_upstream_pool_wake(gw_pool *pool)
+{
+    wake_pass(pool, 1);
 }
 
 /* One pass over the backlog. Returns how many of this worker's waiters went back to it. */
-static int wake_pass(gw_pool *pool)
+static int wake_pass(gw_pool *pool, int defer)
 {
     if (__atomic_load_n(&pool->backlog.len, __ATOMIC_SEQ_CST) == 0) return 0;
     /* back-off with nothing alive: each waiter's dispatch answers 503 (spawn/ says so on the
@@ -165,7 +171,7 @@ static int wake_pass(gw_pool *pool)
             continue;
         }
         gw_backlog_remove(&pool->backlog, nd);
-        hand_over(w, &tail);
+        hand_over(w, &tail, defer);
     }
     pthread_mutex_unlock(&pool->lock);
     int again = 0;
@@ -274,10 +280,7 @@ static void set_last_error(gw_peer *p, const char *why)
     pthread_mutex_unlock(&p->pool->lock);
 }
 
-void gw_upstream_pool_wake(gw_pool *pool)
-{
-    gw_up_wake_pool(pool);
-}
+
 
 /* The peer failed before taking the request: disable it (passive health) and retry elsewhere
  * while retries are left. */
@@ -379,7 +382,11 @@ static int take(gw_exchange *up, gw_peer *p)
                                               __ATOMIC_SEQ_CST));
         up->claim = p->pins;
     }
-    if (p->slot && !spawn_slot_acquire(p->slot, !p->pins)) return 0; /* (its cap: not pinning) */
+    if (p->slot && !spawn_slot_acquire(p->slot, !p->pins)) { /* (its cap: not pinning) */
+        if (up->claim) gw_up_unclaim(p);
+        up->claim = 0;
+        return 0;
+    }
     if (!(cap > 0 && !p->pins && !p->slot)) __atomic_fetch_add(&p->inflight, 1, __ATOMIC_SEQ_CST);
     return 1;
 }
