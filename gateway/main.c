@@ -109,6 +109,11 @@ static void on_worker_reclaim(gw_worker *w)
     if (w->rt) gw_upstream_reclaim(w->rt->pools, w->rt->npools);
 }
 
+static void on_worker_rearm(gw_worker *w)
+{
+    if (w->rt) gw_upstream_rearm(w->rt->pools, w->rt->npools);
+}
+
 static void on_worker_exit(gw_worker *w)
 {
     gw_conns_close_all();
@@ -335,6 +340,7 @@ int main(int argc, char **argv)
     gw_self->rt = rt; /* (the main thread's worker; the others take it when they start) */
     gw_worker_on_sync = on_worker_sync;
     gw_worker_on_reclaim = on_worker_reclaim;
+    gw_worker_on_rearm = on_worker_rearm;
     gw_worker_on_exit = on_worker_exit;
     /* the launcher is forked now, while the process is small and before privileges drop */
     spawn_plan *plan = NULL;

@@ -40,6 +40,8 @@ struct gw_exchange {
     struct ev_loop *loop;
     unsigned worker;          /* the worker whose loop runs it */
     struct gw_exchange *mnext; /* its worker's mailbox, while a backlog hands it capacity */
+    int woken; /* a backlog handed it capacity (set by that thread under the pool's lock: not a
+                  bit-field, whose neighbours this worker writes) */
     const gw_exchange_ops *ops;
     void *ctx;
     const gw_req *req;
@@ -68,7 +70,6 @@ struct gw_exchange {
     unsigned paused : 1;     /* out_full said yes: not reading until resume */
     unsigned counted : 1;    /* peer->inflight was incremented */
     unsigned claim : 1;      /* holds a unit of a pinning peer's connection count (no socket yet) */
-    unsigned woken : 1;      /* in its worker's mailbox: a backlog handed it capacity */
     unsigned dead : 1;       /* over: recycled when the outermost callback returns */
     unsigned probe : 1;
     unsigned rejected : 1;     /* the starter refused the response: 502 */
@@ -139,7 +140,6 @@ void gw_up_fail(gw_exchange *up, int status, const char *why);
 void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int status);
 void gw_up_wake_backlog(gw_pool *pool); /* (and the pools of the same spawned app) */
 void gw_up_wake_pool(gw_pool *pool);
-void gw_up_dispatch_woken(gw_exchange *up);
 
 /* upstream_io.c */
 void gw_up_uc_close(gw_upconn *uc);
