@@ -424,8 +424,8 @@ static void dispatch_request(gw_conn *c)
 static void handle_request(gw_conn *c)
 {
     const gw_server_conf *s = srv(c);
-    if (gw_status_handle(c)) return;
     gw_request_route(c);
+    if (gw_status_handle(c)) return;
     if (c->route->pool == NULL) {
         send_error(c, 404);
         return;

@@ -24,7 +24,6 @@ typedef struct gw_server_conf {
     int stream_body;
     double graceful_timeout;
     const char *username, *groupname, *pid_file, *state_dir;
-    const char *metrics_url, *status_url;
     int workers; /* server.workers; 0: "auto" (gw_rt_workers) */
 } gw_server_conf;
 
@@ -40,6 +39,8 @@ typedef struct gw_route {
     gw_rewrites rw_req, rw_resp;
     const char *script_name; /* NULL: unset (PHP style) */
     const char *docroot;     /* NULL: none */
+    const char *status_url, *metrics_url; /* the status pages here; NULL or "": none (a block
+                                             may turn them off, e.g. by remote-ip) */
     char **owned;            /* strings made for this route (values joined by `+=`) */
     size_t nowned;
 } gw_route;

@@ -37,6 +37,8 @@ static const char *const rkey_names[R_NKEYS] = {
     [R_DOCROOT] = "server.document-root",
     [R_HEALTH] = "proxy-core.health-check",
     [R_NAME] = "proxy-core.name",
+    [R_STATUS_URL] = "status.status-url",
+    [R_METRICS_URL] = "status.metrics-url",
 };
 
 int gw_rkey_of(const char *key)
@@ -405,6 +407,8 @@ static int build(gw_rt *rt, const gw_eff *e, gw_route *r, char **err)
                            rkey_names[k]);
     r->script_name = val_str_owned(&e->v[R_SCRIPT_NAME], NULL, r);
     r->docroot = val_str_owned(&e->v[R_DOCROOT], NULL, r);
+    r->status_url = val_str_owned(&e->v[R_STATUS_URL], NULL, r);
+    r->metrics_url = val_str_owned(&e->v[R_METRICS_URL], NULL, r);
 
     /* (every value was checked on its own in its block, gw_block_check_values: names are
      * known and docroots are directories; what is left here are the rules across keys) */

@@ -211,9 +211,9 @@ void gw_status_json(const gw_rt *rt, gw_bufq *out)
 
 int gw_status_handle(gw_conn *c)
 {
-    const gw_server_conf *s = &c->rt->srv;
-    int metrics = s->metrics_url && gw_str_eq(c->req.path, s->metrics_url);
-    int json = s->status_url && gw_str_eq(c->req.path, s->status_url);
+    const gw_route *r = c->route; /* (the blocks that hold for this request say) */
+    int metrics = r->metrics_url && r->metrics_url[0] && gw_str_eq(c->req.path, r->metrics_url);
+    int json = r->status_url && r->status_url[0] && gw_str_eq(c->req.path, r->status_url);
     if (!metrics && !json) return 0;
     gw_bufq body = {0};
     if (metrics)
