@@ -204,8 +204,9 @@ static int open_logs(const gw_rt *rt)
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 {
     char *err = NULL;
-    if (gw_atomic_get(&gw_srv.stopping)) return; /* the listeners are retired: a reload would
-                                                     open them again */
+    if (gw_atomic_get(&gw_srv.stopping))
+        return; /* the listeners are retired: a reload would
+                    open them again */
     gw_rt *rt = gw_rt_load(conf_path, &err);
     if (rt == NULL) {
         gw_log(GW_LOG_ERR, "reload refused, the running config stays: %s", err);
@@ -236,8 +237,8 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     pthread_mutex_lock(&gw_srv.lock);
     gw_srv.rt = rt;
     pthread_mutex_unlock(&gw_srv.lock);
-    on_worker_sync(gw_self);         /* (the main thread's own worker, now) */
-    gw_workers_ask_all(GW_WK_SYNC);  /* every other worker takes it on its own thread */
+    on_worker_sync(gw_self);        /* (the main thread's own worker, now) */
+    gw_workers_ask_all(GW_WK_SYNC); /* every other worker takes it on its own thread */
     gw_rt_unref(old); /* requests in flight keep their own references, workers theirs */
     open_logs(rt);
     if (rt->warning) gw_log(GW_LOG_WARN, "%s", rt->warning);
@@ -431,7 +432,7 @@ int main(int argc, char **argv)
     ev_signal_start(loop, &sig_hup);
     ev_signal_start(loop, &sig_usr1);
     log_started(rt);
-    gw_workers_start(); /* (signals stay with the main thread: libev blocks them elsewhere) */
+    gw_workers_start();       /* (signals stay with the main thread: libev blocks them elsewhere) */
     gw_listeners_start_all(); /* (only now: connections meet a process that dropped privileges
                                  and handles its signals) */
     ev_run(loop, 0);

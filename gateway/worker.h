@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "gateway/base/atomic.h"
+
 #define GW_MAX_WORKERS 256
 
 struct gw_exchange;
@@ -76,10 +78,5 @@ extern void (*gw_worker_on_exit)(gw_worker *w);
  * while holding a pool lock. */
 void gw_main_lock(void);
 void gw_main_unlock(void);
-
-/* Relaxed atomics for counters that one thread writes and others read, or several add to. */
-#define gw_atomic_get(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define gw_atomic_set(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define gw_atomic_add(p, v) ((void)__atomic_fetch_add((p), (v), __ATOMIC_RELAXED))
 
 #endif

@@ -280,8 +280,6 @@ static void set_last_error(gw_peer *p, const char *why)
     pthread_mutex_unlock(&p->pool->lock);
 }
 
-
-
 /* The peer failed before taking the request: disable it (passive health) and retry elsewhere
  * while retries are left. */
 void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int status)
@@ -630,7 +628,7 @@ static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents)
     switch (up->state) {
     case UP_QUEUED: {
         double t = gw_up_now(up);
-        if (!queued(up)) break; /* a backlog handed it capacity: its mailbox runs it */
+        if (!queued(up)) break;           /* a backlog handed it capacity: its mailbox runs it */
         if (t < queue_deadline(up)) {     /* a disabled peer is back */
             gw_up_wake_backlog(up->pool); /* (may serve, or end, this very request) */
             if (!up->dead && up->state == UP_QUEUED) gw_up_set_timer(up, queue_wait(up, t));

@@ -38,7 +38,7 @@ enum up_state {
 
 struct gw_exchange {
     struct ev_loop *loop;
-    unsigned worker;          /* the worker whose loop runs it */
+    unsigned worker;           /* the worker whose loop runs it */
     struct gw_exchange *mnext; /* its worker's mailbox, while a backlog hands it capacity */
     int woken; /* a backlog handed it capacity (set by that thread under the pool's lock: not a
                   bit-field, whose neighbours this worker writes) */

@@ -446,8 +446,7 @@ static void finish(gw_exchange *up)
     gw_up_wake_backlog(up->pool);
     /* a pinning peer's connection kept idle while requests of other workers still wait for its
      * capacity: it goes, and its capacity with it (this worker's waiters took theirs above) */
-    if (p->pins && p->idle[gw_self->index].n > 0 &&
-        gw_atomic_get(&up->pool->backlog.len) > 0)
+    if (p->pins && p->idle[gw_self->index].n > 0 && gw_atomic_get(&up->pool->backlog.len) > 0)
         gw_up_close_idle(p);
     gw_up_end(up, UP_FINISHED, 0, NULL);
 }
