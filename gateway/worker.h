@@ -34,6 +34,7 @@ typedef struct gw_worker {
     int paused;            /* not accepting: max-connections reached */
     int running;           /* the thread's loop runs (atomic; main reads it while stopping) */
     ev_timer stop_timer;   /* graceful shutdown: until its connections are done */
+    int epoll_fd;          /* its loop's epoll set, -1 if unknown (libev does not say) */
 } gw_worker;
 
 enum {
@@ -48,6 +49,10 @@ extern _Thread_local gw_worker *gw_self; /* the calling thread's worker */
 
 /* Set up `n` workers (worker 0 on `main_loop`, the calling thread's). Threads start later. */
 void gw_workers_init(unsigned n, struct ev_loop *main_loop);
+/* Take `fd` out of the calling worker's epoll set at once (libev would only when it is closed,
+ * or at a spurious event): the socket is about to belong to another worker. Returns 0 when that
+ * cannot be done (the fd must then stay with this worker). */
+int gw_worker_forget_fd(int fd);
 /* Start the threads of workers 1..n-1; each runs its loop until gw_worker_stop_loop. */
 void gw_workers_start(void);
 /* Wait for every worker thread to end; free what workers own (at exit). */

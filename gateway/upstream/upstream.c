@@ -202,11 +202,30 @@ void gw_upstream_mailbox(gw_worker *wk)
         *pp = NULL;
         pthread_mutex_unlock(&wk->lock);
         up->woken = 0;
+        if (up->gift) { /* another worker's idle connection, with its capacity */
+            gw_up_idle_adopt(up->gift);
+            up->gift = NULL;
+        }
         gw_up_cb_enter(up);
         ev_timer_stop(up->loop, &up->timer);
         dispatch(up);
         gw_up_cb_leave(up);
     }
+}
+
+void gw_up_gift(gw_pool *pool, gw_upconn *uc)
+{
+    pthread_mutex_lock(&pool->lock);
+    gw_exchange *w = NULL;
+    for (gw_backlog_node *nd = pool->backlog.head; nd && !w; nd = nd->next)
+        if (of_node(nd)->worker != gw_self->index) w = of_node(nd);
+    if (w) {
+        gw_backlog_remove(&pool->backlog, &w->bl);
+        w->gift = uc;
+        hand_over(w, NULL, 1);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (w == NULL) gw_up_uc_close(uc); /* (its capacity goes to whoever waits now) */
 }
 
 /* An exchange leaves its worker's mailbox unrun (it is freed). */
@@ -222,6 +241,12 @@ static void mailbox_remove(gw_exchange *up)
     }
     pthread_mutex_unlock(&wk->lock);
     up->woken = 0;
+    if (up->gift) { /* (closed: its capacity goes to the next waiter) */
+        up->gift->loop = up->loop;
+        up->gift->up = NULL;
+        gw_up_uc_close(up->gift);
+        up->gift = NULL;
+    }
 }
 
 /* How long a queued request sleeps: until its backlog-timeout, or until the first disabled peer

@@ -42,6 +42,8 @@ struct gw_exchange {
     struct gw_exchange *mnext; /* its worker's mailbox, while a backlog hands it capacity */
     int woken; /* a backlog handed it capacity (set by that thread under the pool's lock: not a
                   bit-field, whose neighbours this worker writes) */
+    struct gw_upconn *gift; /* with the capacity, another worker's idle connection to a pinning
+                               peer (adopted by this worker when it runs) */
     const gw_exchange_ops *ops;
     void *ctx;
     const gw_req *req;
@@ -140,11 +142,19 @@ void gw_up_fail(gw_exchange *up, int status, const char *why);
 void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int status);
 void gw_up_wake_backlog(gw_pool *pool); /* (and the pools of the same spawned app) */
 void gw_up_wake_pool(gw_pool *pool);
+/* A pinning peer's connection went idle on this worker while requests of other workers wait:
+ * hand it, with its capacity, to the oldest of them (no reconnect); closed if none. */
+void gw_up_gift(gw_pool *pool, gw_upconn *uc);
 
 /* upstream_io.c */
 void gw_up_uc_close(gw_upconn *uc);
 /* Close the calling worker's idle connections to `p`. */
 void gw_up_close_idle(gw_peer *p);
+/* One of the calling worker's idle connections to `p`, out of its list and its loop (it keeps
+ * its claim on the peer's capacity), to hand to another worker; NULL if none. */
+gw_upconn *gw_up_idle_take(gw_peer *p);
+/* A connection another worker handed over becomes the calling worker's idle one. */
+void gw_up_idle_adopt(gw_upconn *uc);
 /* Free the recycled connection structs (exit). */
 void gw_up_uc_trim(void);
 void gw_up_set_timer(gw_exchange *up, double after);
