@@ -488,10 +488,10 @@ class ReadmeCommands(unittest.TestCase):
                            stderr=subprocess.STDOUT, timeout=400)
         return p.returncode, p.stdout.decode("utf-8", "replace")
 
-    def test_readme(self):
+    def test_main(self):
         self.run_readme("README.md")
 
-    def test_rails_readme(self):
+    def test_examples_rails(self):
         self.run_readme("examples/rails/README.md")
 
 
