@@ -122,7 +122,8 @@ static void hc_done(void *ctx, gw_resp *rsp)
     hc_peer *hc = ctx;
     hc->x = NULL;
     int st = rsp->status;
-    if (st >= 200 && st <= 399) {
+    int want = hc->hp->pool->hc_status;
+    if (want ? st == want : st >= 200 && st <= 399) {
         verdict(hc, 1, NULL);
         return;
     }

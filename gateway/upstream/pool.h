@@ -87,6 +87,7 @@ typedef struct gw_pool {
     /* active health checks (proxy-core.health-check): hc_path NULL = none */
     char *hc_path;      /* owned */
     double hc_interval; /* seconds */
+    int hc_status;      /* the one status that passes; 0: any 2xx or 3xx */
     void *health;       /* owned by health.c while checks run */
     char *app_name;     /* owned: a spawned app's pool ("spawn:NAME"); its peers are the slots */
     spawn_app *app;     /* the running app while bound (gateway/upstream/spawned.c) */

@@ -278,3 +278,19 @@ class HealthPerBackend(GatewayTest):
         for pool in st["pools"]:
             for p in pool["backends"]:
                 self.assertEqual((p["name"], p["state"], p["last_error"]), (p["name"], "up", ""))
+
+    def test_expected_status(self):
+        """"status" => N: that status passes, and only that one (a 302 fails it)."""
+        echo = self.start_backend("http_echo")
+        pt = self.start_portico(
+            route([echo], cond='$HTTP["url"] =^ "/a"',
+                  extra='  proxy-core.health-check = ( "path" => "/ping?status=204", '
+                        '"interval" => 1, "status" => 204 )\n')
+            + route([echo], cond='$HTTP["url"] =^ "/b"',
+                    extra='  proxy-core.health-check = ( "path" => "/ping?status=302", '
+                          '"interval" => 1, "status" => 200 )\n'))
+        Health.wait_log(self, pt, "health check failed twice (status 302); down", 4)
+        time.sleep(0.5)
+        self.assertEqual(pt.stderr_text().count("health check failed twice"), 1)
+        self.assertEqual(self.get(pt.port, "/a").status, 200)
+        self.assertEqual(self.get(pt.port, "/b").status, 503)
