@@ -237,10 +237,27 @@ class Workers(GatewayTest):
                              % (res.p99 * 1e3, res.p50 * 1e3))
 
     def reload_under_load(self, route_text, path):
-        """wrk for 3 s while the config is rewritten and SIGHUP sent every 0.5-1 s."""
+        """wrk for 3 s (kept-alive connections) while the config is rewritten and SIGHUP sent
+        every 0.5-1 s; meanwhile one more client sends each request on a new connection, so
+        that accepts go on across the reloads too."""
         pt = self.start_portico(W2 + route_text)
         done = threading.Event()
         sent = []
+        fresh = {"ok": 0, "failed": []}
+
+        def fresh_client():
+            i = 0
+            while not done.is_set():
+                i += 1
+                try:
+                    r = self.get(pt.port, "%s/fresh/%d" % (path, i), timeout=5)
+                    if r.status == 200:
+                        fresh["ok"] += 1
+                        continue
+                    what = r
+                except Exception as e:  # refused, reset, cut: all failures here
+                    what = e
+                fresh["failed"].append(repr(what)[:200])
 
         def reloader():
             while not done.wait(random.uniform(0.5, 1.0)):
@@ -253,13 +270,15 @@ class Workers(GatewayTest):
                 pt.send_signal(signal.SIGHUP)
                 sent.append(time.monotonic())
 
-        t = threading.Thread(target=reloader)
-        t.start()
+        threads = [threading.Thread(target=reloader), threading.Thread(target=fresh_client)]
+        for t in threads:
+            t.start()
         try:
             res = run_wrk(pt.port, path)
         finally:
             done.set()
-            t.join(5)
+            for t in threads:
+                t.join(10)
         self.assertGreaterEqual(len(sent), 2, "fewer than 2 reloads during the load")
         deadline = time.monotonic() + 5
         while (pt.stderr_text().count("configuration reloaded") < len(sent)
@@ -268,6 +287,10 @@ class Workers(GatewayTest):
         self.assertEqual(pt.stderr_text().count("configuration reloaded"), len(sent),
                          "not every SIGHUP reloaded")
         self.assert_clean_load(res, "%d reloads under load" % len(sent))
+        print("%d reloads: %d requests on new connections, %d failed"
+              % (len(sent), fresh["ok"], len(fresh["failed"])))
+        self.assertEqual(fresh["failed"], [], "requests on new connections failed")
+        self.assertGreater(fresh["ok"], 20, "too few requests on new connections")
 
     # ---- a: a FastCGI pool of 4 single-threaded processes never sees a fifth connection ----
 
@@ -463,6 +486,8 @@ class Workers(GatewayTest):
             time.sleep(0.3)
         self.assertTrue(os.path.exists(log), "SIGUSR1 did not open a new access log")
         old, new = read(log + ".1"), read(log)
+        self.assertTrue(old and new, "one of the logs is empty: %d bytes before the reopen, %d "
+                        "after" % (len(old), len(new)))
         for name, text in (("rotated", old), ("new", new)):
             self.assertTrue(text.endswith("\n"), "the %s log ends mid-line" % name)
             bad = [l for l in text.splitlines() if not LOG_LINE.match(l)]
