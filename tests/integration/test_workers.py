@@ -116,15 +116,16 @@ class ListenQueueWatch:
                 if q > 0]
 
     def longest_wait(self):
-        """The longest run of consecutive samples in which some socket had a connection waiting,
+        """The longest run of consecutive samples in which one socket had a connection waiting,
         in seconds from its first sample to its last (0 for a single sample)."""
-        longest, start = 0.0, None
+        longest, start = 0.0, {}
         for t, s in self.samples:
-            if any(q > 0 for q in s.values()):
-                start = t if start is None else start
-                longest = max(longest, t - start)
-            else:
-                start = None
+            for p in self.paths:
+                if s.get(p, 0) > 0:
+                    start.setdefault(p, t)
+                    longest = max(longest, t - start[p])
+                else:
+                    start.pop(p, None)
         return longest
 
 
