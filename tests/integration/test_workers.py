@@ -389,6 +389,10 @@ class Workers(GatewayTest):
         for k in range(2):
             self.assertGreaterEqual(seq.count(k), 12, "backend %d got %d of 40: %r"
                                     % (k, seq.count(k), seq))
+        # one rotation shared by the workers, as with one worker (SPEC: a true rotation): one
+        # request after another, whichever worker takes it, goes to the other backend
+        repeats = [i for i in range(1, 40) if seq[i] == seq[i - 1]]
+        self.assertEqual(repeats, [], "not one rotation across workers: %r" % seq)
 
     # ---- e: one health check per backend, not one per worker ----
 
