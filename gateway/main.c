@@ -21,16 +21,16 @@
 #include "gateway/config/route.h"
 #include "gateway/upstream/spawned.h"
 #include "gateway/upstream/upstream.h"
+#include "gateway/worker.h"
 #include "spawn/spawn.h"
 
 static const char *conf_path;
 static ev_signal sig_term, sig_int, sig_hup, sig_usr1;
-static ev_timer shutdown_timer;
-static double shutdown_deadline;
+static double shutdown_deadline; /* (set before the workers are told to stop) */
 
 static void pool_created(gw_pool *pool)
 {
-    if (pool->hc_path) gw_health_start(gw_srv.loop, pool);
+    if (pool->hc_path) gw_health_start(gw_workers[0].loop, pool); /* (on the main thread) */
 }
 
 static void pool_release(gw_pool *pool)
@@ -53,28 +53,83 @@ static void usage(FILE *out)
                  "       portico -v | --version, -h | --help\n");
 }
 
-static void on_shutdown_tick(struct ev_loop *loop, ev_timer *w, int revents)
+static int workers_running(void)
 {
+    int n = 0;
+    for (unsigned i = 1; i < gw_nworkers; i++) n += gw_atomic_get(&gw_workers[i].running);
+    return n;
+}
+
+/* Graceful shutdown, on each worker: its idle connections go at once, the others when their
+ * requests are done or at the deadline. The main thread ends last: spawn/ stops the apps after. */
+static void on_shutdown_tick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    gw_worker *w = gw_self;
     gw_conns_close_idle();
-    if (gw_srv.nconns == 0 || ev_now(loop) >= shutdown_deadline) {
-        if (gw_srv.nconns) gw_log(GW_LOG_WARN, "shutdown: %ld connections cut", gw_srv.nconns);
-        ev_break(loop, EVBREAK_ALL);
+    int late = ev_now(loop) >= shutdown_deadline;
+    if (w->nconns > 0 && !late) return;
+    if (w->nconns) gw_log(GW_LOG_WARN, "shutdown: %ld connections cut", w->nconns);
+    if (gw_on_main() && workers_running() > 0 && !late) return;
+    if (!gw_on_main()) gw_conns_close_all();
+    ev_timer_stop(loop, t);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void start_shutdown_tick(gw_worker *w)
+{
+    if (ev_is_active(&w->stop_timer)) return;
+    ev_timer_init(&w->stop_timer, on_shutdown_tick, 0, 0.1);
+    ev_timer_start(w->loop, &w->stop_timer);
+}
+
+/* A worker's doorbell asked it to look again: the current generation (take it, let the previous
+ * one's idle connections go), its listener sockets, shutdown; on the main thread also the
+ * generations freed on other workers. */
+static void on_worker_sync(gw_worker *w)
+{
+    if (gw_on_main()) gw_rt_collect();
+    pthread_mutex_lock(&gw_srv.lock);
+    gw_rt *cur = gw_srv.rt != w->rt ? gw_srv.rt : NULL;
+    if (cur) gw_rt_ref(cur);
+    pthread_mutex_unlock(&gw_srv.lock);
+    if (cur) {
+        gw_rt *old = w->rt;
+        w->rt = cur;
+        if (old) {
+            for (size_t i = 0; i < old->npools; i++) gw_upstream_pool_release(old->pools[i]);
+            gw_rt_unref(old);
+        }
     }
+    gw_listeners_worker_sync();
+    if (gw_atomic_get(&gw_srv.stopping)) start_shutdown_tick(w);
+}
+
+static void on_worker_reclaim(gw_worker *w)
+{
+    if (w->rt) gw_upstream_reclaim(w->rt->pools, w->rt->npools);
+}
+
+static void on_worker_exit(gw_worker *w)
+{
+    gw_conns_close_all();
+    for (size_t i = 0; w->rt && i < w->rt->npools; i++) /* (its idle backend connections) */
+        gw_upstream_pool_release(w->rt->pools[i]);
+    gw_cond_cleanup(); /* (this thread's match data) */
 }
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    if (gw_srv.stopping) { /* a second signal: stop now */
+    if (gw_atomic_get(&gw_srv.stopping)) { /* a second signal: stop now */
+        shutdown_deadline = 0;
+        gw_workers_ask_all(GW_WK_SYNC);
         ev_break(loop, EVBREAK_ALL);
         return;
     }
     gw_log(GW_LOG_INFO, "signal %d: finishing in-flight requests, then exiting", w->signum);
-    gw_srv.stopping = 1;
-    gw_upstream_shutdown();
-    gw_listeners_retire_all();
     shutdown_deadline = ev_now(loop) + gw_srv.rt->srv.graceful_timeout;
-    ev_timer_init(&shutdown_timer, on_shutdown_tick, 0, 0.1);
-    ev_timer_start(loop, &shutdown_timer);
+    gw_atomic_set(&gw_srv.stopping, 1);
+    gw_upstream_shutdown();
+    gw_listeners_retire_all(); /* (asks every worker to sync: each starts its shutdown tick) */
 }
 
 /* Returns 0, or -1 when a log could not be opened (logged; at start-up portico stops). */
@@ -95,7 +150,8 @@ static int open_logs(const gw_rt *rt)
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 {
     char *err = NULL;
-    if (gw_srv.stopping) return; /* the listeners are retired: a reload would open them again */
+    if (gw_atomic_get(&gw_srv.stopping)) return; /* the listeners are retired: a reload would
+                                                     open them again */
     gw_rt *rt = gw_rt_load(conf_path, &err);
     if (rt == NULL) {
         gw_log(GW_LOG_ERR, "reload refused, the running config stays: %s", err);
@@ -117,9 +173,17 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
         for (size_t k = 0; k < old->npools; k++)
             if (strcmp(rt->pools[i]->name, old->pools[k]->name) == 0)
                 gw_pool_inherit(rt->pools[i], old->pools[k]);
+    for (size_t k = 0; k < old->npools; k++) /* its pools keep no idle connection from now on */
+        gw_atomic_set(&old->pools[k]->retired, 1);
+    if (gw_rt_workers(rt) != gw_nworkers)
+        gw_log(GW_LOG_WARN, "server.workers changed: it takes effect at a restart (%u workers run)",
+               gw_nworkers);
+    pthread_mutex_lock(&gw_srv.lock);
     gw_srv.rt = rt;
-    gw_rt_unref(old); /* requests in flight keep their own references */
-    gw_listeners_pause(gw_srv.nconns >= rt->srv.max_connections);
+    pthread_mutex_unlock(&gw_srv.lock);
+    on_worker_sync(gw_self);         /* (the main thread's own worker, now) */
+    gw_workers_ask_all(GW_WK_SYNC);  /* every other worker takes it on its own thread */
+    gw_rt_unref(old); /* requests in flight keep their own references, workers theirs */
     open_logs(rt);
     if (rt->warning) gw_log(GW_LOG_WARN, "%s", rt->warning);
     gw_log(GW_LOG_INFO, "configuration reloaded from %s", conf_path);
@@ -129,7 +193,8 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 static void log_started(const gw_rt *rt)
 {
     char line[1024];
-    size_t n = (size_t)snprintf(line, sizeof(line), "portico %s listening on %s", PACKAGE_VERSION,
+    size_t n = (size_t)snprintf(line, sizeof(line), "portico %s (%u worker%s) listening on %s",
+                                PACKAGE_VERSION, gw_nworkers, gw_nworkers == 1 ? "" : "s",
                                 rt->main_socket);
     for (size_t i = 0; i < rt->nextra && n < sizeof(line); i++)
         n += (size_t)snprintf(line + n, sizeof(line) - n, ", %s", rt->extra[i].name);
@@ -177,21 +242,27 @@ static int write_pid(const char *path)
 
 static void cleanup(void)
 {
-    while (gw_srv.conns) gw_conns_close_all();
+    while (gw_self->conns) gw_conns_close_all();
     while (gw_srv.listeners) {
         gw_listener *l = gw_srv.listeners;
         gw_srv.listeners = l->next;
         gw_listener_close(l);
     }
     gw_listeners_free_retired();
+    for (unsigned i = 0; i < gw_nworkers; i++) { /* (their threads are gone) */
+        gw_rt_unref(gw_workers[i].rt);
+        gw_workers[i].rt = NULL;
+    }
+    gw_rt_collect();
     gw_rt_unref(gw_srv.rt);
     gw_srv.rt = NULL;
-    gw_accesslog_open(NULL);
-    gw_log_open(NULL);
+    gw_accesslog_close();
+    gw_log_close();
     gw_cond_cleanup();
     gw_upstream_pool_trim();
     gw_blk_pool_trim();
     spawn_cleanup();
+    gw_workers_free();
 }
 
 int main(int argc, char **argv)
@@ -225,17 +296,28 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    struct ev_loop *loop = NULL;
     if (!test && !print) {
-        gw_srv.loop = ev_default_loop(EVFLAG_AUTO);
+        loop = ev_default_loop(EVFLAG_AUTO);
+        gw_workers[0].loop = loop;
         gw_rt_pool_created = pool_created;
         gw_rt_pool_release = pool_release;
         gw_health_changed = health_changed;
     }
     char *err = NULL;
     gw_rt *rt = gw_rt_load(conf_path, &err);
+    if (rt && !test && !print && gw_rt_workers(rt) > 1) {
+        /* each backend keeps an idle list per worker: load again with the workers known */
+        gw_workers_init(gw_rt_workers(rt), loop);
+        gw_rt_unref(rt);
+        rt = gw_rt_load(conf_path, &err);
+    } else if (rt && !test && !print) {
+        gw_workers_init(1, loop);
+    }
     if (rt == NULL) {
         fprintf(stderr, "%s\n", err ? err : "portico: cannot load the config");
         free(err);
+        if (loop) gw_workers_free();
         return 1;
     }
     if (test || print) {
@@ -249,9 +331,14 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     gw_srv.rt = rt;
+    gw_rt_ref(rt);
+    gw_self->rt = rt; /* (the main thread's worker; the others take it when they start) */
+    gw_worker_on_sync = on_worker_sync;
+    gw_worker_on_reclaim = on_worker_reclaim;
+    gw_worker_on_exit = on_worker_exit;
     /* the launcher is forked now, while the process is small and before privileges drop */
     spawn_plan *plan = NULL;
-    if (spawn_init(gw_srv.loop, rt->srv.state_dir, &gw_spawned_hooks, &err) != GW_OK ||
+    if (spawn_init(loop, rt->srv.state_dir, &gw_spawned_hooks, &err) != GW_OK ||
         (plan = gw_spawned_prepare(rt, &err)) == NULL) {
         fprintf(stderr, "portico: %s\n", err);
         free(err);
@@ -283,21 +370,24 @@ int main(int argc, char **argv)
     ev_signal_init(&sig_int, on_stop, SIGINT);
     ev_signal_init(&sig_hup, on_reload, SIGHUP);
     ev_signal_init(&sig_usr1, on_reopen, SIGUSR1);
-    ev_signal_start(gw_srv.loop, &sig_term);
-    ev_signal_start(gw_srv.loop, &sig_int);
-    ev_signal_start(gw_srv.loop, &sig_hup);
-    ev_signal_start(gw_srv.loop, &sig_usr1);
+    ev_signal_start(loop, &sig_term);
+    ev_signal_start(loop, &sig_int);
+    ev_signal_start(loop, &sig_hup);
+    ev_signal_start(loop, &sig_usr1);
     log_started(rt);
+    gw_workers_start(); /* (signals stay with the main thread: libev blocks them elsewhere) */
     gw_listeners_start_all(); /* (only now: connections meet a process that dropped privileges
                                  and handles its signals) */
-    ev_run(gw_srv.loop, 0);
+    ev_run(loop, 0);
+    while (workers_running() > 0) ev_run(loop, EVRUN_ONCE); /* (a second signal: the rest) */
+    gw_workers_join();
     if (spawn_stop_all() > 0) { /* every app process, kill-signal then SIGKILL after stop-timeout */
         gw_log(GW_LOG_INFO, "stopping %u app processes", spawn_live());
-        while (spawn_live() > 0) ev_run(gw_srv.loop, EVRUN_ONCE);
+        while (spawn_live() > 0) ev_run(loop, EVRUN_ONCE);
     }
     if (gw_srv.rt->srv.pid_file) unlink(gw_srv.rt->srv.pid_file);
     gw_log(GW_LOG_INFO, "portico stopped");
     cleanup();
-    ev_loop_destroy(gw_srv.loop);
+    ev_loop_destroy(loop);
     return 0;
 }

@@ -101,13 +101,15 @@ void spawn_proc_start(spawn_slot *s)
     spawn_app *app = s->app;
     const spawn_conf *c = &app->conf;
     s->state = SPAWN_SLOT_STARTING;
-    s->usable = c->pass != SPAWN_PASS_ARGUMENT; /* a socket of ours queues until it accepts */
+    /* (a socket of ours queues until it accepts) */
+    spawn_set_usable(s, c->pass != SPAWN_PASS_ARGUMENT);
     s->started_at = spawn_now();
     s->ready_at = 0;
-    s->idle_since = s->started_at;
+    spawn_slot_set_idle_since(s, s->started_at);
     s->pid = 0;
-    s->requests = 0;
-    s->kill_owed = s->timed_out = s->answered = 0;
+    __atomic_store_n(&s->requests, 0, __ATOMIC_RELAXED);
+    s->kill_owed = s->timed_out = 0;
+    __atomic_store_n(&s->answered, 0, __ATOMIC_RELAXED);
     s->launch_id = ++spawn_g.next_launch;
     app->starts++;
     if (app->unreplaced > 0) { /* it replaces a process that died */
@@ -186,7 +188,7 @@ static void mark_ready(spawn_slot *s)
     spawn_app *app = s->app;
     int was_usable = s->usable;
     s->state = SPAWN_SLOT_READY;
-    s->usable = 1;
+    spawn_set_usable(s, 1);
     s->ready_at = spawn_now();
     app->last_start_seconds = s->ready_at - s->started_at;
     if (s->probe_fd >= 0) {
@@ -245,29 +247,41 @@ void spawn_slot_refused(spawn_slot *s)
 {
     if (s->lfd >= 0 || s->state != SPAWN_SLOT_READY) return; /* (our own socket never refuses) */
     s->state = SPAWN_SLOT_STARTING; /* probed again until a connect succeeds */
-    s->usable = 0;
+    spawn_set_usable(s, 0);
     poll_readiness();
     spawn_owe_changed(s->app);
 }
 
 void spawn_slot_answered(spawn_slot *s)
 {
-    s->answered = 1;
+    __atomic_store_n(&s->answered, 1, __ATOMIC_RELAXED);
     s->app->failures = 0; /* it served: not a failed start, however it ends */
     if (s->state == SPAWN_SLOT_STARTING && s->pid) mark_ready(s);
 }
 
 /* ---- requests in and out ---- */
 
-void spawn_slot_acquire(spawn_slot *s)
+int spawn_slot_acquire(spawn_slot *s, int capped)
 {
-    s->inflight++;
-    s->requests++;
+    unsigned cur = __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST);
+    do {
+        if (capped && cur >= s->cap) return 0;
+    } while (!__atomic_compare_exchange_n(&s->inflight, &cur, cur + 1, 1, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_SEQ_CST));
+    /* (an idle stop takes `usable` away first, then looks at the count: one of the two sides
+     * sees the other) */
+    if (!__atomic_load_n(&s->usable, __ATOMIC_SEQ_CST)) {
+        spawn_slot_release(s);
+        return 0;
+    }
+    __atomic_fetch_add(&s->requests, 1, __ATOMIC_RELAXED);
+    return 1;
 }
 
 void spawn_slot_release(spawn_slot *s)
 {
-    if (--s->inflight == 0) s->idle_since = spawn_now();
+    if (__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST) == 0)
+        spawn_slot_set_idle_since(s, ev_time()); /* (any thread: not the main loop's clock) */
 }
 
 /* ---- scaling ---- */
@@ -304,7 +318,8 @@ void spawn_proc_scale(spawn_app *app)
         if (!spawn_slot_live(s)) continue;
         live++;
         starting += s->state == SPAWN_SLOT_STARTING;
-        if (s->inflight < s->cap) room += s->cap - s->inflight;
+        unsigned in = spawn_slot_inflight(s);
+        if (in < s->cap) room += s->cap - in;
     }
     unsigned want = live < app->conf.min_procs && !app->retired ? app->conf.min_procs - live : 0;
     if (waiting > room) {
@@ -325,6 +340,20 @@ void spawn_app_demand(spawn_app *app)
     spawn_proc_scale(app);
 }
 
+/* An idle slot is about to stop: take it out of use first, then make sure no worker took a
+ * request meanwhile (spawn_slot_acquire looks at `usable` after counting itself in). */
+static int take_idle(spawn_slot *s)
+{
+    int was = s->usable;
+    spawn_set_usable(s, 0);
+    if (spawn_slot_inflight(s) > 0) {
+        spawn_set_usable(s, was);
+        return 0;
+    }
+    if (was) spawn_owe_changed(s->app);
+    return 1;
+}
+
 /* ---- stop ---- */
 
 void spawn_proc_stop(spawn_slot *s, int sig)
@@ -332,7 +361,7 @@ void spawn_proc_stop(spawn_slot *s, int sig)
     if (s->state != SPAWN_SLOT_STOPPING) {
         int was_usable = s->usable;
         s->state = SPAWN_SLOT_STOPPING;
-        s->usable = 0;
+        spawn_set_usable(s, 0);
         s->stop_deadline = spawn_now() + s->app->conf.stop_timeout;
         if (spawn_g.hooks.stopping) spawn_g.hooks.stopping(s);
         if (was_usable) spawn_owe_changed(s->app);
@@ -375,7 +404,7 @@ static void slot_exited(spawn_slot *s, int status)
     s->log = NULL;
     pid_t pid = s->pid;
     s->state = SPAWN_SLOT_EMPTY;
-    s->usable = 0;
+    spawn_set_usable(s, 0);
     s->pid = 0;
     if (!asked) app->unreplaced++;
     if (asked) {
@@ -407,7 +436,7 @@ static void slot_exited(spawn_slot *s, int status)
         spawn_slot_drain(s);
         return;
     }
-    if (s->inflight > 0 || spawn_slot_queued(s)) { /* connections wait for this very slot */
+    if (spawn_slot_inflight(s) > 0 || spawn_slot_queued(s)) { /* connections wait for this very slot */
         spawn_proc_start(s);
         return;
     }
@@ -495,11 +524,15 @@ static void tick_app(spawn_app *app, double now)
                    (long)s->pid, c->stop_timeout, spawn_signal_name(c->kill_signal));
             s->stop_deadline = INFINITY;
             spawn_proc_stop(s, SIGKILL);
-        } else if (s->state == SPAWN_SLOT_READY && s->inflight == 0 && !spawn_g.stopping_all &&
-                   (drained || (live > c->min_procs && now - s->idle_since >= c->idle_timeout))) {
+        } else if (s->state == SPAWN_SLOT_READY && spawn_slot_inflight(s) == 0 &&
+                   !spawn_g.stopping_all &&
+                   (drained ||
+                    (live > c->min_procs && now - spawn_slot_idle_since(s) >= c->idle_timeout))) {
+            if (!take_idle(s)) continue;
             spawn_proc_stop(s, c->kill_signal);
             live--;
-        } else if (unused && s->state == SPAWN_SLOT_STARTING && s->inflight == 0) {
+        } else if (unused && s->state == SPAWN_SLOT_STARTING && spawn_slot_inflight(s) == 0) {
+            if (!take_idle(s)) continue;
             spawn_proc_stop(s, c->kill_signal);
         }
     }

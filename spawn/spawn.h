@@ -43,13 +43,17 @@ enum spawn_slot_state {
     SPAWN_SLOT_STOPPING /* signalled; takes nothing new */
 };
 
-/* A process slot. The first three fields are what the gateway reads on its hot path (pool.h);
- * it changes them only through spawn_slot_acquire / spawn_slot_release. */
+/* A process slot. The first fields are what the gateway reads on its hot path (pool.h), from
+ * any worker thread, atomically; it changes inflight only through spawn_slot_acquire /
+ * spawn_slot_release, and conns and idle are its own. */
 typedef struct spawn_slot {
-    int usable;        /* a process that takes requests: starting (when its socket is portico's)
-                          or ready, and not stopping */
-    unsigned inflight; /* portico's requests on this slot, over every pool and generation */
+    int usable;        /* (atomic) a process that takes requests: starting (when its socket is
+                          portico's) or ready, and not stopping */
+    unsigned inflight; /* (atomic) portico's requests on this slot, over every pool and generation */
     unsigned cap;      /* the app's concurrency */
+    unsigned conns;    /* (atomic, the gateway's) open connections, for a protocol whose kept
+                          connection holds the process (FastCGI): bounded by cap */
+    unsigned idle;     /* (atomic, the gateway's) of those, idle kept-alive ones */
     spawn_app *app;
     unsigned index;
     int state; /* enum spawn_slot_state */
@@ -64,16 +68,39 @@ typedef struct spawn_slot {
     ino_t path_ino;    /* (with path_dev) */
     pid_t pid;         /* 0: none yet (EMPTY, or the launcher has not answered) */
     uint32_t launch_id;
-    double started_at, ready_at, idle_since, stop_deadline;
-    uint64_t requests;         /* served by the current process */
+    double started_at, ready_at, stop_deadline;
+    double idle_since;         /* (atomic: spawn_slot_idle_since) */
+    uint64_t requests;         /* (atomic) served by the current process */
     unsigned restarts;         /* processes started in this slot after one died */
     char last_exit[48];        /* how its previous process ended ("" if none did) */
     int probe_fd;              /* argument mode: the connect that tells the app listens */
     int kill_owed;             /* a stop was asked before the launcher told the pid */
     int timed_out;             /* killed for not getting ready within start-timeout */
-    int answered;              /* the current process has sent a response */
+    int answered;              /* (atomic) the current process has sent a response */
     struct spawn_logpipe *log; /* the current process's stdout/stderr, while it is read */
 } spawn_slot;
+
+static inline unsigned spawn_slot_inflight(const spawn_slot *s)
+{
+    return __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST);
+}
+
+static inline double spawn_slot_idle_since(const spawn_slot *s)
+{
+    double d;
+    __atomic_load(&s->idle_since, &d, __ATOMIC_RELAXED);
+    return d;
+}
+
+static inline void spawn_slot_set_idle_since(spawn_slot *s, double t)
+{
+    __atomic_store(&s->idle_since, &t, __ATOMIC_RELAXED);
+}
+
+static inline void spawn_set_usable(spawn_slot *s, int usable)
+{
+    __atomic_store_n(&s->usable, usable, __ATOMIC_SEQ_CST);
+}
 
 /* What spawn/ tells the gateway. All run on the main loop, never inside a spawn_* call made by
  * the gateway. */
@@ -86,6 +113,9 @@ typedef struct spawn_hooks {
     /* How many requests wait for `app` now (in every pool bound to it). */
     unsigned (*waiting)(spawn_app *app);
 } spawn_hooks;
+
+/* Every other spawn_* call, and every field not marked atomic above: the main thread, or
+ * another thread holding the gateway's main lock. */
 
 /* Start the supervisor: fork the launcher (call early, single-threaded), make the state dir
  * (mkdtemp under $TMPDIR or /tmp when state_dir is NULL). Returns 0, or -1 with *err. */
@@ -126,8 +156,10 @@ void spawn_app_demand(spawn_app *app);
  * (its requests should get 503 at once). */
 int spawn_app_waitable(const spawn_app *app);
 
-/* A request is sent to the slot / is over with it. */
-void spawn_slot_acquire(spawn_slot *s);
+/* A request is sent to the slot / is over with it. Any thread, without a lock. acquire returns
+ * 0, counting nothing, when the slot is not usable (an idle stop took it a moment ago) or, with
+ * `capped`, when its in-flight count is at cap. */
+int spawn_slot_acquire(spawn_slot *s, int capped);
 void spawn_slot_release(spawn_slot *s);
 /* A connect to the slot was refused: with pass-socket "argument" its process no longer listens
  * (it is dying, or restarting its listener); the slot takes nothing until it listens again. */

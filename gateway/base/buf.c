@@ -45,11 +45,11 @@ gw_str gw_str_from(const char *cstr)
  * give back their read buffers on every keep-alive round, and malloc of 24-64 KiB is not free.
  * Bounded, so idle connections hold no memory through here. */
 #define BUF_POOL_MAX 64
-static struct {
+static _Thread_local struct {
     char *data;
     size_t cap;
 } buf_pool[BUF_POOL_MAX];
-static size_t buf_npool;
+static _Thread_local size_t buf_npool;
 
 void gw_buf_init(gw_buf *b, size_t cap)
 {
@@ -94,8 +94,8 @@ void gw_buf_compact(gw_buf *b)
 /* ---- gw_bufq ---- */
 
 #define BLK_POOL_MAX 1024 /* 16 MiB of recycled blocks at most */
-static gw_blk *blk_free;
-static size_t blk_nfree;
+static _Thread_local gw_blk *blk_free; /* (each worker recycles its own) */
+static _Thread_local size_t blk_nfree;
 
 static gw_blk *blk_new(void)
 {
@@ -314,8 +314,8 @@ struct gw_arena_chunk {
 #define ARENA_CHUNK 4096
 #define ARENA_POOL_MAX 256 /* standard chunks kept for reuse: 1 MiB at most */
 
-static gw_arena_chunk *chunk_free;
-static size_t chunk_nfree;
+static _Thread_local gw_arena_chunk *chunk_free;
+static _Thread_local size_t chunk_nfree;
 
 static void chunk_release(gw_arena_chunk *c)
 {

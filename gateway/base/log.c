@@ -1,5 +1,7 @@
 /* Error log: timestamped lines written with one write(2) each, so lines never interleave.
  * Base layer: libc only. */
+#include "config.h"
+
 #include "gateway/base/log.h"
 
 #include "gateway/base/alloc.h"
@@ -24,18 +26,36 @@ int gw_log_open(const char *path)
     return gw_log_reopen();
 }
 
+/* Other threads log while the file is reopened: the new file takes the old descriptor's number
+ * (dup2), so a line goes to the old file or the new one, never to a closed number. */
 int gw_log_reopen(void)
 {
+    int old = __atomic_load_n(&log_fd, __ATOMIC_RELAXED);
     if (log_path == NULL) {
-        if (log_fd > 2) close(log_fd);
-        log_fd = 2;
+        __atomic_store_n(&log_fd, 2, __ATOMIC_RELAXED);
+        if (old > 2) {
+            int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+            if (null >= 0 && dup3(null, old, O_CLOEXEC) >= 0) close(null);
+        }
         return 0;
     }
     int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
-    if (log_fd > 2) close(log_fd);
-    log_fd = fd;
+    if (old > 2 && dup3(fd, old, O_CLOEXEC) >= 0) {
+        close(fd);
+        fd = old;
+    }
+    __atomic_store_n(&log_fd, fd, __ATOMIC_RELAXED);
     return 0;
+}
+
+void gw_log_close(void)
+{
+    int fd = __atomic_load_n(&log_fd, __ATOMIC_RELAXED);
+    __atomic_store_n(&log_fd, 2, __ATOMIC_RELAXED);
+    if (fd > 2) close(fd);
+    free(log_path);
+    log_path = NULL;
 }
 
 void gw_log(int level, const char *fmt, ...)
@@ -60,7 +80,7 @@ void gw_log(int level, const char *fmt, ...)
         if ((unsigned char)line[i] < 0x20 && line[i] != '\t') line[i] = '?';
     line[n++] = '\n';
     int saved = errno;
-    ssize_t w = write(log_fd, line, n);
+    ssize_t w = write(__atomic_load_n(&log_fd, __ATOMIC_RELAXED), line, n);
     (void)w;
     errno = saved;
 }

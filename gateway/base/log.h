@@ -10,6 +10,7 @@ extern int gw_log_level; /* messages above this level are dropped; default GW_LO
 /* Open `path` for appending (NULL: stderr). Returns 0, or -1 with errno set. */
 int gw_log_open(const char *path);
 int gw_log_reopen(void);
+void gw_log_close(void); /* at exit: back to stderr */
 void gw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

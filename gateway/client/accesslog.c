@@ -13,13 +13,37 @@
 
 static char *log_path;
 
+/* Workers write while the main thread reopens: the new file takes the old descriptor's number
+ * (dup2), so a line goes to the old file or the new one, never to a closed or reused number. A
+ * log turned off keeps its number, pointed at /dev/null, until exit. */
 int gw_accesslog_reopen(void)
 {
-    if (gw_srv.accesslog_fd >= 0) close(gw_srv.accesslog_fd);
-    gw_srv.accesslog_fd = -1;
-    if (log_path == NULL) return 0;
-    gw_srv.accesslog_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    return gw_srv.accesslog_fd < 0 ? -1 : 0;
+    int old = gw_atomic_get(&gw_srv.accesslog_fd);
+    if (log_path == NULL) {
+        gw_atomic_set(&gw_srv.accesslog_fd, -1);
+        if (old >= 0) {
+            int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+            if (null >= 0 && dup3(null, old, O_CLOEXEC) >= 0) close(null);
+        }
+        return 0;
+    }
+    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    if (old >= 0 && dup3(fd, old, O_CLOEXEC) >= 0) {
+        close(fd);
+        fd = old;
+    }
+    gw_atomic_set(&gw_srv.accesslog_fd, fd);
+    return 0;
+}
+
+void gw_accesslog_close(void)
+{
+    int fd = gw_atomic_get(&gw_srv.accesslog_fd);
+    gw_atomic_set(&gw_srv.accesslog_fd, -1);
+    if (fd >= 0) close(fd);
+    free(log_path);
+    log_path = NULL;
 }
 
 int gw_accesslog_open(const char *path)
@@ -69,7 +93,8 @@ static void put_field(line *l, gw_str s)
 
 void gw_accesslog_write(const gw_conn *c)
 {
-    if (gw_srv.accesslog_fd < 0 || c->status == 0) return;
+    int fd = gw_atomic_get(&gw_srv.accesslog_fd);
+    if (fd < 0 || c->status == 0) return;
     line l;
     l.n = 0;
     time_t t = (time_t)c->t_start;
@@ -90,9 +115,9 @@ void gw_accesslog_write(const gw_conn *c)
     put_field(&l, ref ? ref->value : GW_STR_NULL);
     put_fmt(&l, "\" \"");
     put_field(&l, ua ? ua->value : GW_STR_NULL);
-    double dt = ev_now(gw_srv.loop) - c->t_start;
+    double dt = ev_now(gw_self->loop) - c->t_start;
     put_fmt(&l, "\" %.3f %s", dt < 0 ? 0 : dt, c->backend ? c->backend : "-");
     l.buf[l.n++] = '\n';
-    ssize_t w = write(gw_srv.accesslog_fd, l.buf, l.n);
+    ssize_t w = write(fd, l.buf, l.n); /* (one write: lines of workers never interleave) */
     (void)w;
 }

@@ -8,6 +8,7 @@
 /* Open (or with NULL close) the access log; reopen the same path after SIGUSR1. */
 int gw_accesslog_open(const char *path);
 int gw_accesslog_reopen(void);
+void gw_accesslog_close(void); /* at exit */
 void gw_accesslog_write(const gw_conn *c);
 
 #endif

@@ -30,7 +30,7 @@
 #include "gateway/upstream/exchange.h"
 #include "proto/http/http_write.h"
 
-gw_server gw_srv = {.accesslog_fd = -1};
+gw_server gw_srv = {.lock = PTHREAD_MUTEX_INITIALIZER, .accesslog_fd = -1};
 
 #define OUT_HIGH (256 * 1024) /* pause the backend read above this */
 #define OUT_LOW (64 * 1024)   /* resume below this */
@@ -54,12 +54,12 @@ static const gw_exchange_ops conn_xops;
 
 static double now(void)
 {
-    return ev_now(gw_srv.loop);
+    return ev_now(gw_self->loop);
 }
 
 static const gw_server_conf *srv(const gw_conn *c)
 {
-    return gw_rt_server(c->rt ? c->rt : gw_srv.rt, c->lst->name);
+    return gw_rt_server(c->rt ? c->rt : gw_self->rt, c->lst->name);
 }
 
 /* ---- lifetime ---- */
@@ -70,7 +70,7 @@ static void request_reset(gw_conn *c)
 {
     if (c->status) {
         gw_accesslog_write(c);
-        if (c->status >= 100 && c->status < 600) gw_srv.responses[c->status / 100]++;
+        if (c->status >= 100 && c->status < 600) gw_atomic_add(&gw_self->responses[c->status / 100], 1);
     }
     gw_exchange_free(c->up);
     c->up = NULL;
@@ -107,22 +107,25 @@ static void conn_free(gw_conn *c)
     if (c->dead) return;
     c->dead = 1;
     request_reset(c);
-    ev_io_stop(gw_srv.loop, &c->io);
-    ev_timer_stop(gw_srv.loop, &c->timer);
+    ev_io_stop(gw_self->loop, &c->io);
+    ev_timer_stop(gw_self->loop, &c->timer);
     close(c->fd);
     c->fd = -1;
     gw_buf_free(&c->in);
     gw_bufq_clear(&c->out);
     gw_arena_free(&c->arena);
+    gw_worker *w = gw_self;
     if (c->prev)
         c->prev->next = c->next;
     else
-        gw_srv.conns = c->next;
+        w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    gw_srv.nconns--;
-    /* below the limit (of the config now in force: a reload may have changed it): accept */
-    if (gw_srv.rt && gw_srv.nconns < gw_srv.rt->srv.max_connections && !gw_srv.stopping)
-        gw_listeners_pause(0);
+    gw_atomic_set(&w->nconns, w->nconns - 1);
+    long total = __atomic_sub_fetch(&gw_srv.nconns, 1, __ATOMIC_SEQ_CST);
+    /* below the limit again (of the config now in force: a reload may have changed it): every
+     * worker accepts */
+    if (w->rt && total + 1 >= w->rt->srv.max_connections && !gw_atomic_get(&gw_srv.stopping))
+        gw_listeners_limit_changed();
     if (c->busy == 0) free(c);
 }
 
@@ -154,25 +157,27 @@ void gw_conn_accept(gw_listener *l, int fd, const struct sockaddr *sa, socklen_t
         if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
             gw_endpoint_from(&c->server, (struct sockaddr *)&ss);
     }
-    c->next = gw_srv.conns;
+    gw_worker *w = gw_self;
+    c->next = w->conns;
     if (c->next) c->next->prev = c;
-    gw_srv.conns = c;
-    gw_srv.nconns++;
-    if (gw_srv.nconns >= gw_srv.rt->srv.max_connections) gw_listeners_pause(1);
+    w->conns = c;
+    gw_atomic_set(&w->nconns, w->nconns + 1);
+    if (__atomic_add_fetch(&gw_srv.nconns, 1, __ATOMIC_SEQ_CST) >= w->rt->srv.max_connections)
+        gw_listeners_limit_changed(); /* every worker stops accepting */
     ev_io_init(&c->io, on_client_io, fd, EV_READ);
     c->io.data = c;
     ev_init(&c->timer, on_client_timer);
     c->timer.data = c;
     c->last_io = now();
     c->state = GW_C_HEAD;
-    ev_io_start(gw_srv.loop, &c->io);
-    c->timer.repeat = gw_rt_server(gw_srv.rt, l->name)->ka_idle;
-    ev_timer_again(gw_srv.loop, &c->timer);
+    ev_io_start(gw_self->loop, &c->io);
+    c->timer.repeat = gw_rt_server(w->rt, l->name)->ka_idle;
+    ev_timer_again(gw_self->loop, &c->timer);
 }
 
 void gw_conns_close_idle(void)
 {
-    for (gw_conn *c = gw_srv.conns, *next; c; c = next) {
+    for (gw_conn *c = gw_self->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == GW_C_HEAD && (c->in.data == NULL || gw_buf_unread(&c->in) == 0) &&
             c->out.bytes == 0)
@@ -182,7 +187,7 @@ void gw_conns_close_idle(void)
 
 void gw_conns_close_all(void)
 {
-    while (gw_srv.conns) conn_free(gw_srv.conns);
+    while (gw_self->conns) conn_free(gw_self->conns);
 }
 
 /* ---- writing ---- */
@@ -226,11 +231,11 @@ static void update_io(gw_conn *c)
     }
     if (ev_is_active(&c->io)) {
         if ((c->io.events & (EV_READ | EV_WRITE)) == ev) return;
-        ev_io_stop(gw_srv.loop, &c->io); /* (stopping also drops a fed event: only if active) */
+        ev_io_stop(gw_self->loop, &c->io); /* (stopping also drops a fed event: only if active) */
     }
     if (ev) {
         ev_io_set(&c->io, c->fd, ev);
-        ev_io_start(gw_srv.loop, &c->io);
+        ev_io_start(gw_self->loop, &c->io);
     }
 }
 
@@ -311,7 +316,7 @@ static int linger_start(gw_conn *c)
     gw_arena_free(&c->arena);
     c->last_io = now(); /* the bound counts from here; discarded reads do not extend it */
     c->timer.repeat = LINGER_TIME;
-    ev_timer_again(gw_srv.loop, &c->timer);
+    ev_timer_again(gw_self->loop, &c->timer);
     update_io(c);
     return 1;
 }
@@ -371,7 +376,7 @@ static void finish_request(gw_conn *c)
 {
     /* a backend may answer before the whole body arrived: its rest cannot be told apart from
      * the next request, so such a connection closes */
-    int close_it = c->resp_close || gw_srv.stopping || c->nreq >= (unsigned)srv(c)->ka_requests ||
+    int close_it = c->resp_close || gw_atomic_get(&gw_srv.stopping) || c->nreq >= (unsigned)srv(c)->ka_requests ||
                    !body_read(c);
     if (close_it) linger_mark(c); /* while the request still says what was read */
     request_reset(c);
@@ -404,7 +409,7 @@ static void dispatch_request(gw_conn *c)
     c->state = GW_C_ACTIVE;
     if (!c->body.streaming) c->req.content_length = (int64_t)c->body.total;
     update_io(c);
-    gw_exchange_args a = {.loop = gw_srv.loop,
+    gw_exchange_args a = {.loop = gw_self->loop,
                           .ops = &conn_xops,
                           .ctx = c,
                           .req = &c->req,
@@ -566,7 +571,7 @@ static void redispatch(gw_conn *c)
 
 void gw_conn_decide_close(gw_conn *c)
 {
-    if (!c->info.keepalive || c->nreq >= (unsigned)srv(c)->ka_requests || gw_srv.stopping ||
+    if (!c->info.keepalive || c->nreq >= (unsigned)srv(c)->ka_requests || gw_atomic_get(&gw_srv.stopping) ||
         !body_read(c))
         c->resp_close = 1;
 }

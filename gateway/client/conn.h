@@ -11,18 +11,27 @@
 #include "gateway/base/buf.h"
 #include "gateway/base/req.h"
 #include "gateway/config/route.h"
+#include "gateway/worker.h"
 #include "proto/http/http_parse.h"
 
 struct gw_exchange;
 
-typedef struct gw_listener {
+/* One worker's socket of a listener (each worker accepts on its own: SO_REUSEPORT for TCP, a
+ * dup of the one socket for a unix path). Worker w's alone, except fd before it starts. */
+typedef struct gw_lsock {
     ev_io io;
     int fd;
+    struct gw_listener *l;
+} gw_lsock;
+
+typedef struct gw_listener {
     char name[300]; /* "127.0.0.1:8080", "[::1]:8081", "unix:/path" */
     gw_endpoint local;
+    gw_lsock *socks; /* [gw_nworkers] */
     struct gw_listener *next;
     int mark;      /* reload bookkeeping */
     int listening; /* listen() done: the kernel queues connections */
+    int retired;   /* (gw_srv.lock) removed: each worker closes its socket */
 } gw_listener;
 
 enum gw_conn_state {
@@ -93,28 +102,28 @@ typedef struct gw_conn {
     uint64_t linger_bytes; /* discarded while lingering */
 } gw_conn;
 
-/* The process-wide server state. */
+/* The process-wide server state; what is each worker's is in gateway/worker.h (its loop,
+ * connections, generation, counters). */
 typedef struct gw_server {
-    struct ev_loop *loop;
-    gw_rt *rt; /* the current configuration generation */
-    gw_listener *listeners;
-    gw_conn *conns;
-    long nconns;
-    int stopping;
-    int started; /* start-up is over (privileges dropped, signals handled): listeners listen */
-    int accesslog_fd;
-    uint64_t responses[6]; /* client responses by status class (status / 100) */
+    pthread_mutex_t lock; /* rt for the workers to take, the listener lists */
+    gw_rt *rt;            /* the current configuration generation (the main thread swaps it) */
+    gw_listener *listeners, *retired;
+    long nconns;      /* (atomic) open client connections over every worker */
+    int stopping;     /* (atomic) */
+    int started;      /* (atomic) start-up is over (privileges dropped, signals handled) */
+    int accesslog_fd; /* (one write(2) per line; reopened with dup2 onto the same number) */
 } gw_server;
 
 extern gw_server gw_srv;
 
 /* A listener accepted `fd` (non-blocking, close-on-exec). Takes ownership. */
 void gw_conn_accept(gw_listener *l, int fd, const struct sockaddr *sa, socklen_t salen);
-/* Start/stop accepting on every listener (max-connections, shutdown). */
-void gw_listeners_pause(int pause);
-/* Close idle keep-alive connections (graceful shutdown). */
+/* The connection count crossed server.max-connections (counted over every worker): each worker
+ * stops or resumes accepting. */
+void gw_listeners_limit_changed(void);
+/* Close the calling worker's idle keep-alive connections (graceful shutdown). */
 void gw_conns_close_idle(void);
-void gw_conns_close_all(void); /* at exit */
+void gw_conns_close_all(void); /* the calling worker's, at exit */
 
 /* Will the connection close after this response (keep-alive off or used up, shutting down, the
  * request not read whole)? Sets c->resp_close; the head writers (respond/head.h) follow it. */

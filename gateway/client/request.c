@@ -235,13 +235,13 @@ int gw_request_rewrite(gw_conn *c)
 
 int gw_request_take_head(gw_conn *c)
 {
-    static gw_header scratch[GW_MAX_HEADERS];
+    static _Thread_local gw_header scratch[GW_MAX_HEADERS];
     http_req_head h;
     int status = 400;
     const char *p = c->in.data + c->in.off;
     size_t avail = gw_buf_unread(&c->in);
-    size_t maxf = (size_t)gw_rt_server(gw_srv.rt, c->lst->name)->max_field_size;
-    c->t_start = ev_now(gw_srv.loop); /* also for a head refused below (the access log) */
+    size_t maxf = (size_t)gw_rt_server(gw_self->rt, c->lst->name)->max_field_size;
+    c->t_start = ev_now(gw_self->loop); /* also for a head refused below (the access log) */
     int n = http_parse_request(p, avail, &h, scratch, GW_MAX_HEADERS, maxf < 8192 ? maxf : 8192,
                                &status);
     if (n == GW_AGAIN) {
@@ -252,7 +252,7 @@ int gw_request_take_head(gw_conn *c)
     }
     if (n < 0 || (size_t)n > maxf) return n < 0 ? (status ? status : 400) : 431;
     c->nreq++;
-    c->rt = gw_srv.rt;
+    c->rt = gw_self->rt;
     gw_rt_ref(c->rt);
     gw_request_adopt_head(c, p, (size_t)n, &h);
     gw_buf_consume(&c->in, (size_t)n);

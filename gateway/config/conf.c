@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* ---- names shared by the parser and the printer ---- */
 
@@ -209,7 +210,7 @@ static gw_val *parse_expr(parser *P)
 
 /* ---- blocks and statements ---- */
 
-static gw_block *block_new(parser *P, gw_block *parent, gw_cond *cond, int line)
+gw_block *gw_conf_block_new(parser *P, gw_block *parent, gw_cond *cond, int line)
 {
     gw_block *b = gw_arena_alloc(P->a, sizeof(*b));
     memset(b, 0, sizeof(*b));
@@ -258,6 +259,10 @@ static void assign(parser *P, gw_block *b, const char *key, int append, gw_val *
         return;
     }
     const struct keydef *kd = gw_conf_key_find(key);
+    if (kd == NULL && gw_lighty_key(key)) {
+        gw_lighty_assign(P, b, key, append, v, file, line);
+        return;
+    }
     if (kd == NULL) {
         const char *hint = gw_conf_key_suggest(key);
         if (hint)
@@ -307,6 +312,15 @@ static int parse_body(parser *P, gw_block *b, int open_line)
     }
     return GW_OK;
 }
+
+/* lighttpd's $HTTP[...] names that are a request header here (printed as $REQUEST_HEADER),
+ * and its spelling of remote-ip (header NULL). */
+static const struct {
+    const char *name, *header;
+} lighty_fields[] = {
+    {"remoteip", NULL},     {"useragent", "User-Agent"}, {"user-agent", "User-Agent"},
+    {"referer", "Referer"}, {"cookie", "Cookie"},        {"language", "Accept-Language"},
+};
 
 /* `$FIELD["name"] OP value`; the operand is compiled before returning. */
 static gw_cond *parse_cond(parser *P)
@@ -360,6 +374,13 @@ static gw_cond *parse_cond(parser *P)
                 known = 1;
             }
         }
+        /* lighttpd's other names: a field portico has, or a request header */
+        for (size_t i = 0; !known && i < sizeof(lighty_fields) / sizeof(lighty_fields[0]); i++) {
+            if (strcmp(lighty_fields[i].name, name) != 0) continue;
+            c->field = lighty_fields[i].header ? GW_COND_HEADER : GW_COND_REMOTE_IP;
+            c->header = (char *)lighty_fields[i].header;
+            known = 1;
+        }
     } else if (strcmp(t.str, "REQUEST_HEADER") == 0 && name[0]) {
         c->field = GW_COND_HEADER;
         c->header = name;
@@ -372,8 +393,9 @@ static gw_cond *parse_cond(parser *P)
         gw_conf_perr(
             P, file, t.line,
             "unknown condition $%.40s[\"%.40s\"] (expected $HTTP[\"url\"], \"querystring\", "
-            "\"host\", \"request-method\", \"scheme\", \"remote-ip\", "
-            "$REQUEST_HEADER[\"Name\"] or $SERVER[\"socket\"])",
+            "\"host\", \"request-method\", \"scheme\", \"remote-ip\", \"useragent\", "
+            "\"referer\", \"cookie\", \"language\", $REQUEST_HEADER[\"Name\"] or "
+            "$SERVER[\"socket\"])",
             t.str, name);
         return c;
     }
@@ -401,7 +423,7 @@ static int parse_chain(parser *P, gw_block *parent)
         if (P->t.type == T_DOLLAR) {
             gw_cond *c = parse_cond(P);
             if (c == NULL) return GW_ERR;
-            b = block_new(P, parent, c, line);
+            b = gw_conf_block_new(P, parent, c, line);
             if (c->field == GW_COND_SOCKET && (parent != P->conf->root || prev))
                 gw_conf_perr(P, file, line,
                              "$SERVER[\"socket\"] is only allowed at the top level, "
@@ -409,7 +431,7 @@ static int parse_chain(parser *P, gw_block *parent)
             else if (c->field == GW_COND_SOCKET && c->op != GW_OP_EQ)
                 gw_conf_perr(P, file, line, "$SERVER[\"socket\"] only takes ==");
         } else {
-            b = block_new(P, parent, NULL, line);
+            b = gw_conf_block_new(P, parent, NULL, line);
         }
         if (prev && prev->cond->field == GW_COND_SOCKET)
             gw_conf_perr(P, file, line, "a $SERVER[\"socket\"] block cannot have an else");
@@ -427,10 +449,17 @@ static int parse_chain(parser *P, gw_block *parent)
         if (gw_conf_lex(P) || parse_body(P, b, line) || gw_conf_lex(P)) return GW_ERR;
         prev = b;
         if (b->cond == NULL) break; /* a plain else ends the chain */
-        if (P->t.type != T_IDENT || strcmp(P->t.str, "else") != 0) break;
+        if (P->t.type != T_IDENT ||
+            (strcmp(P->t.str, "else") != 0 && strcmp(P->t.str, "elseif") != 0))
+            break;
+        int elseif = strcmp(P->t.str, "else") != 0; /* lighttpd's `elseif` */
         if (gw_conf_lex(P)) return GW_ERR;
-        if (P->t.type == T_IDENT && strcmp(P->t.str, "if") == 0) {
-            ERR_HERE(P, "'else if' is not supported: write 'else $HTTP[\"...\"] ... {'");
+        if (!elseif && P->t.type == T_IDENT && strcmp(P->t.str, "if") == 0) {
+            elseif = 1; /* lighttpd's `else if` */
+            if (gw_conf_lex(P)) return GW_ERR;
+        }
+        if (elseif && P->t.type != T_DOLLAR) {
+            ERR_HERE(P, "expected a condition after 'else if', found %s", FOUND(P));
             return GW_ERR;
         }
         if (P->t.type != T_DOLLAR && P->t.type != T_LBRACE) {
@@ -552,12 +581,12 @@ static int parse_statement(parser *P, gw_block *b)
                      "include the file it writes");
         return GW_OK;
     }
-    if (strcmp(t.str, "else") == 0) {
-        ERR_HERE(P, "'else' must follow the '}' of a condition block");
+    if (strcmp(t.str, "else") == 0 || strcmp(t.str, "elseif") == 0) {
+        ERR_HERE(P, "'%s' must follow the '}' of a condition block", t.str);
         return GW_ERR;
     }
-    if (strcmp(t.str, "elseif") == 0 || strcmp(t.str, "elsif") == 0) {
-        ERR_HERE(P, "'%s' is not supported: write 'else $HTTP[\"...\"] ... {'", t.str);
+    if (strcmp(t.str, "elsif") == 0) {
+        ERR_HERE(P, "'elsif' is not supported: write 'else $HTTP[\"...\"] ... {'");
         return GW_ERR;
     }
     if (gw_conf_lex(P)) return GW_ERR;
@@ -600,6 +629,27 @@ static int parse_text(parser *P, const char *file, const char *text, size_t len,
 
 /* ---- public API ---- */
 
+/* lighttpd's predefined variables: var.PID (this process) and var.CWD (the working directory
+ * at load); a config may assign them like any other. */
+static void predefine(parser *P)
+{
+    static const char *const names[] = {"var.PID", "var.CWD"};
+    char cwd[4096];
+    for (int i = 0; i < 2; i++) {
+        var *x = gw_arena_alloc(P->a, sizeof(*x));
+        x->name = (char *)names[i];
+        if (i == 0) {
+            x->val = gw_conf_val_new(P, GW_VAL_INT, 0);
+            x->val->num = (long long)getpid();
+        } else {
+            const char *d = getcwd(cwd, sizeof(cwd)) ? cwd : "/";
+            x->val = val_str(P, d, strlen(d), 0);
+        }
+        x->next = P->vars;
+        P->vars = x;
+    }
+}
+
 static gw_conf *parse_main(const char *name, const char *text, size_t len, int no_include,
                            char **err)
 {
@@ -614,8 +664,10 @@ static gw_conf *parse_main(const char *name, const char *text, size_t len, int n
     P.no_include = no_include;
     P.poison = gw_conf_val_new(&P, GW_VAL_STR, 0);
     P.poison->str = "";
-    c->root = block_new(&P, NULL, NULL, 1);
+    c->root = gw_conf_block_new(&P, NULL, NULL, 1);
+    predefine(&P);
     int rc = parse_text(&P, name, text, len, 0, c->root);
+    if (rc == GW_OK && P.nerr == 0) gw_lighty_finish(&P);
     if (rc != GW_OK || P.nerr) {
         if (P.err == NULL) gw_conf_perr(&P, name, 1, "invalid configuration");
         *err = P.err;
@@ -654,6 +706,7 @@ void gw_conf_free(gw_conf *c)
     for (size_t i = 0; i < c->nblocks; i++)
         if (c->blocks[i]->cond) gw_cond_release(c->blocks[i]->cond);
     store *st = c->priv;
+    free(c->warnings);
     gw_arena_free(&st->arena);
     free(st);
 }

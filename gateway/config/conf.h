@@ -86,8 +86,10 @@ typedef struct gw_conf {
     gw_block *root;
     gw_block **blocks; /* by id; nblocks entries */
     size_t nblocks;
-    char *path; /* the main file, as given */
-    void *priv; /* the parser's storage (file names, values) */
+    char *path;     /* the main file, as given */
+    char *warnings; /* "FILE:LINE: ..." lines (malloc'd, NULL if none): what loads but is not
+                       carried as written (lighttpd keys dropped) */
+    void *priv;     /* the parser's storage (file names, values) */
 } gw_conf;
 
 /* Parse `path` (and its includes). Returns the config, or NULL with *err set to a malloc'd

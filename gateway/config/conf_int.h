@@ -1,5 +1,5 @@
-/* Shared by the parser files only (conf.c, conf_lex.c, conf_keys.c): the parser state, the
- * tokens and the key table's types. Not for the rest of the gateway. */
+/* Shared by the parser files only (conf.c, conf_lex.c, conf_keys.c, lighttpd.c): the parser
+ * state, the tokens and the key table's types. Not for the rest of the gateway. */
 #ifndef GW_CONF_INT_H
 #define GW_CONF_INT_H
 
@@ -87,12 +87,17 @@ typedef struct parser {
     int nerr;
     int nest;
     int no_include;
+    struct gw_lighty *ly; /* lighttpd.c's translation state (arena), NULL until needed */
 } parser;
 
 /* Report an error at FILE:LINE; errors are collected (up to MAX_ERRORS) and parsing goes on. */
 void gw_conf_perr(parser *P, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 #define ERR_HERE(P, ...) gw_conf_perr((P), (P)->in->file, (P)->t.line, __VA_ARGS__)
+
+/* Record a warning at FILE:LINE (the config loads; portico -t prints it). */
+void gw_conf_pwarn(parser *P, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Grow an arena array so that element n fits. */
 void *gw_conf_vec_room(gw_arena *a, void *arr, size_t n, size_t size);
@@ -118,5 +123,20 @@ gw_val *gw_conf_check_type(parser *P, const struct keydef *kd, gw_val *v, const 
                            int line);
 /* "a string", "a list", ... */
 const char *gw_conf_type_name(const gw_val *v);
+
+/* A new condition block under parent (appended to nothing: the caller links it into
+ * parent->children or an else chain), numbered next in source order. */
+gw_block *gw_conf_block_new(parser *P, gw_block *parent, gw_cond *cond, int line);
+
+/* ---- lighttpd 1.4 keys (lighttpd.c) ---- */
+
+/* Is key one of lighttpd's that lighttpd.c translates, warns about or refuses? */
+int gw_lighty_key(const char *key);
+/* key = v / key += v of a lighttpd key in block b: translated at once into condition blocks
+ * under b (their place in source order is the assignment's), or a warning, or an error. */
+void gw_lighty_assign(parser *P, gw_block *b, const char *key, int append, gw_val *v,
+                      const char *file, int line);
+/* After the last file: the balancers, the spawned apps merged into spawn.apps. */
+void gw_lighty_finish(parser *P);
 
 #endif

@@ -26,6 +26,7 @@ static const struct keydef keydefs[] = {
     {"server.groupname", KT_STR, KS_TOP},
     {"server.pid-file", KT_STR, KS_TOP},
     {"server.state-dir", KT_STR, KS_TOP},
+    {"server.workers", KT_INT, KS_TOP},
     {"server.modules", KT_LIST, KS_TOP},
     {"accesslog.filename", KT_STR, KS_TOP},
     {"status.metrics-url", KT_STR, KS_TOP},
@@ -141,6 +142,11 @@ gw_val *gw_conf_check_type(parser *P, const struct keydef *kd, gw_val *v, const 
         }
         return v;
     case KT_INT:
+        if (strcmp(kd->name, "server.workers") == 0 && v->type == GW_VAL_STR) {
+            if (strcmp(v->str, "auto") == 0) return v;
+            gw_conf_perr(P, file, line, "server.workers must be a number of threads or \"auto\"");
+            return P->poison;
+        }
         if (v->type == GW_VAL_STR && v->str[0] && strspn(v->str, "0123456789") == strlen(v->str) &&
             strlen(v->str) < 19) {
             gw_val *n = gw_conf_val_new(P, GW_VAL_INT, v->line);

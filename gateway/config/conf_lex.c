@@ -29,6 +29,20 @@ void gw_conf_perr(parser *P, const char *file, int line, const char *fmt, ...)
         (size_t)snprintf(e + P->errlen, add, "%s%s:%d: %s", P->errlen ? "\n" : "", file, line, msg);
 }
 
+void gw_conf_pwarn(parser *P, const char *file, int line, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    char *old = P->conf->warnings;
+    size_t had = old ? strlen(old) : 0, add = strlen(file) + strlen(msg) + 32;
+    char *w = gw_xrealloc(old, had + add);
+    snprintf(w + had, add, "%s%s:%d: %s", had ? "\n" : "", file, line, msg);
+    P->conf->warnings = w;
+}
+
 /* Grow an arena array so that element n fits: capacity is 4, then the next power of two. */
 void *gw_conf_vec_room(gw_arena *a, void *arr, size_t n, size_t size)
 {
@@ -239,6 +253,11 @@ int gw_conf_lex(parser *P)
             t->op = GW_OP_NRE;
         else
             goto bad;
+        break;
+    case ':': /* lighttpd's `:=` (replace): a later assignment always replaces here */
+        if (c2 != '=') goto bad;
+        t->type = T_ASSIGN;
+        t->n = 2;
         break;
     case '+':
         t->type = c2 == '=' ? T_APPEND : T_PLUS;

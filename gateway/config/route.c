@@ -7,6 +7,8 @@
 
 #include "gateway/config/apps.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +78,8 @@ static void load_server(gw_rt *rt)
     s->groupname = blk_str(c, "server.groupname", NULL);
     s->pid_file = blk_str(c, "server.pid-file", NULL);
     s->state_dir = blk_str(c, "server.state-dir", NULL);
+    const gw_setting *wk = gw_block_get(c, "server.workers");
+    s->workers = wk && wk->val->type == GW_VAL_INT ? (int)wk->val->num : 0; /* 0: "auto" */
     s->metrics_url = blk_str(c, "status.metrics-url", NULL);
     s->status_url = blk_str(c, "status.status-url", NULL);
     if (strncmp(s->bind, "unix:", 5) == 0)
@@ -119,6 +123,10 @@ static int check_server(gw_rt *rt, char **err)
         return gw_errf(err, "%s: server.max-request-field-size must be 1024..1048576", f);
     if (s->max_connections < 1)
         return gw_errf(err, "%s: server.max-connections must be at least 1", f);
+    const gw_setting *wk = gw_block_get(rt->conf->root, "server.workers");
+    if (wk && wk->val->type == GW_VAL_INT && (wk->val->num < 1 || wk->val->num > GW_MAX_WORKERS))
+        return gw_errf(err, "%s:%d: server.workers must be 1..%d or \"auto\" (not %lld)",
+                       wk->val->file, wk->val->line, GW_MAX_WORKERS, wk->val->num);
     if (s->max_request_size < 0)
         return gw_errf(err, "%s: server.max-request-size must not be negative", f);
     if (check_log_path(rt->conf, "server.errorlog", err) != GW_OK ||
@@ -228,17 +236,65 @@ gw_rt *gw_rt_load(const char *path, char **err)
         gw_rt_unref(rt);
         return NULL;
     }
+    if (conf->warnings) { /* what the parser dropped (lighttpd keys), then the bound's */
+        char *bound = rt->warning;
+        rt->warning = NULL;
+        gw_errf(&rt->warning, "%s%s%s", conf->warnings, bound ? "\n" : "", bound ? bound : "");
+        free(bound);
+    }
     return rt;
+}
+
+unsigned gw_rt_workers(const gw_rt *rt)
+{
+    if (rt->srv.workers > 0) return (unsigned)rt->srv.workers;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+    int n = CPU_COUNT(&set);
+    return n < 1 ? 1 : n > GW_MAX_WORKERS ? GW_MAX_WORKERS : (unsigned)n;
 }
 
 void gw_rt_ref(gw_rt *rt)
 {
-    rt->refs++;
+    __atomic_fetch_add(&rt->refs, 1, __ATOMIC_RELAXED);
 }
+
+/* Generations whose last reference went on another worker: freed by the main thread, which owns
+ * what their pools hold (health checks, bound apps). */
+static pthread_mutex_t dead_lock = PTHREAD_MUTEX_INITIALIZER;
+static gw_rt *dead;
+
+static void rt_free(gw_rt *rt);
 
 void gw_rt_unref(gw_rt *rt)
 {
-    if (rt == NULL || --rt->refs > 0) return;
+    if (rt == NULL || __atomic_sub_fetch(&rt->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
+    if (!gw_on_main()) {
+        pthread_mutex_lock(&dead_lock);
+        rt->next_dead = dead;
+        dead = rt;
+        pthread_mutex_unlock(&dead_lock);
+        gw_worker_ask(&gw_workers[0], GW_WK_SYNC);
+        return;
+    }
+    rt_free(rt);
+}
+
+void gw_rt_collect(void)
+{
+    pthread_mutex_lock(&dead_lock);
+    gw_rt *list = dead;
+    dead = NULL;
+    pthread_mutex_unlock(&dead_lock);
+    while (list) {
+        gw_rt *next = list->next_dead;
+        rt_free(list);
+        list = next;
+    }
+}
+
+static void rt_free(gw_rt *rt)
+{
     gw_rt_table_free(rt);
     for (size_t i = 0; i < rt->npools; i++) {
         if (gw_rt_pool_release) gw_rt_pool_release(rt->pools[i]);

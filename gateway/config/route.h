@@ -25,6 +25,7 @@ typedef struct gw_server_conf {
     double graceful_timeout;
     const char *username, *groupname, *pid_file, *state_dir;
     const char *metrics_url, *status_url;
+    int workers; /* server.workers; 0: "auto" (gw_rt_workers) */
 } gw_server_conf;
 
 /* The effective proxy settings of one combination of matching blocks. */
@@ -55,7 +56,8 @@ typedef struct gw_listen_spec {
 } gw_listen_spec;
 
 typedef struct gw_rt {
-    int refs;
+    int refs;              /* (atomic) */
+    struct gw_rt *next_dead; /* (route.c: waiting for the main thread to free it) */
     gw_conf *conf;
     gw_server_conf srv;
     char main_socket[300]; /* the main listener's name for $SERVER["socket"] */
@@ -76,6 +78,11 @@ typedef struct gw_rt {
  * never fails at request time. rt->warning is set when the combinations were bounded. */
 gw_rt *gw_rt_load(const char *path, char **err);
 void gw_rt_ref(gw_rt *rt);
+/* Free the generations whose last reference went on another worker (the main thread). */
+void gw_rt_collect(void);
+/* The number of workers the generation asks for: server.workers, or for "auto" the CPUs this
+ * process may run on. */
+unsigned gw_rt_workers(const gw_rt *rt);
 /* Drop a reference; the last one frees the generation (gw_rt_pool_release for each pool). */
 void gw_rt_unref(gw_rt *rt);
 /* Hooks of the running server (unset for -t / -p): a pool was created (start its health

@@ -13,7 +13,7 @@
 #include "gateway/config/apps.h"
 #include "gateway/upstream/registry.h"
 
-#define MAX_BACKENDS 2048
+#define MAX_BACKENDS GW_MAX_PEERS
 
 static const char *const rkey_names[R_NKEYS] = {
     [R_BACKENDS] = "proxy-core.backends",

@@ -14,9 +14,9 @@
 /* The Date value, formatted once a second. */
 static const char *date_now(void)
 {
-    static char buf[32];
-    static time_t last;
-    time_t t = (time_t)ev_now(gw_srv.loop);
+    static _Thread_local char buf[32];
+    static _Thread_local time_t last;
+    time_t t = (time_t)ev_now(gw_self->loop);
     if (t != last) {
         gw_http_date(t, buf);
         last = t;
@@ -41,7 +41,7 @@ static void head_finish(gw_conn *c)
 
 const char *gw_head_server_tag(const gw_conn *c)
 {
-    return gw_rt_server(c->rt ? c->rt : gw_srv.rt, c->lst->name)->tag;
+    return gw_rt_server(c->rt ? c->rt : gw_self->rt, c->lst->name)->tag;
 }
 
 void gw_head_end(gw_conn *c)

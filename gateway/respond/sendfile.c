@@ -131,7 +131,8 @@ static int status_for(int err)
     }
 }
 
-static int openat2_state; /* 0: not probed yet, 1: usable, -1: missing or filtered */
+static _Thread_local int openat2_state; /* 0: not probed yet, 1: usable, -1: missing or
+                                           filtered (probed once per worker) */
 
 static int openat2_usable(void)
 {

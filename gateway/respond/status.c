@@ -1,4 +1,5 @@
-/* Status and metrics: a read-only view of the current generation's pools and peers. */
+/* Status and metrics: a read-only view of the current generation's pools and peers, and of the
+ * workers. Other workers change the counters meanwhile: every one is read atomically. */
 #include "config.h"
 
 #include "gateway/respond/status.h"
@@ -12,9 +13,31 @@
 
 static const char *peer_state(const gw_peer *p, double now)
 {
-    if (p->health != GW_PEER_UP) return "down";
-    if (p->disabled_until > now) return "disabled";
+    if (gw_atomic_get(&p->health) != GW_PEER_UP) return "down";
+    if (gw_peer_disabled_until(p) > now) return "disabled";
     return "up";
+}
+
+static long total_conns(void)
+{
+    long n = 0;
+    for (unsigned i = 0; i < gw_nworkers; i++) n += gw_atomic_get(&gw_workers[i].nconns);
+    return n;
+}
+
+static unsigned long long total_responses(int cls)
+{
+    unsigned long long n = 0;
+    for (unsigned i = 0; i < gw_nworkers; i++) n += gw_atomic_get(&gw_workers[i].responses[cls]);
+    return n;
+}
+
+/* spawn/ is the main thread's: another worker reads it under the main lock. */
+static void spawn_part(void (*put)(gw_bufq *), gw_bufq *out)
+{
+    gw_main_lock();
+    put(out);
+    gw_main_unlock();
 }
 
 /* `NAME{pool="..",protocol="..",backend=".."` (the closing brace is the caller's: some series
@@ -30,16 +53,21 @@ static void put_series(gw_bufq *out, const char *name, const gw_pool *pool, cons
 
 void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
 {
-    double now = ev_now(gw_srv.loop);
+    double now = ev_now(gw_self->loop);
     gw_bufq_appendf(out,
                     "# HELP portico_connections Open client connections.\n"
                     "# TYPE portico_connections gauge\nportico_connections %ld\n",
-                    gw_srv.nconns);
+                    total_conns());
+    gw_bufq_appendf(out, "# HELP portico_worker_connections Open client connections by worker.\n"
+                         "# TYPE portico_worker_connections gauge\n");
+    for (unsigned i = 0; i < gw_nworkers; i++)
+        gw_bufq_appendf(out, "portico_worker_connections{worker=\"%u\"} %ld\n", i,
+                        gw_atomic_get(&gw_workers[i].nconns));
     gw_bufq_appendf(out, "# HELP portico_responses_total Client responses by status class.\n"
                          "# TYPE portico_responses_total counter\n");
     for (int cls = 1; cls <= 5; cls++)
         gw_bufq_appendf(out, "portico_responses_total{code=\"%dxx\"} %llu\n", cls,
-                        (unsigned long long)gw_srv.responses[cls]);
+                        total_responses(cls));
     static const char *const fams[][3] = {
         {"portico_backend_requests_total", "counter", "Requests sent to the backend."},
         {"portico_backend_failures_total", "counter", "Failed connects and exchanges."},
@@ -55,12 +83,12 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
             const gw_pool *pool = rt->pools[i];
             for (unsigned k = 0; k < pool->npeers; k++) {
                 const gw_peer *p = &pool->peers[k];
-                unsigned long long v = f == 0   ? p->requests
-                                       : f == 1 ? p->failures
-                                       : f == 2 ? p->retries
-                                       : f == 3 ? p->inflight
+                unsigned long long v = f == 0   ? gw_atomic_get(&p->requests)
+                                       : f == 1 ? gw_atomic_get(&p->failures)
+                                       : f == 2 ? gw_atomic_get(&p->retries)
+                                       : f == 3 ? gw_atomic_get(&p->inflight)
                                        : f == 4 ? strcmp(peer_state(p, now), "up") == 0
-                                                : p->nidle;
+                                                : gw_atomic_get(&p->nidle);
                 put_series(out, fams[f][0], pool, p);
                 gw_bufq_appendf(out, "} %llu\n", v);
             }
@@ -75,7 +103,7 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
             for (int cls = 1; cls <= 5; cls++) {
                 put_series(out, "portico_backend_responses_total", pool, p);
                 gw_bufq_appendf(out, ",code=\"%dxx\"} %llu\n", cls,
-                                (unsigned long long)p->responses[cls]);
+                                (unsigned long long)gw_atomic_get(&p->responses[cls]));
             }
         }
     }
@@ -90,10 +118,11 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
             const gw_pool *pool = rt->pools[i];
             for (unsigned k = 0; k < pool->npeers; k++) {
                 const gw_peer *p = &pool->peers[k];
-                const gw_hist *h = hi == 0 ? &p->connect_time : &p->response_time;
+                gw_hist h;
+                gw_hist_copy(&h, hi == 0 ? &p->connect_time : &p->response_time);
                 uint64_t cum = 0;
                 for (int b = 0; b < GW_HIST_N; b++) {
-                    cum += h->bucket[b];
+                    cum += h.bucket[b];
                     char series[96];
                     snprintf(series, sizeof(series), "%s_bucket", hists[hi][0]);
                     put_series(out, series, pool, p);
@@ -106,10 +135,10 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
                 char series[96];
                 snprintf(series, sizeof(series), "%s_sum", hists[hi][0]);
                 put_series(out, series, pool, p);
-                gw_bufq_appendf(out, "} %.6f\n", h->sum);
+                gw_bufq_appendf(out, "} %.6f\n", (double)h.sum_ns / 1e9);
                 snprintf(series, sizeof(series), "%s_count", hists[hi][0]);
                 put_series(out, series, pool, p);
-                gw_bufq_appendf(out, "} %llu\n", (unsigned long long)h->count);
+                gw_bufq_appendf(out, "} %llu\n", (unsigned long long)h.count);
             }
         }
     }
@@ -118,22 +147,26 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
     for (size_t i = 0; i < rt->npools; i++) {
         gw_bufq_appendf(out, "portico_backlog_depth{pool=\"");
         gw_bufq_append_escaped(out, rt->pools[i]->name);
-        gw_bufq_appendf(out, "\"} %zu\n", rt->pools[i]->backlog.len);
+        gw_bufq_appendf(out, "\"} %zu\n", gw_atomic_get(&rt->pools[i]->backlog.len));
     }
     gw_bufq_appendf(out, "# HELP portico_pool_inflight Requests in flight to the pool.\n"
                          "# TYPE portico_pool_inflight gauge\n");
     for (size_t i = 0; i < rt->npools; i++) {
         gw_bufq_appendf(out, "portico_pool_inflight{pool=\"");
         gw_bufq_append_escaped(out, rt->pools[i]->name);
-        gw_bufq_appendf(out, "\"} %u\n", rt->pools[i]->inflight);
+        gw_bufq_appendf(out, "\"} %u\n", gw_atomic_get(&rt->pools[i]->inflight));
     }
-    spawn_status_metrics(out);
+    spawn_part(spawn_status_metrics, out);
 }
 
 void gw_status_json(const gw_rt *rt, gw_bufq *out)
 {
-    double now = ev_now(gw_srv.loop);
-    gw_bufq_appendf(out, "{\"connections\":%ld,\"pools\":[", gw_srv.nconns);
+    double now = ev_now(gw_self->loop);
+    gw_bufq_appendf(out, "{\"connections\":%ld,\"workers\":[", total_conns());
+    for (unsigned i = 0; i < gw_nworkers; i++)
+        gw_bufq_appendf(out, "%s{\"connections\":%ld}", i ? "," : "",
+                        gw_atomic_get(&gw_workers[i].nconns));
+    gw_bufq_appendf(out, "],\"pools\":[");
     for (size_t i = 0; i < rt->npools; i++) {
         const gw_pool *pool = rt->pools[i];
         gw_bufq_appendf(out, "%s{\"name\":\"", i ? "," : "");
@@ -141,7 +174,8 @@ void gw_status_json(const gw_rt *rt, gw_bufq *out)
         gw_bufq_appendf(out,
                         "\",\"protocol\":\"%s\",\"balancer\":\"%s\",\"inflight\":%u,"
                         "\"backlog\":%zu,\"backends\":[",
-                        pool->ops->name, pool->balancer->name, pool->inflight, pool->backlog.len);
+                        pool->ops->name, pool->balancer->name, gw_atomic_get(&pool->inflight),
+                        gw_atomic_get(&pool->backlog.len));
         for (unsigned k = 0; k < pool->npeers; k++) {
             const gw_peer *p = &pool->peers[k];
             gw_bufq_appendf(out, "%s{\"name\":\"", k ? "," : "");
@@ -152,18 +186,26 @@ void gw_status_json(const gw_rt *rt, gw_bufq *out)
                 "\"failures\":%llu,\"retries\":%llu,\"responses\":{\"1xx\":%llu,"
                 "\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},"
                 "\"last_error\":\"",
-                peer_state(p, now), p->inflight, p->nidle, (unsigned long long)p->requests,
-                (unsigned long long)p->failures, (unsigned long long)p->retries,
-                (unsigned long long)p->responses[1], (unsigned long long)p->responses[2],
-                (unsigned long long)p->responses[3], (unsigned long long)p->responses[4],
-                (unsigned long long)p->responses[5]);
-            gw_bufq_append_escaped(out, p->last_error);
+                peer_state(p, now), gw_atomic_get(&p->inflight), gw_atomic_get(&p->nidle),
+                (unsigned long long)gw_atomic_get(&p->requests),
+                (unsigned long long)gw_atomic_get(&p->failures),
+                (unsigned long long)gw_atomic_get(&p->retries),
+                (unsigned long long)gw_atomic_get(&p->responses[1]),
+                (unsigned long long)gw_atomic_get(&p->responses[2]),
+                (unsigned long long)gw_atomic_get(&p->responses[3]),
+                (unsigned long long)gw_atomic_get(&p->responses[4]),
+                (unsigned long long)gw_atomic_get(&p->responses[5]));
+            char last_error[sizeof(p->last_error)];
+            pthread_mutex_lock(&((gw_pool *)pool)->lock);
+            memcpy(last_error, p->last_error, sizeof(last_error));
+            pthread_mutex_unlock(&((gw_pool *)pool)->lock);
+            gw_bufq_append_escaped(out, last_error);
             gw_bufq_appendf(out, "\"}");
         }
         gw_bufq_appendf(out, "]}");
     }
     gw_bufq_appendf(out, "],\"apps\":[");
-    spawn_status_json(out);
+    spawn_part(spawn_status_json, out);
     gw_bufq_appendf(out, "]}\n");
 }
 

@@ -21,7 +21,7 @@ void gw_backlog_push(gw_backlog *bl, gw_backlog_node *n, double now)
     else
         bl->head = n;
     bl->tail = n;
-    bl->len++;
+    __atomic_store_n(&bl->len, bl->len + 1, __ATOMIC_SEQ_CST); /* (read without the lock) */
 }
 
 void gw_backlog_remove(gw_backlog *bl, gw_backlog_node *n)
@@ -37,7 +37,7 @@ void gw_backlog_remove(gw_backlog *bl, gw_backlog_node *n)
         bl->tail = n->prev;
     n->prev = n->next = NULL;
     n->queued = 0;
-    bl->len--;
+    __atomic_store_n(&bl->len, bl->len - 1, __ATOMIC_SEQ_CST);
 }
 
 gw_backlog_node *gw_backlog_pop(gw_backlog *bl)

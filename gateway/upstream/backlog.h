@@ -1,6 +1,6 @@
 /* FIFO of requests waiting for backend capacity, bounded by size and time.
- * Pure bookkeeping: the owner embeds a gw_backlog_node in each waiting request and runs the
- * timer; nothing here knows the loop. */
+ * Pure bookkeeping: the owner embeds a gw_backlog_node in each waiting request, runs the timer
+ * and holds the lock (len may be read without it, atomically); nothing here knows the loop. */
 #ifndef GW_BACKLOG_H
 #define GW_BACKLOG_H
 

@@ -43,7 +43,7 @@ static gw_peer *hash_pick(void *state, gw_pool *pool, gw_str key, const uint8_t 
 
     /* ceil(5 * (m + 1) / (4 * navail)) in integers: exact, no rounding surprises */
     uint64_t den = 4ull * navail;
-    uint64_t bound = (5ull * ((uint64_t)pool->inflight + 1) + den - 1) / den;
+    uint64_t bound = (5ull * ((uint64_t)gw_atomic_get(&pool->inflight) + 1) + den - 1) / den;
 
     gw_peer *in_bound = NULL, *any = NULL;
     uint64_t in_bound_s = 0, any_s = 0;
@@ -56,7 +56,7 @@ static gw_peer *hash_pick(void *state, gw_pool *pool, gw_str key, const uint8_t 
             any = p;
             any_s = s;
         }
-        if ((uint64_t)p->inflight + 1 <= bound && (in_bound == NULL || s > in_bound_s)) {
+        if ((uint64_t)gw_atomic_get(&p->inflight) + 1 <= bound && (in_bound == NULL || s > in_bound_s)) {
             in_bound = p;
             in_bound_s = s;
         }

@@ -10,16 +10,26 @@ static gw_peer *rr_pick(void *state, gw_pool *pool, gw_str key, const uint8_t *t
     gw_balance_cursor *st = state;
     unsigned n = pool->npeers;
     if (n == 0) return NULL;
-    unsigned start = st ? st->next % n : 0;
-    for (unsigned k = 0; k < n; k++) {
-        unsigned i = start + k;
-        if (i >= n) i -= n;
-        if (gw_peer_pickable(pool, i, tried, now)) {
-            if (st) st->next = i + 1 < n ? i + 1 : 0;
-            return &pool->peers[i];
+    /* workers pick at the same time: a pick counts only if the cursor did not move meanwhile,
+     * so that two workers do not both take the same turn (a few tries, then take it anyway) */
+    for (int attempt = 0;; attempt++) {
+        unsigned seen = st ? gw_atomic_get(&st->next) : 0, start = seen % n;
+        gw_peer *got = NULL;
+        unsigned next = seen;
+        for (unsigned k = 0; k < n && !got; k++) {
+            unsigned i = start + k;
+            if (i >= n) i -= n;
+            if (gw_peer_pickable(pool, i, tried, now)) {
+                got = &pool->peers[i];
+                next = i + 1 < n ? i + 1 : 0;
+            }
         }
+        if (got == NULL || st == NULL) return got;
+        if (__atomic_compare_exchange_n(&st->next, &seen, next, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED) ||
+            attempt == 3)
+            return got;
     }
-    return NULL;
 }
 
 const gw_balancer_ops gw_balance_rr = {

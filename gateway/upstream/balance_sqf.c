@@ -10,21 +10,23 @@ static gw_peer *sqf_pick(void *state, gw_pool *pool, gw_str key, const uint8_t *
     gw_balance_cursor *st = state;
     unsigned n = pool->npeers;
     if (n == 0) return NULL;
-    unsigned start = st ? st->next % n : 0;
+    unsigned start = st ? gw_atomic_get(&st->next) % n : 0;
     gw_peer *best = NULL;
-    unsigned best_i = 0;
+    unsigned best_i = 0, best_in = 0;
     for (unsigned k = 0; k < n; k++) {
         unsigned i = start + k;
         if (i >= n) i -= n;
         if (!gw_peer_pickable(pool, i, tried, now)) continue;
         gw_peer *p = &pool->peers[i];
-        if (best == NULL || p->inflight < best->inflight) {
+        unsigned in = gw_atomic_get(&p->inflight); /* (other workers change it meanwhile) */
+        if (best == NULL || in < best_in) {
             best = p;
             best_i = i;
-            if (p->inflight == 0) break; /* nothing can beat an idle peer */
+            best_in = in;
+            if (in == 0) break; /* nothing can beat an idle peer */
         }
     }
-    if (best && st) st->next = best_i + 1 < n ? best_i + 1 : 0;
+    if (best && st) gw_atomic_set(&st->next, best_i + 1 < n ? best_i + 1 : 0);
     return best;
 }
 

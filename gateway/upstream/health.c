@@ -73,16 +73,18 @@ static void verdict(hc_peer *hc, int ok, const char *why)
         hc->fails = 0;
         if (hc->passes < HC_STREAK) hc->passes++;
         if (hc->passes >= HC_STREAK && p->health != GW_PEER_UP) {
-            p->health = GW_PEER_UP;
+            gw_atomic_set(&p->health, GW_PEER_UP); /* (the main thread writes it; workers read) */
             gw_log(GW_LOG_WARN, "backend %s: health check passed twice; up", p->name);
             changed = 1;
         }
     } else {
         hc->passes = 0;
         if (hc->fails < HC_STREAK) hc->fails++;
+        pthread_mutex_lock(&p->pool->lock);
         snprintf(p->last_error, sizeof(p->last_error), "health check: %s", why);
+        pthread_mutex_unlock(&p->pool->lock);
         if (hc->fails >= HC_STREAK && p->health != GW_PEER_DOWN) {
-            p->health = GW_PEER_DOWN;
+            gw_atomic_set(&p->health, GW_PEER_DOWN);
             gw_log(GW_LOG_WARN, "backend %s: health check failed twice (%s); down", p->name, why);
             changed = 1;
         }

@@ -20,9 +20,16 @@ void gw_hist_add(gw_hist *h, double seconds)
 {
     int i = 0;
     while (i < GW_HIST_N - 1 && seconds > gw_hist_bounds[i]) i++;
-    h->bucket[i]++;
-    h->count++;
-    h->sum += seconds;
+    gw_atomic_add(&h->bucket[i], 1);
+    gw_atomic_add(&h->count, 1);
+    gw_atomic_add(&h->sum_ns, (uint64_t)(seconds * 1e9));
+}
+
+void gw_hist_copy(gw_hist *to, const gw_hist *from)
+{
+    for (int i = 0; i < GW_HIST_N; i++) to->bucket[i] = gw_atomic_get(&from->bucket[i]);
+    to->count = gw_atomic_get(&from->count);
+    to->sum_ns = gw_atomic_get(&from->sum_ns);
 }
 
 static int parse_port(const char *s, unsigned *port)
@@ -113,6 +120,7 @@ gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const gw_balanc
     p->name = gw_xstrdup(key); /* (the config layer names it) */
     p->ops = ops;
     p->balancer = bal;
+    pthread_mutex_init(&p->lock, NULL);
     p->peers = gw_xcalloc(n, sizeof(gw_peer));
     for (size_t i = 0; i < n; i++) {
         gw_peer *peer = &p->peers[i];
@@ -120,6 +128,8 @@ gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const gw_balanc
         peer->name = gw_xstrdup(specs[i]);
         peer->pool = p;
         peer->index = (unsigned)i;
+        peer->pins = ops && (ops->flags & GW_BE_PINS_WORKER);
+        peer->idle = gw_xcalloc(gw_nworkers, sizeof(gw_peer_idle));
         peer->max_inflight = max_inflight;
         peer->hash = gw_hash_str(specs[i], strlen(specs[i]));
         if (gw_peer_parse(peer, specs[i], err) != GW_OK) {
@@ -140,6 +150,7 @@ gw_pool *gw_pool_new_app(const char *key, const gw_backend_ops *ops, const gw_ba
     p->ops = ops;
     p->balancer = bal;
     p->app_name = gw_xstrdup(name);
+    pthread_mutex_init(&p->lock, NULL);
     p->peers = gw_xcalloc(nslots, sizeof(gw_peer));
     p->npeers = nslots;
     for (unsigned i = 0; i < nslots; i++) {
@@ -150,6 +161,8 @@ gw_pool *gw_pool_new_app(const char *key, const gw_backend_ops *ops, const gw_ba
         peer->pool = p;
         peer->index = i;
         peer->is_spawn = 1;
+        peer->pins = ops && (ops->flags & GW_BE_PINS_WORKER);
+        peer->idle = gw_xcalloc(gw_nworkers, sizeof(gw_peer_idle));
         peer->hash = gw_hash_str(nm, strlen(nm));
     }
     p->bal_state = bal->init ? bal->init(p) : NULL;
@@ -163,13 +176,16 @@ void gw_pool_inherit(gw_pool *to, const gw_pool *from)
         for (unsigned k = 0; k < from->npeers; k++) {
             const gw_peer *f = &from->peers[k];
             if (strcmp(t->name, f->name) != 0) continue;
-            t->requests = f->requests;
-            t->failures = f->failures;
-            t->retries = f->retries;
-            memcpy(t->responses, f->responses, sizeof(t->responses));
-            t->connect_time = f->connect_time;
-            t->response_time = f->response_time;
+            /* (the old pool still serves: its counters are read as other workers add) */
+            t->requests = gw_atomic_get(&f->requests);
+            t->failures = gw_atomic_get(&f->failures);
+            t->retries = gw_atomic_get(&f->retries);
+            for (int c = 0; c < 6; c++) t->responses[c] = gw_atomic_get(&f->responses[c]);
+            gw_hist_copy(&t->connect_time, &f->connect_time);
+            gw_hist_copy(&t->response_time, &f->response_time);
+            pthread_mutex_lock(&((gw_pool *)from)->lock);
             memcpy(t->last_error, f->last_error, sizeof(t->last_error));
+            pthread_mutex_unlock(&((gw_pool *)from)->lock);
             break;
         }
     }
@@ -179,7 +195,11 @@ void gw_pool_free(gw_pool *p)
 {
     if (p == NULL) return;
     if (p->balancer && p->balancer->destroy) p->balancer->destroy(p->bal_state);
-    for (unsigned i = 0; i < p->npeers; i++) free(p->peers[i].name);
+    for (unsigned i = 0; i < p->npeers; i++) {
+        free(p->peers[i].name);
+        free(p->peers[i].idle);
+    }
+    pthread_mutex_destroy(&p->lock);
     free(p->peers);
     free(p->hc_path);
     free(p->app_name);

@@ -4,11 +4,13 @@
 #ifndef GW_POOL_H
 #define GW_POOL_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #include "gateway/base/backend.h"
 #include "gateway/upstream/backlog.h"
+#include "gateway/worker.h"
 #include "spawn/spawn.h"
 
 struct gw_upconn;
@@ -16,16 +18,28 @@ struct gw_balancer;
 
 enum gw_peer_health { GW_PEER_UP = 0, GW_PEER_DOWN = 1 };
 
+#define GW_MAX_PEERS 2048 /* backends of one pool, at most (the retry bitmap of an exchange) */
+
 /* A latency histogram in seconds, with Prometheus-style cumulative buckets when rendered. */
 #define GW_HIST_N 12
 extern const double gw_hist_bounds[GW_HIST_N - 1]; /* upper bounds; the last bucket is +Inf */
 typedef struct gw_hist {
     uint64_t bucket[GW_HIST_N]; /* not cumulative */
     uint64_t count;
-    double sum;
-} gw_hist;
+    uint64_t sum_ns;
+} gw_hist; /* (atomic: workers add, status reads) */
 void gw_hist_add(gw_hist *h, double seconds);
+/* A consistent-enough copy of a histogram other workers may be adding to. */
+void gw_hist_copy(gw_hist *to, const gw_hist *from);
 
+typedef struct gw_peer_idle { /* one worker's idle keep-alive connections to a peer */
+    struct gw_upconn *list;
+    unsigned n;
+} gw_peer_idle;
+
+/* A peer is shared by every worker: the counters and states marked (atomic) are read and
+ * changed without a lock (gw_atomic_* or the helpers below); last_error under the pool's lock;
+ * idle[w] is worker w's alone. */
 typedef struct gw_peer {
     char *name; /* owned: as configured, "127.0.0.1:3000", "[::1]:80", "unix:/p", "spawn:app" */
     struct sockaddr_storage sa;
@@ -34,24 +48,27 @@ typedef struct gw_peer {
     unsigned index;       /* position in pool->peers */
     uint32_t hash;        /* hash of `name`, for consistent hashing */
 
-    unsigned inflight;      /* requests currently using this peer */
+    unsigned inflight;      /* (atomic) requests currently using this peer */
+    unsigned conns;         /* (atomic) open connections to it, busy or idle, over all workers */
     unsigned max_inflight;  /* max-pool-size, or the process count of a spawned app; 0 = no cap */
-    unsigned peak_inflight; /* most requests it has served at once: bounds idle connections */
-    double disabled_until;  /* passive health: skipped until this time (ev_now); 0 = enabled */
-    int health;             /* active health check verdict: GW_PEER_UP | GW_PEER_DOWN */
+    unsigned peak_inflight; /* (atomic) most requests it served at once: bounds idle connections */
+    int pins;               /* the cap bounds connections, not requests: the protocol's kept
+                               connection holds a backend worker (GW_BE_PINS_WORKER) */
+    double disabled_until;  /* (atomic) passive health: skipped until this time; 0 = enabled */
+    int health;             /* (atomic) active health check verdict: GW_PEER_UP | GW_PEER_DOWN */
     int is_spawn;           /* a process slot of a spawned app ("spawn:NAME") */
     spawn_slot *slot;       /* its slot while bound to the running app (gateway/upstream/spawned.c):
                                usable, in-flight count and cap are the slot's, shared by every
                                pool and generation that reaches the app */
 
-    struct gw_upconn *idle; /* owned list of idle keep-alive connections */
-    unsigned nidle;
+    gw_peer_idle *idle; /* owned: [gw_nworkers], each worker's own */
+    unsigned nidle;     /* (atomic) idle connections over all workers */
 
-    /* counters for status and metrics */
+    /* counters for status and metrics (atomic) */
     uint64_t requests, failures, retries, responses[6]; /* responses[status / 100] */
     gw_hist connect_time;                               /* connect() to established */
     gw_hist response_time;                              /* request sent to response complete */
-    char last_error[96];
+    char last_error[96];                                /* (the pool's lock) */
 } gw_peer;
 
 typedef struct gw_pool {
@@ -63,30 +80,61 @@ typedef struct gw_pool {
     unsigned npeers;
     const struct gw_balancer_ops *balancer;
     void *bal_state; /* owned by the balancer */
-    gw_backlog backlog;
-    unsigned inflight; /* sum over peers */
-    int all_down_logged;
+    pthread_mutex_t lock; /* the backlog, last_error, and handing capacity to waiters */
+    gw_backlog backlog;   /* (its len is read without the lock, atomically) */
+    unsigned inflight;    /* (atomic) sum over peers */
+    int all_down_logged;  /* (atomic) */
     /* active health checks (proxy-core.health-check): hc_path NULL = none */
     char *hc_path;      /* owned */
     double hc_interval; /* seconds */
     void *health;       /* owned by health.c while checks run */
     char *app_name;     /* owned: a spawned app's pool ("spawn:NAME"); its peers are the slots */
     spawn_app *app;     /* the running app while bound (gateway/upstream/spawned.c) */
-    int app_stale;      /* a newer generation's pool serves the app: keep no idle connection */
+    int app_stale;      /* (atomic) a newer generation's pool serves the app: keep no idle
+                           connection */
+    int retired;        /* (atomic) a newer generation took over: keep no idle connection */
+    int app_siblings;   /* (atomic) other pools bound to the same app (they share its slots) */
 } gw_pool;
+
+static inline double gw_peer_disabled_until(const gw_peer *p)
+{
+    double d;
+    __atomic_load(&p->disabled_until, &d, __ATOMIC_RELAXED);
+    return d;
+}
+
+static inline void gw_peer_disable_until(gw_peer *p, double t)
+{
+    __atomic_store(&p->disabled_until, &t, __ATOMIC_RELAXED);
+}
 
 /* Is the peer usable at `now` (enabled and healthy), ignoring capacity? */
 static inline int gw_peer_available(const gw_peer *p, double now)
 {
-    return p->health == GW_PEER_UP && p->disabled_until <= now &&
-           (!p->is_spawn || (p->slot && p->slot->usable));
+    return gw_atomic_get(&p->health) == GW_PEER_UP && gw_peer_disabled_until(p) <= now &&
+           (!p->is_spawn || (p->slot && gw_atomic_get(&p->slot->usable)));
 }
 
-/* Does the peer have room for one more request? */
+/* What the peer's cap bounds (the slot's count for a spawned app's process), and the cap. */
+static inline unsigned *gw_peer_load(gw_peer *p)
+{
+    if (p->slot) return p->pins ? &p->slot->conns : &p->slot->inflight;
+    return p->pins ? &p->conns : &p->inflight;
+}
+
+static inline unsigned gw_peer_cap(const gw_peer *p)
+{
+    return p->slot ? p->slot->cap : p->max_inflight;
+}
+
+/* Does the peer have room for one more request of the calling worker? (A worker's own idle
+ * connection is room for its own requests.) */
 static inline int gw_peer_has_room(const gw_peer *p)
 {
-    if (p->slot) return p->slot->inflight < p->slot->cap;
-    return p->max_inflight == 0 || p->inflight < p->max_inflight;
+    unsigned cap = gw_peer_cap(p);
+    if (cap == 0) return 1;
+    if (p->pins && p->idle[gw_self->index].n > 0) return 1;
+    return __atomic_load_n(gw_peer_load((gw_peer *)p), __ATOMIC_SEQ_CST) < cap;
 }
 
 /* Parse a backend address ("host:port", "[v6]:port", "unix:/path", "spawn:NAME") into `peer`

@@ -10,45 +10,52 @@
 #include "gateway/base/alloc.h"
 #include "gateway/upstream/upstream.h"
 
-/* Every pool bound to an app, over every live generation. */
+/* Every pool bound to an app, over every live generation. Changed by the main thread; read by
+ * any worker (to wake the pools of an app) under the lock. */
+static pthread_mutex_t bound_lock = PTHREAD_MUTEX_INITIALIZER;
 static gw_pool **bound;
 static size_t nbound;
 
-static void on_changed(spawn_app *app)
+/* Wake every pool bound to `app` (any thread; a pool is freed only after it is unbound). */
+static void wake_app(spawn_app *app)
 {
+    pthread_mutex_lock(&bound_lock);
     for (size_t i = 0; i < nbound; i++)
         if (bound[i]->app == app) gw_upstream_pool_wake(bound[i]);
+    pthread_mutex_unlock(&bound_lock);
 }
 
+static void on_changed(spawn_app *app)
+{
+    wake_app(app);
+}
+
+/* Each pool of `app` learns how many others share its slots. Under the lock. */
+static void count_siblings(spawn_app *app)
+{
+    int n = -1;
+    for (size_t i = 0; i < nbound; i++) n += bound[i]->app == app;
+    for (size_t i = 0; i < nbound; i++)
+        if (bound[i]->app == app) gw_atomic_set(&bound[i]->app_siblings, n);
+}
+
+/* The slot is no longer usable: every worker closes its idle connections to it. */
 static void on_stopping(spawn_slot *slot)
 {
-    for (size_t i = 0; i < nbound; i++)
-        if (bound[i]->app == slot->app && slot->index < bound[i]->npeers)
-            gw_upstream_peer_close_idle(&bound[i]->peers[slot->index]);
+    gw_workers_ask_all(GW_WK_RECLAIM);
 }
 
 static unsigned on_waiting(spawn_app *app)
 {
     size_t n = 0;
+    pthread_mutex_lock(&bound_lock);
     for (size_t i = 0; i < nbound; i++)
-        if (bound[i]->app == app) n += bound[i]->backlog.len;
+        if (bound[i]->app == app) n += gw_atomic_get(&bound[i]->backlog.len);
+    pthread_mutex_unlock(&bound_lock);
     return (unsigned)n;
 }
 
 const spawn_hooks gw_spawned_hooks = {on_changed, on_stopping, on_waiting};
-
-/* A pool opens a connection to a slot: every other pool's idle connections to it go. Two routes
- * to one app have two pools, and each pool bounds only its own idle connections: a process that
- * serves one connection at a time (php-cgi with FCGI_KEEP_CONN) would otherwise wait on the
- * other pool's kept connection while this request waits on it. */
-static void on_slot_connect(gw_peer *p)
-{
-    for (size_t i = 0; i < nbound; i++) {
-        gw_pool *b = bound[i];
-        if (b == p->pool || b->app != p->slot->app || p->slot->index >= b->npeers) continue;
-        gw_upstream_peer_close_idle(&b->peers[p->slot->index]);
-    }
-}
 
 static int pool_of(const gw_rt *rt, const gw_pool *pool)
 {
@@ -63,11 +70,12 @@ static void bind_pool(gw_rt *rt, gw_pool *pool)
     if (app == NULL) return; /* (cannot happen: the generation's apps were just synced) */
     /* an older generation's pool for the same app keeps no idle connection from now on: it
      * would pin a process this pool's requests need (this generation's pools, several routes
-     * to one app, keep theirs: on_slot_connect settles between them) */
+     * to one app, keep theirs: a pinning protocol's connections count against the slot's cap
+     * in every pool, and idle ones are reclaimed when another pool's requests wait) */
     for (size_t i = 0; i < nbound; i++) {
         if (bound[i]->app != app || pool_of(rt, bound[i])) continue;
-        bound[i]->app_stale = 1;
-        gw_upstream_pool_release(bound[i]);
+        gw_atomic_set(&bound[i]->app_stale, 1);
+        gw_workers_ask_all(GW_WK_RECLAIM);
     }
     spawn_app_ref(app);
     pool->app = app;
@@ -80,9 +88,12 @@ static void bind_pool(gw_rt *rt, gw_pool *pool)
         p->salen = p->slot->salen;
         p->max_inflight = p->slot->cap; /* the idle-connection bound (upstream_io.c) */
     }
-    gw_upstream_slot_connect = on_slot_connect;
+    gw_upstream_app_wake = wake_app;
+    pthread_mutex_lock(&bound_lock);
     bound = gw_xreallocarray(bound, nbound + 1, sizeof(*bound));
     bound[nbound++] = pool;
+    count_siblings(app);
+    pthread_mutex_unlock(&bound_lock);
 }
 
 spawn_plan *gw_spawned_prepare(gw_rt *rt, char **err)
@@ -100,16 +111,21 @@ void gw_spawned_bind(gw_rt *rt, spawn_plan *plan)
 void gw_spawned_unbind(gw_pool *pool)
 {
     if (pool->app == NULL) return;
+    pthread_mutex_lock(&bound_lock);
     for (size_t i = 0; i < nbound; i++) {
         if (bound[i] != pool) continue;
         bound[i] = bound[--nbound];
         break;
     }
+    count_siblings(pool->app);
+    pthread_mutex_unlock(&bound_lock);
     for (unsigned i = 0; i < pool->npeers; i++) pool->peers[i].slot = NULL;
     spawn_app_unref(pool->app);
     pool->app = NULL;
+    pthread_mutex_lock(&bound_lock);
     if (nbound == 0) {
         free(bound);
         bound = NULL;
     }
+    pthread_mutex_unlock(&bound_lock);
 }

@@ -7,6 +7,7 @@
 #include "gateway/upstream/upstream_int.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +15,16 @@
 #include "gateway/base/alloc.h"
 #include "gateway/base/log.h"
 #include "gateway/upstream/balance.h"
+#include "gateway/worker.h"
 
 static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void on_up_kick(struct ev_loop *loop, ev_idle *w, int revents);
 static void dispatch(gw_exchange *up);
+static int wake_pass(gw_pool *pool, int defer);
 
-static int api_depth; /* > 0 while a starter is inside a gw_exchange_* call */
-int gw_up_stopping;   /* graceful shutdown: keep nothing alive */
+static _Thread_local int api_depth;  /* > 0 while a starter is inside a gw_exchange_* call */
+static _Thread_local int wake_depth; /* > 0 while this thread hands capacity to waiters */
+int gw_up_stopping;                  /* graceful shutdown: keep nothing alive */
 
 /* May ops run now? Only under this exchange's own callback, and not inside a starter's call. */
 static int direct(const gw_exchange *up)
@@ -62,37 +66,162 @@ void gw_up_end(gw_exchange *up, int state, int status, const char *why)
 
 void gw_upstream_shutdown(void)
 {
-    gw_up_stopping = 1;
+    gw_atomic_set(&gw_up_stopping, 1);
 }
 
-void (*gw_upstream_slot_connect)(gw_peer *p);
-
-/* Capacity freed in `pool`: hand it to the oldest waiting requests. */
-void gw_up_wake_backlog(gw_pool *pool)
+static gw_exchange *of_node(gw_backlog_node *n)
 {
-    if (pool->app && !spawn_app_waitable(pool->app)) { /* back-off, nothing alive: 503 now */
-        gw_backlog_node *n;
-        while ((n = gw_backlog_pop(&pool->backlog)) != NULL) {
-            gw_exchange *w = (gw_exchange *)((char *)n - offsetof(gw_exchange, bl));
-            gw_up_set_timer(w, 0);
-            gw_up_end(w, UP_FAILED, 503, "the app is in back-off after failed starts");
+    return (gw_exchange *)((char *)n - offsetof(gw_exchange, bl));
+}
+
+/* spawn/ is the main thread's: asked under the main lock from another worker. */
+static int app_waitable(spawn_app *app)
+{
+    gw_main_lock();
+    int r = spawn_app_waitable(app);
+    gw_main_unlock();
+    return r;
+}
+
+/* Can waiter `w` expect room on a peer of its pool? `used[i]`: room on peer i already handed to
+ * earlier waiters in this pass. A worker's idle connections to a pinning peer are room for its
+ * own waiters only (another worker's waiter would open a connection of its own). */
+static int room_for(gw_pool *pool, const gw_exchange *w, double t, uint16_t *used)
+{
+    for (unsigned i = 0; i < pool->npeers; i++) {
+        gw_peer *p = &pool->peers[i];
+        if (!gw_peer_available(p, t)) continue;
+        unsigned cap = gw_peer_cap(p);
+        if (cap == 0) return 1;
+        unsigned own = p->pins && w->worker == gw_self->index ? p->idle[w->worker].n : 0;
+        if (__atomic_load_n(gw_peer_load(p), __ATOMIC_SEQ_CST) + used[i] < cap + own) {
+            used[i]++;
+            return 1;
         }
+    }
+    return 0;
+}
+
+/* Hand `w` its turn on its own worker: at once on this thread (after the pass), else, or when
+ * `defer`, through its worker's mailbox. Under the pool's lock. */
+static void hand_over(gw_exchange *w, gw_exchange ***mine, int defer)
+{
+    w->woken = 1;
+    w->mnext = NULL;
+    if (w->worker == gw_self->index && !defer) {
+        **mine = w;
+        *mine = &w->mnext;
         return;
     }
-    /* One pass at most: each waiter gets one try. A peer with room is not necessarily one a
-     * given request may use (it already failed there, or X-Rewrite-Backend names another);
-     * such a request queues again at the tail and the next one gets its chance. */
-    for (size_t pass = pool->backlog.len; pass > 0 && pool->backlog.len > 0; pass--) {
-        gw_exchange *w = (gw_exchange *)((char *)pool->backlog.head - offsetof(gw_exchange, bl));
-        int room = 0;
-        double t = gw_up_now(w);
-        for (unsigned i = 0; i < pool->npeers && !room; i++)
-            room = gw_peer_available(&pool->peers[i], t) && gw_peer_has_room(&pool->peers[i]);
-        if (!room) return;
-        gw_backlog_pop(&pool->backlog);
+    gw_worker *wk = &gw_workers[w->worker];
+    pthread_mutex_lock(&wk->lock);
+    w->mnext = wk->woken; /* (taken oldest first: see gw_upstream_mailbox) */
+    wk->woken = w;
+    pthread_mutex_unlock(&wk->lock);
+    ev_async_send(wk->loop, &wk->doorbell);
+}
+
+void (*gw_upstream_app_wake)(spawn_app *app);
+
+/* Capacity freed in `pool` (any thread): hand it to the oldest waiting requests, each on its own
+ * worker. */
+void gw_up_wake_backlog(gw_pool *pool)
+{
+    /* a spawned app's slots are shared by every pool that reaches the app */
+    if (pool->app && gw_atomic_get(&pool->app_siblings) && gw_upstream_app_wake) {
+        gw_upstream_app_wake(pool->app);
+        return;
+    }
+    gw_up_wake_pool(pool);
+}
+
+/* Each waiter gets one try. A peer with room is not necessarily one a given request may use (it
+ * already failed there, or X-Rewrite-Backend names another); such a request queues again at the
+ * tail, and the others get another pass (a few at most). */
+void gw_up_wake_pool(gw_pool *pool)
+{
+    for (int pass = 0; pass < 4 && wake_pass(pool, 0) > 0; pass++) continue;
+}
+
+/* From outside the engine (health, spawn/): the caller may hold locks a dispatch could need
+ * (spawned.c's list of pools), so even this worker's waiters go through its mailbox. */
+void gw_upstream_pool_wake(gw_pool *pool)
+{
+    wake_pass(pool, 1);
+}
+
+/* One pass over the backlog. Returns how many of this worker's waiters went back to it. */
+static int wake_pass(gw_pool *pool, int defer)
+{
+    if (__atomic_load_n(&pool->backlog.len, __ATOMIC_SEQ_CST) == 0) return 0;
+    /* back-off with nothing alive: each waiter's dispatch answers 503 (spawn/ says so on the
+     * main thread: from another one, the main lock may not be taken here, see spawned.c) */
+    int all = pool->app && gw_on_main() && !spawn_app_waitable(pool->app);
+    double t = ev_time();
+    uint16_t used[GW_MAX_PEERS];
+    memset(used, 0, pool->npeers * sizeof(used[0]));
+    gw_exchange *mine = NULL, **tail = &mine;
+    pthread_mutex_lock(&pool->lock);
+    size_t n = pool->backlog.len;
+    for (gw_backlog_node *nd = pool->backlog.head, *next; nd && n > 0; nd = next, n--) {
+        next = nd->next;
+        gw_exchange *w = of_node(nd);
+        if (!all && !room_for(pool, w, t, used)) {
+            if (w->worker != gw_self->index) break; /* (no room but this worker's own idle) */
+            continue;
+        }
+        gw_backlog_remove(&pool->backlog, nd);
+        hand_over(w, &tail, defer);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    int again = 0;
+    wake_depth++;
+    while (mine) {
+        gw_exchange *w = mine;
+        mine = w->mnext;
+        w->woken = 0;
         ev_timer_stop(w->loop, &w->timer);
         dispatch(w);
+        again += w->state == UP_QUEUED;
     }
+    wake_depth--;
+    return again;
+}
+
+void gw_upstream_mailbox(gw_worker *wk)
+{
+    for (;;) { /* one at a time: running one may free another still in the box */
+        pthread_mutex_lock(&wk->lock);
+        gw_exchange **pp = &wk->woken;
+        if (*pp == NULL) {
+            pthread_mutex_unlock(&wk->lock);
+            return;
+        }
+        while ((*pp)->mnext) pp = &(*pp)->mnext; /* the oldest: pushed first */
+        gw_exchange *up = *pp;
+        *pp = NULL;
+        pthread_mutex_unlock(&wk->lock);
+        up->woken = 0;
+        gw_up_cb_enter(up);
+        ev_timer_stop(up->loop, &up->timer);
+        dispatch(up);
+        gw_up_cb_leave(up);
+    }
+}
+
+/* An exchange leaves its worker's mailbox unrun (it is freed). */
+static void mailbox_remove(gw_exchange *up)
+{
+    gw_worker *wk = &gw_workers[up->worker];
+    pthread_mutex_lock(&wk->lock);
+    for (gw_exchange **pp = &wk->woken; *pp; pp = &(*pp)->mnext) {
+        if (*pp == up) {
+            *pp = up->mnext;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&wk->lock);
+    up->woken = 0;
 }
 
 /* How long a queued request sleeps: until its backlog-timeout, or until the first disabled peer
@@ -111,26 +240,47 @@ static double queue_wait(const gw_exchange *up, double t)
     const gw_pool *pool = up->pool;
     for (unsigned i = 0; i < pool->npeers; i++) {
         const gw_peer *p = &pool->peers[i];
-        if (p->health == GW_PEER_UP && p->disabled_until > t && p->disabled_until < until)
-            until = p->disabled_until;
+        double d = gw_peer_disabled_until(p);
+        if (gw_atomic_get(&p->health) == GW_PEER_UP && d > t && d < until) until = d;
     }
     return until - t > 0.001 ? until - t : 0.001;
 }
 
 /* A peer of `pool` was just disabled: each waiter's sleep must end when it comes back, not only
- * at the waiter's backlog-timeout (computed when it queued, before this peer failed). */
-static void rearm_waiters(gw_pool *pool, double t)
+ * at the waiter's backlog-timeout (computed when it queued, before this peer failed). The timers
+ * of this worker's waiters; another worker's waiters try again when capacity frees, or at
+ * their deadline. */
+static int rearm_waiters(gw_pool *pool, double t)
 {
+    int foreign = 0;
+    pthread_mutex_lock(&pool->lock);
     for (gw_backlog_node *n = pool->backlog.head; n; n = n->next) {
-        gw_exchange *w = (gw_exchange *)((char *)n - offsetof(gw_exchange, bl));
-        gw_up_set_timer(w, queue_wait(w, t));
+        gw_exchange *w = of_node(n);
+        if (w->worker == gw_self->index)
+            gw_up_set_timer(w, queue_wait(w, t));
+        else
+            foreign = 1;
     }
+    pthread_mutex_unlock(&pool->lock);
+    return foreign;
 }
 
-void gw_upstream_pool_wake(gw_pool *pool)
+void gw_upstream_rearm(gw_pool *const *pools, size_t n)
 {
-    gw_up_wake_backlog(pool);
+    double t = ev_now(gw_self->loop);
+    for (size_t i = 0; i < n; i++)
+        if (gw_atomic_get(&pools[i]->backlog.len) > 0) rearm_waiters(pools[i], t);
 }
+
+/* Set the peer's last error (status shows it; other workers read it under the lock). */
+static void set_last_error(gw_peer *p, const char *why)
+{
+    pthread_mutex_lock(&p->pool->lock);
+    snprintf(p->last_error, sizeof(p->last_error), "%s", why);
+    pthread_mutex_unlock(&p->pool->lock);
+}
+
+
 
 /* The peer failed before taking the request: disable it (passive health) and retry elsewhere
  * while retries are left. */
@@ -146,16 +296,22 @@ void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int s
         gw_up_fail(up, status, why);
         return;
     }
-    p->failures++;
-    snprintf(p->last_error, sizeof(p->last_error), "%s", why);
+    gw_atomic_add(&p->failures, 1);
+    set_last_error(p, why);
     if (p->is_spawn) {
         /* a spawned process: its supervisor sees it die and replaces it on the same socket,
          * so the slot is neither disabled nor excluded from the retry */
         gw_log(GW_LOG_WARN, "backend %s: %s%s", p->name, why, when);
-        if (status == 503 && p->slot) spawn_slot_refused(p->slot); /* (a connect failed) */
+        if (status == 503 && p->slot) { /* (a connect failed) */
+            gw_main_lock();
+            spawn_slot_refused(p->slot);
+            gw_main_unlock();
+        }
     } else {
-        p->disabled_until = gw_up_now(up) + up->route->disable_time;
-        rearm_waiters(up->pool, gw_up_now(up));
+        gw_peer_disable_until(p, gw_up_now(up) + up->route->disable_time);
+        if (rearm_waiters(up->pool, gw_up_now(up))) /* (and other workers' waiters) */
+            for (unsigned i = 0; i < gw_nworkers; i++)
+                if (i != up->worker) gw_worker_ask(&gw_workers[i], GW_WK_REARM);
         gw_log(GW_LOG_WARN, "backend %s: %s%s; disabled for %.0f s", p->name, why, when,
                up->route->disable_time);
         up->tried[p->index >> 3] |= (uint8_t)(1u << (p->index & 7));
@@ -164,7 +320,7 @@ void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int s
     gw_up_wake_backlog(up->pool); /* the slot it held is free (the peer may be usable again) */
     if (up->retries < up->route->max_retries) {
         up->retries++;
-        p->retries++;
+        gw_atomic_add(&p->retries, 1);
         dispatch(up);
     } else {
         gw_up_fail(up, status, status == 503 ? "no backend accepted the connection" : why);
@@ -210,6 +366,71 @@ static gw_peer *pick_named(gw_pool *pool, const char *name, const uint8_t *tried
     return NULL;
 }
 
+/* Take a unit of the peer's capacity for `up` (the cap holds across workers: the count is
+ * compared and raised in one atomic step). A pinning peer's capacity is its connections: a
+ * worker's own idle connection is taken later, and a new one holds a claim until its socket
+ * exists. Returns 0 when another worker took the last unit first. */
+static int take(gw_exchange *up, gw_peer *p)
+{
+    unsigned cap = gw_peer_cap(p);
+    int own_idle = p->pins && p->idle[up->worker].n > 0;
+    if (cap > 0 && !own_idle && (p->pins || !p->slot)) {
+        unsigned *load = gw_peer_load(p), cur = __atomic_load_n(load, __ATOMIC_SEQ_CST);
+        do {
+            if (cur >= cap) return 0;
+        } while (!__atomic_compare_exchange_n(load, &cur, cur + 1, 1, __ATOMIC_SEQ_CST,
+                                              __ATOMIC_SEQ_CST));
+        up->claim = p->pins;
+    }
+    if (p->slot && !spawn_slot_acquire(p->slot, !p->pins)) { /* (its cap: not pinning) */
+        if (up->claim) gw_up_unclaim(p);
+        up->claim = 0;
+        return 0;
+    }
+    if (!(cap > 0 && !p->pins && !p->slot)) __atomic_fetch_add(&p->inflight, 1, __ATOMIC_SEQ_CST);
+    return 1;
+}
+
+/* Requests queue on a pinning pool: idle connections other workers keep may hold the capacity
+ * (one backend process each); ask for them. */
+static void ask_reclaim(gw_pool *pool)
+{
+    for (unsigned i = 0; i < pool->npeers; i++) {
+        gw_peer *p = &pool->peers[i];
+        unsigned idle = p->slot ? gw_atomic_get(&p->slot->idle) : gw_atomic_get(&p->nidle);
+        if (idle > p->idle[gw_self->index].n || (p->slot && idle > 0)) {
+            gw_workers_ask_all(GW_WK_RECLAIM);
+            return;
+        }
+    }
+}
+
+/* Every candidate is at capacity: wait in the pool's backlog. */
+static void enqueue(gw_exchange *up, double t)
+{
+    gw_pool *pool = up->pool;
+    pthread_mutex_lock(&pool->lock);
+    if (pool->backlog.len >= up->route->max_backlog) {
+        pthread_mutex_unlock(&pool->lock);
+        gw_up_fail(up, 503, "backlog full");
+        return;
+    }
+    up->state = UP_QUEUED;
+    if (up->queued_at == 0) up->queued_at = t; /* a re-queue keeps its deadline */
+    gw_backlog_push(&pool->backlog, &up->bl, t);
+    pthread_mutex_unlock(&pool->lock);
+    gw_up_set_timer(up, queue_wait(up, t));
+    if (pool->app) { /* (starts processes; calls no op) */
+        gw_main_lock();
+        spawn_app_demand(pool->app);
+        gw_main_unlock();
+    }
+    if (pool->npeers && pool->peers[0].pins) ask_reclaim(pool);
+    /* capacity freed on another worker between the pick and the push saw no waiter: look again
+     * (not from inside a wake: that pass goes on) */
+    if (wake_depth == 0) gw_up_wake_backlog(pool);
+}
+
 /* Choose a peer (or wait in the backlog, or fail) and go. */
 static void dispatch(gw_exchange *up)
 {
@@ -217,31 +438,32 @@ static void dispatch(gw_exchange *up)
     double t = gw_up_now(up);
     gw_peer *p;
     int waitable = 0;
-    if (up->pin) { /* a health check: the peer whatever its state, but within its cap */
-        p = gw_peer_has_room(up->pin) ? up->pin : NULL;
-    } else if (up->peer_name) {
-        int unknown;
-        p = pick_named(pool, up->peer_name, up->tried, t, &unknown, &waitable);
-        if (unknown) {
-            gw_up_fail(up, 502, "X-Rewrite-Backend names no backend of this route");
-            return;
-        }
-    } else {
-        p = pool->balancer->pick(pool->bal_state, pool, up->req->path, up->tried, t);
-        if (p == NULL)
-            waitable = pool->app ? spawn_app_waitable(pool->app) : any_waitable(pool, up->tried, t);
-    }
-    if (p == NULL) {
-        if (waitable) { /* every candidate is at capacity: wait */
-            if (pool->backlog.len >= up->route->max_backlog) {
-                gw_up_fail(up, 503, "backlog full");
+    for (int race = 0;; race++) {
+        waitable = 0;
+        if (up->pin) { /* a health check: the peer whatever its state, but within its cap */
+            p = gw_peer_has_room(up->pin) ? up->pin : NULL;
+        } else if (up->peer_name) {
+            int unknown;
+            p = pick_named(pool, up->peer_name, up->tried, t, &unknown, &waitable);
+            if (unknown) {
+                gw_up_fail(up, 502, "X-Rewrite-Backend names no backend of this route");
                 return;
             }
-            up->state = UP_QUEUED;
-            if (up->queued_at == 0) up->queued_at = t; /* a re-queue keeps its deadline */
-            gw_backlog_push(&pool->backlog, &up->bl, t);
-            gw_up_set_timer(up, queue_wait(up, t));
-            if (pool->app) spawn_app_demand(pool->app); /* (starts processes; calls no op) */
+        } else {
+            p = pool->balancer->pick(pool->bal_state, pool, up->req->path, up->tried, t);
+            if (p == NULL)
+                waitable = pool->app ? app_waitable(pool->app) : any_waitable(pool, up->tried, t);
+        }
+        if (p == NULL || take(up, p)) break;
+        if (race == 8) { /* other workers keep taking it: wait for a turn */
+            p = NULL;
+            waitable = 1;
+            break;
+        }
+    }
+    if (p == NULL) {
+        if (waitable && !up->pin) {
+            enqueue(up, t);
             return;
         }
         if (pool->app) {
@@ -256,42 +478,46 @@ static void dispatch(gw_exchange *up)
             gw_up_fail(up, 503, "the backend is at its max-pool-size");
             return;
         }
-        if (!pool->all_down_logged) {
+        if (!gw_atomic_get(&pool->all_down_logged)) {
             gw_log(GW_LOG_ERR, "every backend of pool %s is unavailable", pool->name);
-            pool->all_down_logged = 1;
+            gw_atomic_set(&pool->all_down_logged, 1);
         }
         gw_up_fail(up, 503, "no backend available");
         return;
     }
     up->peer = p;
     up->counted = 1;
-    p->inflight++;
-    pool->inflight++;
-    if (p->slot) spawn_slot_acquire(p->slot);
+    __atomic_fetch_add(&pool->inflight, 1, __ATOMIC_RELAXED);
     if (!up->probe) {
-        pool->all_down_logged = 0;
-        if (p->inflight > p->peak_inflight) p->peak_inflight = p->inflight;
+        if (gw_atomic_get(&pool->all_down_logged)) gw_atomic_set(&pool->all_down_logged, 0);
+        unsigned now_in = gw_atomic_get(&p->inflight);
+        if (now_in > gw_atomic_get(&p->peak_inflight)) gw_atomic_set(&p->peak_inflight, now_in);
         make_tag(up->log_tag, sizeof(up->log_tag), p->name, up->req);
     }
-    gw_upconn *uc = p->idle;
+    gw_peer_idle *mine = &p->idle[up->worker];
+    gw_upconn *uc = mine->list;
     if (uc) { /* (a check takes it too: on a worker-pinning backend a new one would wait) */
-        p->idle = uc->next;
-        p->nidle--;
+        if (up->claim) { /* (a kept connection came back meanwhile: the claim is not needed) */
+            gw_up_unclaim(p);
+            up->claim = 0;
+        }
+        mine->list = uc->next;
+        mine->n--;
+        __atomic_fetch_sub(&p->nidle, 1, __ATOMIC_RELAXED);
+        if (p->slot) __atomic_fetch_sub(&p->slot->idle, 1, __ATOMIC_RELAXED);
         uc->up = up;
         up->uc = uc;
         up->reused = 1;
         gw_up_start_exchange(up);
         return;
     }
-    /* (a process that serves one connection at a time would wait on another pool's idle one) */
-    if (p->slot && gw_upstream_slot_connect) gw_upstream_slot_connect(p);
     gw_up_connect(up);
 }
 
 /* Exchanges are recycled: one is taken and given back per request. */
 #define UP_POOL_MAX 256
-static gw_exchange *up_pool[UP_POOL_MAX];
-static size_t up_npool;
+static _Thread_local gw_exchange *up_pool[UP_POOL_MAX];
+static _Thread_local size_t up_npool;
 
 gw_exchange *gw_exchange_start(const gw_exchange_args *a)
 {
@@ -309,6 +535,7 @@ gw_exchange *gw_exchange_start(const gw_exchange_args *a)
         up = gw_xcalloc(1, sizeof(*up));
     }
     up->loop = a->loop;
+    up->worker = gw_self->index;
     up->ops = a->ops;
     up->ctx = a->ctx;
     up->req = a->req;
@@ -343,8 +570,8 @@ void gw_up_fail(gw_exchange *up, int status, const char *why)
     gw_up_set_timer(up, 0);
     if (up->counted) {
         if (status >= 500 && !up->probe) {
-            up->peer->failures++;
-            snprintf(up->peer->last_error, sizeof(up->peer->last_error), "%s", why);
+            gw_atomic_add(&up->peer->failures, 1);
+            set_last_error(up->peer, why);
         }
         gw_up_peer_release(up);
         gw_up_wake_backlog(up->pool);
@@ -376,6 +603,26 @@ static void on_up_kick(struct ev_loop *loop, ev_idle *w, int revents)
     gw_up_cb_leave(up);
 }
 
+/* Is it still in its pool's backlog (not yet handed capacity)? */
+static int queued(gw_exchange *up)
+{
+    pthread_mutex_lock(&up->pool->lock);
+    int q = up->bl.queued;
+    pthread_mutex_unlock(&up->pool->lock);
+    return q;
+}
+
+/* Take it out of the backlog. Returns 0 when a backlog handed it capacity first (it is in its
+ * worker's mailbox, or about to be dispatched). */
+static int unqueue(gw_exchange *up)
+{
+    pthread_mutex_lock(&up->pool->lock);
+    int q = up->bl.queued;
+    gw_backlog_remove(&up->pool->backlog, &up->bl);
+    pthread_mutex_unlock(&up->pool->lock);
+    return q;
+}
+
 static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     gw_exchange *up = w->data;
@@ -383,14 +630,14 @@ static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents)
     switch (up->state) {
     case UP_QUEUED: {
         double t = gw_up_now(up);
+        if (!queued(up)) break; /* a backlog handed it capacity: its mailbox runs it */
         if (t < queue_deadline(up)) {     /* a disabled peer is back */
             gw_up_wake_backlog(up->pool); /* (may serve, or end, this very request) */
             if (!up->dead && up->state == UP_QUEUED) gw_up_set_timer(up, queue_wait(up, t));
             break;
         }
         gw_up_wake_backlog(up->pool); /* a last try: a peer may have come back just now */
-        if (up->dead || up->state != UP_QUEUED) break;
-        gw_backlog_remove(&up->pool->backlog, &up->bl);
+        if (up->dead || up->state != UP_QUEUED || !unqueue(up)) break;
         gw_up_end(up, UP_FAILED, 503, "backlog timeout");
         break;
     }
@@ -473,7 +720,7 @@ void gw_up_destroy(gw_exchange *up)
     stop_watchers(up);
     gw_bufq_clear(&up->out);
     gw_bufq_clear(&up->rsp.body);
-    if (up_npool < UP_POOL_MAX && !gw_up_stopping) {
+    if (up_npool < UP_POOL_MAX && !gw_up_is_stopping()) {
         up_pool[up_npool++] = up;
         return;
     }
@@ -495,14 +742,18 @@ void gw_exchange_free(gw_exchange *up)
 {
     if (up == NULL || up->dead) return;
     api_depth++;
-    if (up->state == UP_QUEUED) gw_backlog_remove(&up->pool->backlog, &up->bl);
+    int wake = 0;
+    if (up->state == UP_QUEUED && !unqueue(up) && up->woken) {
+        mailbox_remove(up); /* the capacity it was handed goes to the next waiter */
+        wake = 1;
+    }
     up->state = UP_DONE;
     stop_watchers(up);
     if (up->uc) {
         gw_up_uc_close(up->uc);
         up->uc = NULL;
     }
-    int wake = up->counted;
+    wake |= up->counted;
     gw_up_peer_release(up);
     gw_bufq_clear(&up->out);
     gw_bufq_clear(&up->rsp.body);

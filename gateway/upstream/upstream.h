@@ -8,17 +8,28 @@
 #include "gateway/upstream/exchange.h"
 #include "gateway/upstream/pool.h"
 
-/* Free the recycled exchanges (exit). */
+struct gw_worker;
+
+/* Free the calling thread's recycled exchanges and connection structs (exit). */
 void gw_upstream_pool_trim(void);
-/* Capacity may have appeared in `pool` (a peer came back): start waiting requests. */
+/* Capacity may have appeared in `pool` (a peer came back): start waiting requests, on whichever
+ * worker they wait. Any thread. */
 void gw_upstream_pool_wake(gw_pool *pool);
-/* Close every idle connection of a pool (config generation freed). */
+/* Close the calling worker's idle connections of a pool (its generation was replaced, or is
+ * freed). */
 void gw_upstream_pool_release(gw_pool *pool);
-/* Close the peer's idle kept-alive connections (a spawned process about to stop). */
-void gw_upstream_peer_close_idle(gw_peer *p);
-/* Set by gateway/upstream/spawned.c: a new connection is about to be made to a spawned app's
- * process slot (peer->slot); the idle connections other pools keep to that slot go first. */
-extern void (*gw_upstream_slot_connect)(gw_peer *p);
+/* Close the calling worker's idle connections that must go or that another request needs: of a
+ * retired pool, to a process slot no longer usable, and on a pinning pool (FastCGI) whose
+ * capacity requests wait for. `pools`: the worker's current generation's. */
+void gw_upstream_reclaim(gw_pool *const *pools, size_t n);
+/* Reset the timers of the calling worker's waiters in `pools` (a peer was disabled elsewhere:
+ * they must wake when it returns). */
+void gw_upstream_rearm(gw_pool *const *pools, size_t n);
+/* Set by gateway/upstream/spawned.c: capacity freed on a spawned app's slot; wake every pool
+ * bound to the app (any thread). */
+extern void (*gw_upstream_app_wake)(spawn_app *app);
+/* The worker's doorbell: run the exchanges a backlog handed capacity to (gateway/worker.c). */
+void gw_upstream_mailbox(struct gw_worker *w);
 /* Graceful shutdown began: keep no backend connection alive and recycle no exchange. */
 void gw_upstream_shutdown(void);
 

@@ -20,6 +20,7 @@ typedef struct gw_upconn {
     struct gw_exchange *up; /* the exchange using it; NULL while idle */
     unsigned nreq;          /* requests sent on it */
     int head_ready;         /* the exchange's head is encoded already (sent before connected) */
+    int claim;              /* it holds a unit of the peer's connection count (pinning peers) */
     struct gw_upconn *next; /* the peer's idle list */
     gw_buf in;
 } gw_upconn;
@@ -37,6 +38,8 @@ enum up_state {
 
 struct gw_exchange {
     struct ev_loop *loop;
+    unsigned worker;          /* the worker whose loop runs it */
+    struct gw_exchange *mnext; /* its worker's mailbox, while a backlog hands it capacity */
     const gw_exchange_ops *ops;
     void *ctx;
     const gw_req *req;
@@ -64,6 +67,8 @@ struct gw_exchange {
     unsigned reused : 1;     /* the connection came from the idle pool */
     unsigned paused : 1;     /* out_full said yes: not reading until resume */
     unsigned counted : 1;    /* peer->inflight was incremented */
+    unsigned claim : 1;      /* holds a unit of a pinning peer's connection count (no socket yet) */
+    unsigned woken : 1;      /* in its worker's mailbox: a backlog handed it capacity */
     unsigned dead : 1;       /* over: recycled when the outermost callback returns */
     unsigned probe : 1;
     unsigned rejected : 1;     /* the starter refused the response: 502 */
@@ -80,7 +85,12 @@ struct gw_exchange {
     char why[96];
 };
 
-extern int gw_up_stopping; /* graceful shutdown: keep nothing alive */
+extern int gw_up_stopping; /* (atomic) graceful shutdown: keep nothing alive */
+
+static inline int gw_up_is_stopping(void)
+{
+    return gw_atomic_get(&gw_up_stopping);
+}
 
 static inline double gw_up_now(const gw_exchange *up)
 {
@@ -106,9 +116,20 @@ static inline void gw_up_peer_release(gw_exchange *up)
 {
     if (!up->counted) return;
     up->counted = 0;
-    up->peer->inflight--;
-    up->pool->inflight--;
+    if (up->claim) { /* (no connection was made with it) */
+        __atomic_fetch_sub(gw_peer_load(up->peer), 1, __ATOMIC_SEQ_CST);
+        up->claim = 0;
+    }
+    __atomic_fetch_sub(&up->peer->inflight, 1, __ATOMIC_SEQ_CST);
+    __atomic_fetch_sub(&up->pool->inflight, 1, __ATOMIC_RELAXED);
     if (up->peer->slot) spawn_slot_release(up->peer->slot);
+}
+
+/* A unit of a pinning peer's connection count given back (a claim a kept connection made
+ * unnecessary). */
+static inline void gw_up_unclaim(gw_peer *p)
+{
+    __atomic_fetch_sub(gw_peer_load(p), 1, __ATOMIC_SEQ_CST);
 }
 
 /* upstream.c */
@@ -116,10 +137,14 @@ void gw_up_kick(gw_exchange *up);
 void gw_up_end(gw_exchange *up, int state, int status, const char *why);
 void gw_up_fail(gw_exchange *up, int status, const char *why);
 void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int status);
-void gw_up_wake_backlog(gw_pool *pool);
+void gw_up_wake_backlog(gw_pool *pool); /* (and the pools of the same spawned app) */
+void gw_up_wake_pool(gw_pool *pool);
+void gw_up_dispatch_woken(gw_exchange *up);
 
 /* upstream_io.c */
 void gw_up_uc_close(gw_upconn *uc);
+/* Close the calling worker's idle connections to `p`. */
+void gw_up_close_idle(gw_peer *p);
 /* Free the recycled connection structs (exit). */
 void gw_up_uc_trim(void);
 void gw_up_set_timer(gw_exchange *up, double after);

@@ -23,8 +23,8 @@ static void on_up_io(struct ev_loop *loop, ev_io *w, int revents);
 /* Backend connection structs are recycled: a protocol without keep-alive (SCGI) takes and gives
  * back one per request, and malloc's slow path showed in its profile. */
 #define UC_POOL_MAX 64
-static gw_upconn *uc_pool[UC_POOL_MAX];
-static size_t uc_npool;
+static _Thread_local gw_upconn *uc_pool[UC_POOL_MAX];
+static _Thread_local size_t uc_npool;
 
 static gw_upconn *uc_new(void)
 {
@@ -40,7 +40,12 @@ void gw_up_uc_close(gw_upconn *uc)
     ev_io_stop(uc->loop, &uc->io);
     if (uc->fd >= 0) close(uc->fd);
     gw_buf_free(&uc->in);
-    if (uc_npool < UC_POOL_MAX && !gw_up_stopping)
+    if (uc->claim) { /* a pinning peer's connection: its capacity is free again */
+        uc->claim = 0;
+        __atomic_fetch_sub(gw_peer_load(uc->peer), 1, __ATOMIC_SEQ_CST);
+        if (!uc->up) gw_up_wake_backlog(uc->peer->pool); /* (an exchange's owner wakes it) */
+    }
+    if (uc_npool < UC_POOL_MAX && !gw_up_is_stopping())
         uc_pool[uc_npool++] = uc;
     else
         free(uc);
@@ -51,13 +56,20 @@ void gw_up_uc_trim(void)
     while (uc_npool > 0) free(uc_pool[--uc_npool]);
 }
 
+static void idle_count(gw_peer *p, int d)
+{
+    __atomic_fetch_add(&p->nidle, (unsigned)d, __ATOMIC_RELAXED);
+    if (p->slot) __atomic_fetch_add(&p->slot->idle, (unsigned)d, __ATOMIC_RELAXED);
+}
+
 static void idle_remove(gw_upconn *uc)
 {
-    gw_peer *p = uc->peer;
-    for (gw_upconn **pp = &p->idle; *pp; pp = &(*pp)->next) {
+    gw_peer_idle *mine = &uc->peer->idle[gw_self->index];
+    for (gw_upconn **pp = &mine->list; *pp; pp = &(*pp)->next) {
         if (*pp == uc) {
             *pp = uc->next;
-            p->nidle--;
+            mine->n--;
+            idle_count(uc->peer, -1);
             return;
         }
     }
@@ -78,16 +90,24 @@ static void on_uc_io(struct ev_loop *loop, ev_io *w, int revents)
 
 /* Keep the connection for the next request, or close it. Never more idle connections than the
  * peer can serve at once: its cap, or the most it has served concurrently. */
+/* Must the worker's idle connections to `p` go? (The pool was replaced; a spawned app's slot
+ * is stopping, or another generation's pool took the app over: a kept connection would pin its
+ * process.) */
+static int idle_unwanted(const gw_peer *p)
+{
+    return gw_atomic_get(&p->pool->retired) ||
+           (p->slot && (!gw_atomic_get(&p->slot->usable) || gw_atomic_get(&p->pool->app_stale)));
+}
+
 static void uc_release(gw_upconn *uc, int reusable)
 {
     gw_peer *p = uc->peer;
-    unsigned cap = p->max_inflight ? p->max_inflight : p->peak_inflight;
+    unsigned cap = p->max_inflight ? p->max_inflight : gw_atomic_get(&p->peak_inflight);
     if (cap > UP_IDLE_MAX) cap = UP_IDLE_MAX;
+    gw_peer_idle *mine = &p->idle[gw_self->index];
     uc->up = NULL;
-    /* (a spawned app's slot: not once its process is stopping, nor for a pool another
-     * generation has taken over, whose kept connection would pin the process) */
-    if (!reusable || gw_up_stopping || p->nidle >= cap || gw_buf_unread(&uc->in) > 0 ||
-        (p->slot && (!p->slot->usable || p->pool->app_stale))) {
+    if (!reusable || gw_up_is_stopping() || mine->n >= cap || gw_buf_unread(&uc->in) > 0 ||
+        idle_unwanted(p)) {
         gw_up_uc_close(uc);
         return;
     }
@@ -97,24 +117,52 @@ static void uc_release(gw_upconn *uc, int reusable)
         ev_io_start(uc->loop, &uc->io);
     }
     gw_buf_free(&uc->in); /* idle connections hold no buffer */
-    uc->next = p->idle;
-    p->idle = uc;
-    p->nidle++;
+    uc->next = mine->list;
+    mine->list = uc;
+    mine->n++;
+    idle_count(p, 1);
 }
 
-void gw_upstream_peer_close_idle(gw_peer *p)
+void gw_up_close_idle(gw_peer *p)
 {
-    while (p->idle) {
-        gw_upconn *uc = p->idle;
-        p->idle = uc->next;
+    gw_peer_idle *mine = &p->idle[gw_self->index];
+    while (mine->list) {
+        gw_upconn *uc = mine->list;
+        mine->list = uc->next;
+        mine->n--;
+        idle_count(p, -1);
         gw_up_uc_close(uc);
     }
-    p->nidle = 0;
 }
 
 void gw_upstream_pool_release(gw_pool *pool)
 {
-    for (unsigned i = 0; i < pool->npeers; i++) gw_upstream_peer_close_idle(&pool->peers[i]);
+    for (unsigned i = 0; i < pool->npeers; i++) gw_up_close_idle(&pool->peers[i]);
+}
+
+/* Do requests wait for the capacity of pinning peer `p` (in its pool, or for its process slot
+ * in any pool of `pools`)? */
+static int capacity_wanted(const gw_peer *p, gw_pool *const *pools, size_t n)
+{
+    if (gw_atomic_get(&p->pool->backlog.len) > 0) return 1;
+    if (p->slot == NULL) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (pools[i]->app && pools[i]->app == p->pool->app &&
+            gw_atomic_get(&pools[i]->backlog.len) > 0)
+            return 1;
+    return 0;
+}
+
+void gw_upstream_reclaim(gw_pool *const *pools, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        gw_pool *pool = pools[i];
+        for (unsigned k = 0; k < pool->npeers; k++) {
+            gw_peer *p = &pool->peers[k];
+            if (p->idle[gw_self->index].n == 0) continue;
+            if (idle_unwanted(p) || (p->pins && capacity_wanted(p, pools, n))) gw_up_close_idle(p);
+        }
+    }
 }
 
 /* Arm the exchange's one timer `after` seconds from now (0: stop it). ev_timer_again moves an
@@ -269,7 +317,7 @@ static int encode_request(gw_exchange *up)
     up->body_sent_last = 0;
     up->sent_any = up->recv_any = 0;
     int keepalive = (ops->flags & GW_BE_KEEPALIVE) && up->route->ka_requests > 0 &&
-                    up->uc->nreq + 1 < up->route->ka_requests && !gw_up_stopping;
+                    up->uc->nreq + 1 < up->route->ka_requests && !gw_up_is_stopping();
     if ((ops->flags & GW_BE_PINS_WORKER) && up->peer->max_inflight == 0) keepalive = 0;
     if (up->req->upgrade) keepalive = 0;
     up->uc->nreq++;
@@ -290,7 +338,7 @@ void gw_up_start_exchange(gw_exchange *up)
         return;
     }
     up->sent_to = up->peer->name;
-    if (!up->probe) up->peer->requests++;
+    if (!up->probe) gw_atomic_add(&up->peer->requests, 1);
     gw_up_pump_send(up);
 }
 
@@ -340,6 +388,8 @@ void gw_up_connect(gw_exchange *up)
     ev_io_init(&uc->io, on_uc_io, fd, EV_WRITE);
     uc->io.data = uc;
     uc->up = up;
+    uc->claim = up->claim; /* (the connection holds the peer's capacity from now on) */
+    up->claim = 0;
     up->uc = uc;
     up->reused = 0;
     up->t_connect = gw_up_now(up);
@@ -364,6 +414,8 @@ static void early_close(gw_exchange *up, const char *why)
 {
     if (body_replayable(up)) {
         if (up->reused) { /* a stale kept-alive connection: try a fresh one, same peer */
+            up->claim = up->uc->claim; /* (its capacity goes to the new one) */
+            up->uc->claim = 0;
             gw_up_uc_close(up->uc);
             up->uc = NULL;
             gw_up_connect(up);
@@ -383,14 +435,20 @@ static void finish(gw_exchange *up)
     gw_up_set_timer(up, 0);
     int st = up->rsp.status;
     if (!up->probe) {
-        if (st >= 100 && st < 600) up->peer->responses[st / 100]++;
+        if (st >= 100 && st < 600) gw_atomic_add(&up->peer->responses[st / 100], 1);
         gw_hist_add(&up->peer->response_time, gw_up_now(up) - up->t_connected);
     }
     /* an answer that came before the whole request went out leaves the stream mid-message */
+    gw_peer *p = up->peer;
     uc_release(up->uc, ops->reusable(up->st) && up->body_sent_last && up->out.bytes == 0);
     up->uc = NULL;
     gw_up_peer_release(up);
     gw_up_wake_backlog(up->pool);
+    /* a pinning peer's connection kept idle while requests of other workers still wait for its
+     * capacity: it goes, and its capacity with it (this worker's waiters took theirs above) */
+    if (p->pins && p->idle[gw_self->index].n > 0 &&
+        gw_atomic_get(&up->pool->backlog.len) > 0)
+        gw_up_close_idle(p);
     gw_up_end(up, UP_FINISHED, 0, NULL);
 }
 
@@ -492,7 +550,11 @@ void gw_up_do_read(gw_exchange *up)
         }
         if (up->rsp.head_done && !up->head_given) {
             up->head_given = 1;
-            if (up->peer->slot) spawn_slot_answered(up->peer->slot);
+            if (up->peer->slot && !gw_atomic_get(&up->peer->slot->answered)) {
+                gw_main_lock(); /* (spawn/ is the main thread's) */
+                spawn_slot_answered(up->peer->slot);
+                gw_main_unlock();
+            }
             if (up->rsp.upgrade) {
                 up->state = UP_TUNNEL;
                 gw_up_set_timer(up, 0);

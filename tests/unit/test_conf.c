@@ -510,9 +510,11 @@ static const struct {
     {"else { }\n", "test.conf:1: 'else' must follow the '}' of a condition block"},
     {"$HTTP[\"url\"] == \"/\" { } else { } else { }\n",
      "test.conf:1: 'else' must follow the '}' of a condition block"},
-    {"elseif $HTTP[\"url\"] == \"/\" { }\n", "test.conf:1: 'elseif' is not supported"},
-    {"$HTTP[\"url\"] == \"/\" { }\nelse if $HTTP[\"url\"] == \"/a\" { }\n",
-     "test.conf:2: 'else if' is not supported"},
+    {"elseif $HTTP[\"url\"] == \"/\" { }\n",
+     "test.conf:1: 'elseif' must follow the '}' of a condition block"},
+    {"$HTTP[\"url\"] == \"/\" { } else { }\nelse if $HTTP[\"url\"] == \"/a\" { }\n",
+     "test.conf:2: 'else' must follow the '}' of a condition block"},
+    {"elsif $HTTP[\"url\"] == \"/\" { }\n", "test.conf:1: 'elsif' is not supported"},
     {"$HTTP[\"url\"] == \"/\" { } else 5", "test.conf:1: expected a condition or '{' after "
                                            "'else', found the number 5"},
     {"server.tag = \n", "test.conf:1: expected a value (a \"string\", a number, a ( list ), "

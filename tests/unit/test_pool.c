@@ -169,7 +169,7 @@ START_TEST(test_hist)
     ck_assert_uint_eq(h.bucket[GW_HIST_N - 2], 1);
     ck_assert_uint_eq(h.bucket[GW_HIST_N - 1], 1);
     ck_assert_uint_eq(h.count, 5);
-    ck_assert_double_eq_tol(h.sum, 0.0005 + 0.001 + 0.0011 + 2.5 + 100, 1e-9);
+    ck_assert_double_eq_tol(h.sum_ns / 1e9, 0.0005 + 0.001 + 0.0011 + 2.5 + 100, 1e-8);
 }
 END_TEST
 
