@@ -40,9 +40,58 @@ static void pool_release(gw_pool *pool)
     gw_spawned_unbind(pool);
 }
 
+/* A backend's health is one state for every pool of the generation that reaches it without a
+ * check of its own (another route, a block without the check): what a check decides, each of
+ * them follows. (A pool with its own check, on another path, follows that one.) */
+static void share_health(const gw_rt *rt, const gw_peer *from)
+{
+    int h = gw_atomic_get(&from->health);
+    for (size_t i = 0; i < rt->npools; i++) {
+        gw_pool *pool = rt->pools[i];
+        int changed = 0;
+        for (unsigned k = 0; k < pool->npeers; k++) {
+            gw_peer *p = &pool->peers[k];
+            if (pool->hc_path || p->is_spawn || strcmp(p->name, from->name) != 0) continue;
+            if (gw_atomic_get(&p->health) == h) continue;
+            gw_atomic_set(&p->health, h);
+            char why[sizeof(p->last_error)]; /* (one pool's lock at a time) */
+            pthread_mutex_lock(&from->pool->lock);
+            memcpy(why, from->last_error, sizeof(why));
+            pthread_mutex_unlock(&from->pool->lock);
+            pthread_mutex_lock(&pool->lock);
+            memcpy(p->last_error, why, sizeof(why));
+            pthread_mutex_unlock(&pool->lock);
+            changed = 1;
+        }
+        if (changed && h == GW_PEER_UP) gw_upstream_pool_wake(pool);
+    }
+}
+
 static void health_changed(gw_pool *pool, gw_peer *peer)
 {
+    share_health(gw_srv.rt, peer);
     gw_upstream_pool_wake(pool);
+}
+
+/* A new generation: each checked backend keeps the state its checks gave it (a backend that was
+ * down stays down until its checks pass), and every pool follows the checked ones. */
+static void carry_health(gw_rt *rt, const gw_rt *old)
+{
+    for (size_t i = 0; i < rt->npools; i++) {
+        gw_pool *pool = rt->pools[i];
+        if (pool->hc_path == NULL) continue;
+        for (unsigned k = 0; k < pool->npeers; k++)
+            for (size_t j = 0; j < old->npools; j++)
+                for (unsigned m = 0; m < old->pools[j]->npeers; m++) {
+                    const gw_peer *o = &old->pools[j]->peers[m];
+                    if (old->pools[j]->hc_path && strcmp(o->name, pool->peers[k].name) == 0)
+                        gw_atomic_set(&pool->peers[k].health, gw_atomic_get(&o->health));
+                }
+    }
+    for (size_t i = 0; i < rt->npools; i++)
+        for (unsigned k = 0; rt->pools[i]->hc_path && k < rt->pools[i]->npeers; k++)
+            if (gw_atomic_get(&rt->pools[i]->peers[k].health) == GW_PEER_DOWN)
+                share_health(rt, &rt->pools[i]->peers[k]);
 }
 
 static void usage(FILE *out)
@@ -109,6 +158,11 @@ static void on_worker_reclaim(gw_worker *w)
     if (w->rt) gw_upstream_reclaim(w->rt->pools, w->rt->npools);
 }
 
+static void on_worker_rearm(gw_worker *w)
+{
+    if (w->rt) gw_upstream_rearm(w->rt->pools, w->rt->npools);
+}
+
 static void on_worker_exit(gw_worker *w)
 {
     gw_conns_close_all();
@@ -150,8 +204,9 @@ static int open_logs(const gw_rt *rt)
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 {
     char *err = NULL;
-    if (gw_atomic_get(&gw_srv.stopping)) return; /* the listeners are retired: a reload would
-                                                     open them again */
+    if (gw_atomic_get(&gw_srv.stopping))
+        return; /* the listeners are retired: a reload would
+                    open them again */
     gw_rt *rt = gw_rt_load(conf_path, &err);
     if (rt == NULL) {
         gw_log(GW_LOG_ERR, "reload refused, the running config stays: %s", err);
@@ -173,6 +228,7 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
         for (size_t k = 0; k < old->npools; k++)
             if (strcmp(rt->pools[i]->name, old->pools[k]->name) == 0)
                 gw_pool_inherit(rt->pools[i], old->pools[k]);
+    carry_health(rt, old);
     for (size_t k = 0; k < old->npools; k++) /* its pools keep no idle connection from now on */
         gw_atomic_set(&old->pools[k]->retired, 1);
     if (gw_rt_workers(rt) != gw_nworkers)
@@ -181,8 +237,8 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     pthread_mutex_lock(&gw_srv.lock);
     gw_srv.rt = rt;
     pthread_mutex_unlock(&gw_srv.lock);
-    on_worker_sync(gw_self);         /* (the main thread's own worker, now) */
-    gw_workers_ask_all(GW_WK_SYNC);  /* every other worker takes it on its own thread */
+    on_worker_sync(gw_self);        /* (the main thread's own worker, now) */
+    gw_workers_ask_all(GW_WK_SYNC); /* every other worker takes it on its own thread */
     gw_rt_unref(old); /* requests in flight keep their own references, workers theirs */
     open_logs(rt);
     if (rt->warning) gw_log(GW_LOG_WARN, "%s", rt->warning);
@@ -335,6 +391,7 @@ int main(int argc, char **argv)
     gw_self->rt = rt; /* (the main thread's worker; the others take it when they start) */
     gw_worker_on_sync = on_worker_sync;
     gw_worker_on_reclaim = on_worker_reclaim;
+    gw_worker_on_rearm = on_worker_rearm;
     gw_worker_on_exit = on_worker_exit;
     /* the launcher is forked now, while the process is small and before privileges drop */
     spawn_plan *plan = NULL;
@@ -375,7 +432,7 @@ int main(int argc, char **argv)
     ev_signal_start(loop, &sig_hup);
     ev_signal_start(loop, &sig_usr1);
     log_started(rt);
-    gw_workers_start(); /* (signals stay with the main thread: libev blocks them elsewhere) */
+    gw_workers_start();       /* (signals stay with the main thread: libev blocks them elsewhere) */
     gw_listeners_start_all(); /* (only now: connections meet a process that dropped privileges
                                  and handles its signals) */
     ev_run(loop, 0);

@@ -4,16 +4,20 @@
 
 #include "gateway/worker.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "gateway/base/alloc.h"
 #include "gateway/base/buf.h"
 #include "gateway/upstream/upstream.h"
 
-static gw_worker worker0 = {.lock = PTHREAD_MUTEX_INITIALIZER, .running = 1};
+static gw_worker worker0 = {.lock = PTHREAD_MUTEX_INITIALIZER, .running = 1, .epoll_fd = -1};
 gw_worker *gw_workers = &worker0;
 unsigned gw_nworkers = 1;
 _Thread_local gw_worker *gw_self = &worker0;
@@ -56,6 +60,47 @@ static void on_doorbell(struct ev_loop *loop, ev_async *a, int revents)
     gw_upstream_mailbox(w);
 }
 
+/* The epoll descriptors open now (libev keeps its loop's to itself: a new loop's is the one
+ * that appears when it is made). */
+static int eventpoll_fds(int *fds, int cap)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < cap) {
+        char path[300], target[64];
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+        ssize_t k = readlink(path, target, sizeof(target) - 1);
+        if (k < 0) continue;
+        target[k] = '\0';
+        if (strcmp(target, "anon_inode:[eventpoll]") == 0) fds[n++] = atoi(e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+/* The one epoll descriptor in `after` that is not in `before`, or -1. */
+static int new_epoll_fd(const int *before, int nb, const int *after, int na)
+{
+    int found = -1;
+    for (int i = 0; i < na; i++) {
+        int known = 0;
+        for (int k = 0; k < nb; k++) known |= before[k] == after[i];
+        if (known) continue;
+        if (found >= 0) return -1;
+        found = after[i];
+    }
+    return found;
+}
+
+int gw_worker_forget_fd(int fd)
+{
+    gw_worker *w = gw_self;
+    if (w->epoll_fd < 0 || ev_backend(w->loop) != EVBACKEND_EPOLL) return 0;
+    return epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL) == 0 || errno == ENOENT;
+}
+
 static void worker_setup(gw_worker *w, unsigned index, struct ev_loop *loop)
 {
     w->index = index;
@@ -75,9 +120,17 @@ void gw_workers_init(unsigned n, struct ev_loop *main_loop)
         gw_self = &gw_workers[0];
     }
     gw_nworkers = n;
+    int before[64], after[64];
+    int nb = eventpoll_fds(before, 64);
     worker_setup(&gw_workers[0], 0, main_loop);
-    for (unsigned i = 1; i < n; i++)
+    gw_workers[0].epoll_fd = nb == 1 ? before[0] : -1; /* (the main loop's, made first) */
+    for (unsigned i = 1; i < n; i++) {
         worker_setup(&gw_workers[i], i, ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK));
+        int na = eventpoll_fds(after, 64);
+        gw_workers[i].epoll_fd = new_epoll_fd(before, nb, after, na);
+        memcpy(before, after, sizeof(after));
+        nb = na;
+    }
     if (n > 1) {
         pthread_mutex_lock(&main_lock);
         ev_set_loop_release_cb(main_loop, main_release, main_acquire);

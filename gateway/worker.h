@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "gateway/base/atomic.h"
+
 #define GW_MAX_WORKERS 256
 
 struct gw_exchange;
@@ -32,6 +34,7 @@ typedef struct gw_worker {
     int paused;            /* not accepting: max-connections reached */
     int running;           /* the thread's loop runs (atomic; main reads it while stopping) */
     ev_timer stop_timer;   /* graceful shutdown: until its connections are done */
+    int epoll_fd;          /* its loop's epoll set, -1 if unknown (libev does not say) */
 } gw_worker;
 
 enum {
@@ -46,6 +49,10 @@ extern _Thread_local gw_worker *gw_self; /* the calling thread's worker */
 
 /* Set up `n` workers (worker 0 on `main_loop`, the calling thread's). Threads start later. */
 void gw_workers_init(unsigned n, struct ev_loop *main_loop);
+/* Take `fd` out of the calling worker's epoll set at once (libev would only when it is closed,
+ * or at a spurious event): the socket is about to belong to another worker. Returns 0 when that
+ * cannot be done (the fd must then stay with this worker). */
+int gw_worker_forget_fd(int fd);
 /* Start the threads of workers 1..n-1; each runs its loop until gw_worker_stop_loop. */
 void gw_workers_start(void);
 /* Wait for every worker thread to end; free what workers own (at exit). */
@@ -76,10 +83,5 @@ extern void (*gw_worker_on_exit)(gw_worker *w);
  * while holding a pool lock. */
 void gw_main_lock(void);
 void gw_main_unlock(void);
-
-/* Relaxed atomics for counters that one thread writes and others read, or several add to. */
-#define gw_atomic_get(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define gw_atomic_set(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define gw_atomic_add(p, v) ((void)__atomic_fetch_add((p), (v), __ATOMIC_RELAXED))
 
 #endif

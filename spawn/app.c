@@ -445,7 +445,9 @@ static const char *slot_state_name(const spawn_slot *s)
     case SPAWN_SLOT_STOPPING:
         return "stopping";
     case SPAWN_SLOT_READY:
-        return spawn_slot_inflight(s) == 0 ? "idle" : spawn_slot_inflight(s) >= s->cap ? "busy" : "ready";
+        return spawn_slot_inflight(s) == 0        ? "idle"
+               : spawn_slot_inflight(s) >= s->cap ? "busy"
+                                                  : "ready";
     default:
         return "stopped";
     }
@@ -495,9 +497,8 @@ void spawn_status_json(gw_bufq *out)
                     "\"inflight\":%u,\"restarts\":%u,\"last_exit\":\"%s\",\"start_seconds\":%.6f,"
                     "\"socket\":",
                     pfirst ? "" : ",", i, (long)s->pid, slot_state_name(s), now - s->started_at,
-                    (unsigned long long)__atomic_load_n(&s->requests, __ATOMIC_RELAXED),
-                    spawn_slot_inflight(s), s->restarts, s->last_exit,
-                    s->ready_at ? s->ready_at - s->started_at : 0.0);
+                    (unsigned long long)gw_atomic_get(&s->requests), spawn_slot_inflight(s),
+                    s->restarts, s->last_exit, s->ready_at ? s->ready_at - s->started_at : 0.0);
                 put_json_str(out, s->addr);
                 gw_bufq_appendf(out, "}");
                 pfirst = 0;

@@ -107,9 +107,9 @@ void spawn_proc_start(spawn_slot *s)
     s->ready_at = 0;
     spawn_slot_set_idle_since(s, s->started_at);
     s->pid = 0;
-    __atomic_store_n(&s->requests, 0, __ATOMIC_RELAXED);
+    gw_atomic_set(&s->requests, 0);
     s->kill_owed = s->timed_out = 0;
-    __atomic_store_n(&s->answered, 0, __ATOMIC_RELAXED);
+    gw_atomic_set(&s->answered, 0);
     s->launch_id = ++spawn_g.next_launch;
     app->starts++;
     if (app->unreplaced > 0) { /* it replaces a process that died */
@@ -254,7 +254,7 @@ void spawn_slot_refused(spawn_slot *s)
 
 void spawn_slot_answered(spawn_slot *s)
 {
-    __atomic_store_n(&s->answered, 1, __ATOMIC_RELAXED);
+    gw_atomic_set(&s->answered, 1);
     s->app->failures = 0; /* it served: not a failed start, however it ends */
     if (s->state == SPAWN_SLOT_STARTING && s->pid) mark_ready(s);
 }
@@ -274,7 +274,7 @@ int spawn_slot_acquire(spawn_slot *s, int capped)
         spawn_slot_release(s);
         return 0;
     }
-    __atomic_fetch_add(&s->requests, 1, __ATOMIC_RELAXED);
+    gw_atomic_add(&s->requests, 1);
     return 1;
 }
 
@@ -436,7 +436,8 @@ static void slot_exited(spawn_slot *s, int status)
         spawn_slot_drain(s);
         return;
     }
-    if (spawn_slot_inflight(s) > 0 || spawn_slot_queued(s)) { /* connections wait for this very slot */
+    if (spawn_slot_inflight(s) > 0 ||
+        spawn_slot_queued(s)) { /* connections wait for this very slot */
         spawn_proc_start(s);
         return;
     }

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "gateway/base/atomic.h"
 #include "gateway/base/buf.h"
 #include "spawn/launch.h"
 
@@ -47,13 +48,14 @@ enum spawn_slot_state {
  * any worker thread, atomically; it changes inflight only through spawn_slot_acquire /
  * spawn_slot_release, and conns and idle are its own. */
 typedef struct spawn_slot {
-    int usable;        /* (atomic) a process that takes requests: starting (when its socket is
-                          portico's) or ready, and not stopping */
-    unsigned inflight; /* (atomic) portico's requests on this slot, over every pool and generation */
-    unsigned cap;      /* the app's concurrency */
-    unsigned conns;    /* (atomic, the gateway's) open connections, for a protocol whose kept
-                          connection holds the process (FastCGI): bounded by cap */
-    unsigned idle;     /* (atomic, the gateway's) of those, idle kept-alive ones */
+    int usable; /* (atomic) a process that takes requests: starting (when its socket is
+                   portico's) or ready, and not stopping */
+    unsigned
+        inflight;   /* (atomic) portico's requests on this slot, over every pool and generation */
+    unsigned cap;   /* the app's concurrency */
+    unsigned conns; /* (atomic, the gateway's) open connections, for a protocol whose kept
+                       connection holds the process (FastCGI): bounded by cap */
+    unsigned idle;  /* (atomic, the gateway's) of those, idle kept-alive ones */
     spawn_app *app;
     unsigned index;
     int state; /* enum spawn_slot_state */
@@ -87,14 +89,12 @@ static inline unsigned spawn_slot_inflight(const spawn_slot *s)
 
 static inline double spawn_slot_idle_since(const spawn_slot *s)
 {
-    double d;
-    __atomic_load(&s->idle_since, &d, __ATOMIC_RELAXED);
-    return d;
+    return gw_atomic_get_double(&s->idle_since);
 }
 
 static inline void spawn_slot_set_idle_since(spawn_slot *s, double t)
 {
-    __atomic_store(&s->idle_since, &t, __ATOMIC_RELAXED);
+    gw_atomic_set_double(&s->idle_since, t);
 }
 
 static inline void spawn_set_usable(spawn_slot *s, int usable)

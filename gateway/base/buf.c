@@ -93,7 +93,7 @@ void gw_buf_compact(gw_buf *b)
 
 /* ---- gw_bufq ---- */
 
-#define BLK_POOL_MAX 1024 /* 16 MiB of recycled blocks at most */
+#define BLK_POOL_MAX 1024              /* 16 MiB of recycled blocks at most */
 static _Thread_local gw_blk *blk_free; /* (each worker recycles its own) */
 static _Thread_local size_t blk_nfree;
 

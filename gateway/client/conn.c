@@ -70,7 +70,8 @@ static void request_reset(gw_conn *c)
 {
     if (c->status) {
         gw_accesslog_write(c);
-        if (c->status >= 100 && c->status < 600) gw_atomic_add(&gw_self->responses[c->status / 100], 1);
+        if (c->status >= 100 && c->status < 600)
+            gw_atomic_add(&gw_self->responses[c->status / 100], 1);
     }
     gw_exchange_free(c->up);
     c->up = NULL;
@@ -376,8 +377,8 @@ static void finish_request(gw_conn *c)
 {
     /* a backend may answer before the whole body arrived: its rest cannot be told apart from
      * the next request, so such a connection closes */
-    int close_it = c->resp_close || gw_atomic_get(&gw_srv.stopping) || c->nreq >= (unsigned)srv(c)->ka_requests ||
-                   !body_read(c);
+    int close_it = c->resp_close || gw_atomic_get(&gw_srv.stopping) ||
+                   c->nreq >= (unsigned)srv(c)->ka_requests || !body_read(c);
     if (close_it) linger_mark(c); /* while the request still says what was read */
     request_reset(c);
     if (close_it) {
@@ -424,8 +425,8 @@ static void dispatch_request(gw_conn *c)
 static void handle_request(gw_conn *c)
 {
     const gw_server_conf *s = srv(c);
-    if (gw_status_handle(c)) return;
     gw_request_route(c);
+    if (gw_status_handle(c)) return;
     if (c->route->pool == NULL) {
         send_error(c, 404);
         return;
@@ -571,8 +572,8 @@ static void redispatch(gw_conn *c)
 
 void gw_conn_decide_close(gw_conn *c)
 {
-    if (!c->info.keepalive || c->nreq >= (unsigned)srv(c)->ka_requests || gw_atomic_get(&gw_srv.stopping) ||
-        !body_read(c))
+    if (!c->info.keepalive || c->nreq >= (unsigned)srv(c)->ka_requests ||
+        gw_atomic_get(&gw_srv.stopping) || !body_read(c))
         c->resp_close = 1;
 }
 

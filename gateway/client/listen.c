@@ -200,8 +200,8 @@ void gw_listeners_worker_sync(void)
     /* (max-connections counts every worker's connections: at it, no worker accepts) */
     w->paused = w->rt && gw_atomic_get(&gw_srv.nconns) >= w->rt->srv.max_connections;
     pthread_mutex_lock(&gw_srv.lock);
-    int accept_now = gw_atomic_get(&gw_srv.started) && !gw_atomic_get(&gw_srv.stopping) &&
-                     !w->paused;
+    int accept_now =
+        gw_atomic_get(&gw_srv.started) && !gw_atomic_get(&gw_srv.stopping) && !w->paused;
     for (gw_listener *l = gw_srv.listeners; l; l = l->next) sock_sync(l, accept_now);
     for (gw_listener *l = gw_srv.retired; l; l = l->next) sock_sync(l, 0);
     pthread_mutex_unlock(&gw_srv.lock);

@@ -80,8 +80,6 @@ static void load_server(gw_rt *rt)
     s->state_dir = blk_str(c, "server.state-dir", NULL);
     const gw_setting *wk = gw_block_get(c, "server.workers");
     s->workers = wk && wk->val->type == GW_VAL_INT ? (int)wk->val->num : 0; /* 0: "auto" */
-    s->metrics_url = blk_str(c, "status.metrics-url", NULL);
-    s->status_url = blk_str(c, "status.status-url", NULL);
     if (strncmp(s->bind, "unix:", 5) == 0)
         snprintf(rt->main_socket, sizeof(rt->main_socket), "%s", s->bind);
     else if (strchr(s->bind, ':'))

@@ -24,7 +24,6 @@ typedef struct gw_server_conf {
     int stream_body;
     double graceful_timeout;
     const char *username, *groupname, *pid_file, *state_dir;
-    const char *metrics_url, *status_url;
     int workers; /* server.workers; 0: "auto" (gw_rt_workers) */
 } gw_server_conf;
 
@@ -38,9 +37,11 @@ typedef struct gw_route {
     char **xs_roots; /* NULL-terminated, absolute, without a trailing '/' */
     size_t nxs_roots;
     gw_rewrites rw_req, rw_resp;
-    const char *script_name; /* NULL: unset (PHP style) */
-    const char *docroot;     /* NULL: none */
-    char **owned;            /* strings made for this route (values joined by `+=`) */
+    const char *script_name;              /* NULL: unset (PHP style) */
+    const char *docroot;                  /* NULL: none */
+    const char *status_url, *metrics_url; /* the status pages here; NULL or "": none (a block
+                                             may turn them off, e.g. by remote-ip) */
+    char **owned;                         /* strings made for this route (values joined by `+=`) */
     size_t nowned;
 } gw_route;
 
@@ -56,7 +57,7 @@ typedef struct gw_listen_spec {
 } gw_listen_spec;
 
 typedef struct gw_rt {
-    int refs;              /* (atomic) */
+    int refs;                /* (atomic) */
     struct gw_rt *next_dead; /* (route.c: waiting for the main thread to free it) */
     gw_conf *conf;
     gw_server_conf srv;

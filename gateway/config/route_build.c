@@ -37,6 +37,8 @@ static const char *const rkey_names[R_NKEYS] = {
     [R_DOCROOT] = "server.document-root",
     [R_HEALTH] = "proxy-core.health-check",
     [R_NAME] = "proxy-core.name",
+    [R_STATUS_URL] = "status.status-url",
+    [R_METRICS_URL] = "status.metrics-url",
 };
 
 int gw_rkey_of(const char *key)
@@ -174,11 +176,18 @@ static int where_line(const gw_val *v)
     return v ? v->line : 0;
 }
 
-/* The health-check map: ( "path" => "/ping", "interval" => 5 ). */
-static int parse_health(const gw_val *v, const char **path, long long *interval, char **err)
+/* The health-check map: ( "path" => "/ping", "interval" => 5, "status" => 200 ). */
+typedef struct health_conf {
+    const char *path; /* NULL: no checks */
+    long long interval;
+    int status; /* the status that passes; 0: any 2xx or 3xx */
+} health_conf;
+
+static int parse_health(const gw_val *v, health_conf *hc, char **err)
 {
-    *path = NULL;
-    *interval = 5;
+    hc->path = NULL;
+    hc->interval = 5;
+    hc->status = 0;
     if (v == NULL) return GW_OK;
     if (v->type != GW_VAL_MAP)
         return gw_errf(err,
@@ -188,17 +197,21 @@ static int parse_health(const gw_val *v, const char **path, long long *interval,
     for (size_t i = 0; i < v->n; i++) {
         const gw_val *it = v->items[i];
         if (strcmp(v->keys[i], "path") == 0 && it->type == GW_VAL_STR && it->str[0] == '/')
-            *path = it->str;
+            hc->path = it->str;
         else if (strcmp(v->keys[i], "interval") == 0 && it->type == GW_VAL_INT && it->num >= 1 &&
                  it->num <= 3600)
-            *interval = it->num;
+            hc->interval = it->num;
+        else if (strcmp(v->keys[i], "status") == 0 && it->type == GW_VAL_INT && it->num >= 100 &&
+                 it->num <= 599)
+            hc->status = (int)it->num;
         else
             return gw_errf(err,
                            "%s:%d: proxy-core.health-check: \"%s\" must be \"path\" (an "
-                           "absolute path) or \"interval\" (1..3600 seconds)",
+                           "absolute path), \"interval\" (1..3600 seconds) or \"status\" (the "
+                           "one status that passes, 100..599)",
                            where_file(v), v->line, v->keys[i]);
     }
-    if (*path == NULL) *path = "/";
+    if (hc->path == NULL) hc->path = "/";
     return GW_OK;
 }
 
@@ -280,9 +293,8 @@ int gw_block_check_values(const gw_block *b, char **err)
             break;
         }
         case R_HEALTH: {
-            const char *path;
-            long long interval;
-            rc = parse_health(v, &path, &interval, err);
+            health_conf hc;
+            rc = parse_health(v, &hc, err);
             break;
         }
         default:
@@ -315,17 +327,19 @@ static char *derived_name(const gw_rt *rt, const gw_val *where)
 }
 
 static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_ops *bal,
-                        char **specs, size_t n, unsigned max_pool, const char *hc_path,
-                        long long hc_interval, const char *name, const gw_val *where, char **err)
+                        char **specs, size_t n, unsigned max_pool, const health_conf *hc,
+                        const char *name, const gw_val *where, char **err)
 {
-    size_t len = strlen(ops->name) + strlen(bal->name) + 64 + (hc_path ? strlen(hc_path) : 0) +
+    const char *hc_path = hc->path;
+    size_t len = strlen(ops->name) + strlen(bal->name) + 80 + (hc_path ? strlen(hc_path) : 0) +
                  (name ? strlen(name) : 0);
     for (size_t i = 0; i < n; i++) len += strlen(specs[i]) + 1;
     char *key = gw_xmalloc(len);
     /* (an explicit name is part of the pool's identity; a derived one is not, so that routes
      * to the same backends share one pool and its caps) */
-    int k = snprintf(key, len, "%s|%s|%u|%s|%lld|%s|", ops->name, bal->name, max_pool,
-                     hc_path ? hc_path : "", hc_path ? hc_interval : 0, name ? name : "");
+    int k = snprintf(key, len, "%s|%s|%u|%s|%lld|%d|%s|", ops->name, bal->name, max_pool,
+                     hc_path ? hc_path : "", hc_path ? hc->interval : 0, hc_path ? hc->status : 0,
+                     name ? name : "");
     for (size_t i = 0; i < n; i++) k += snprintf(key + k, len - (size_t)k, "%s,", specs[i]);
     for (size_t i = 0; i < rt->npools; i++) {
         if (strcmp(rt->pools[i]->key, key) == 0) {
@@ -360,7 +374,8 @@ static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_
     }
     if (hc_path) {
         p->hc_path = gw_xstrdup(hc_path);
-        p->hc_interval = (double)hc_interval;
+        p->hc_interval = (double)hc->interval;
+        p->hc_status = hc->status;
     }
     free(p->name);
     p->name = NULL;
@@ -405,6 +420,8 @@ static int build(gw_rt *rt, const gw_eff *e, gw_route *r, char **err)
                            rkey_names[k]);
     r->script_name = val_str_owned(&e->v[R_SCRIPT_NAME], NULL, r);
     r->docroot = val_str_owned(&e->v[R_DOCROOT], NULL, r);
+    r->status_url = val_str_owned(&e->v[R_STATUS_URL], NULL, r);
+    r->metrics_url = val_str_owned(&e->v[R_METRICS_URL], NULL, r);
 
     /* (every value was checked on its own in its block, gw_block_check_values: names are
      * known and docroots are directories; what is left here are the rules across keys) */
@@ -421,9 +438,8 @@ static int build(gw_rt *rt, const gw_eff *e, gw_route *r, char **err)
         compile_rewrites(&e->v[R_RW_RESP], &r->rw_resp, err) != GW_OK)
         return GW_ERR;
 
-    const char *hc_path;
-    long long hc_interval;
-    if (parse_health(e->v[R_HEALTH].base, &hc_path, &hc_interval, err) != GW_OK) return GW_ERR;
+    health_conf hc;
+    if (parse_health(e->v[R_HEALTH].base, &hc, err) != GW_OK) return GW_ERR;
     size_t nb;
     char **specs = val_strlist(&e->v[R_BACKENDS], &nb);
     int rc = GW_OK;
@@ -432,7 +448,7 @@ static int build(gw_rt *rt, const gw_eff *e, gw_route *r, char **err)
                      where_file(e->v[R_BACKENDS].base), where_line(e->v[R_BACKENDS].base),
                      MAX_BACKENDS);
     } else if (nb > 0) {
-        r->pool = rt_pool(rt, r->ops, bal, specs, nb, r->max_pool_size, hc_path, hc_interval,
+        r->pool = rt_pool(rt, r->ops, bal, specs, nb, r->max_pool_size, &hc,
                           val_str(&e->v[R_NAME], NULL), e->v[R_BACKENDS].base, err);
         if (r->pool == NULL) rc = GW_ERR;
     }

@@ -28,6 +28,8 @@ enum gw_rkey {
     R_DOCROOT,
     R_HEALTH,
     R_NAME,
+    R_STATUS_URL,
+    R_METRICS_URL,
     R_NKEYS
 };
 

@@ -180,21 +180,21 @@ void gw_status_json(const gw_rt *rt, gw_bufq *out)
             const gw_peer *p = &pool->peers[k];
             gw_bufq_appendf(out, "%s{\"name\":\"", k ? "," : "");
             gw_bufq_append_escaped(out, p->name);
-            gw_bufq_appendf(
-                out,
-                "\",\"state\":\"%s\",\"inflight\":%u,\"idle\":%u,\"requests\":%llu,"
-                "\"failures\":%llu,\"retries\":%llu,\"responses\":{\"1xx\":%llu,"
-                "\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},"
-                "\"last_error\":\"",
-                peer_state(p, now), gw_atomic_get(&p->inflight), gw_atomic_get(&p->nidle),
-                (unsigned long long)gw_atomic_get(&p->requests),
-                (unsigned long long)gw_atomic_get(&p->failures),
-                (unsigned long long)gw_atomic_get(&p->retries),
-                (unsigned long long)gw_atomic_get(&p->responses[1]),
-                (unsigned long long)gw_atomic_get(&p->responses[2]),
-                (unsigned long long)gw_atomic_get(&p->responses[3]),
-                (unsigned long long)gw_atomic_get(&p->responses[4]),
-                (unsigned long long)gw_atomic_get(&p->responses[5]));
+            gw_bufq_appendf(out,
+                            "\",\"state\":\"%s\",\"inflight\":%u,\"idle\":%u,\"requests\":%llu,"
+                            "\"failures\":%llu,\"retries\":%llu,\"responses\":{\"1xx\":%llu,"
+                            "\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},"
+                            "\"last_error\":\"",
+                            peer_state(p, now), gw_atomic_get(&p->inflight),
+                            gw_atomic_get(&p->nidle),
+                            (unsigned long long)gw_atomic_get(&p->requests),
+                            (unsigned long long)gw_atomic_get(&p->failures),
+                            (unsigned long long)gw_atomic_get(&p->retries),
+                            (unsigned long long)gw_atomic_get(&p->responses[1]),
+                            (unsigned long long)gw_atomic_get(&p->responses[2]),
+                            (unsigned long long)gw_atomic_get(&p->responses[3]),
+                            (unsigned long long)gw_atomic_get(&p->responses[4]),
+                            (unsigned long long)gw_atomic_get(&p->responses[5]));
             char last_error[sizeof(p->last_error)];
             pthread_mutex_lock(&((gw_pool *)pool)->lock);
             memcpy(last_error, p->last_error, sizeof(last_error));
@@ -211,9 +211,9 @@ void gw_status_json(const gw_rt *rt, gw_bufq *out)
 
 int gw_status_handle(gw_conn *c)
 {
-    const gw_server_conf *s = &c->rt->srv;
-    int metrics = s->metrics_url && gw_str_eq(c->req.path, s->metrics_url);
-    int json = s->status_url && gw_str_eq(c->req.path, s->status_url);
+    const gw_route *r = c->route; /* (the blocks that hold for this request say) */
+    int metrics = r->metrics_url && r->metrics_url[0] && gw_str_eq(c->req.path, r->metrics_url);
+    int json = r->status_url && r->status_url[0] && gw_str_eq(c->req.path, r->status_url);
     if (!metrics && !json) return 0;
     gw_bufq body = {0};
     if (metrics)

@@ -56,7 +56,8 @@ static gw_peer *hash_pick(void *state, gw_pool *pool, gw_str key, const uint8_t 
             any = p;
             any_s = s;
         }
-        if ((uint64_t)gw_atomic_get(&p->inflight) + 1 <= bound && (in_bound == NULL || s > in_bound_s)) {
+        if ((uint64_t)gw_atomic_get(&p->inflight) + 1 <= bound &&
+            (in_bound == NULL || s > in_bound_s)) {
             in_bound = p;
             in_bound_s = s;
         }

@@ -74,6 +74,9 @@ static void verdict(hc_peer *hc, int ok, const char *why)
         if (hc->passes < HC_STREAK) hc->passes++;
         if (hc->passes >= HC_STREAK && p->health != GW_PEER_UP) {
             gw_atomic_set(&p->health, GW_PEER_UP); /* (the main thread writes it; workers read) */
+            pthread_mutex_lock(&p->pool->lock);
+            p->last_error[0] = '\0'; /* (recovered: the last error is history) */
+            pthread_mutex_unlock(&p->pool->lock);
             gw_log(GW_LOG_WARN, "backend %s: health check passed twice; up", p->name);
             changed = 1;
         }
@@ -119,7 +122,8 @@ static void hc_done(void *ctx, gw_resp *rsp)
     hc_peer *hc = ctx;
     hc->x = NULL;
     int st = rsp->status;
-    if (st >= 200 && st <= 399) {
+    int want = hc->hp->pool->hc_status;
+    if (want ? st == want : st >= 200 && st <= 399) {
         verdict(hc, 1, NULL);
         return;
     }

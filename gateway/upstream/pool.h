@@ -79,7 +79,7 @@ typedef struct gw_pool {
     gw_peer *peers; /* owned array */
     unsigned npeers;
     const struct gw_balancer_ops *balancer;
-    void *bal_state; /* owned by the balancer */
+    void *bal_state;      /* owned by the balancer */
     pthread_mutex_t lock; /* the backlog, last_error, and handing capacity to waiters */
     gw_backlog backlog;   /* (its len is read without the lock, atomically) */
     unsigned inflight;    /* (atomic) sum over peers */
@@ -87,6 +87,7 @@ typedef struct gw_pool {
     /* active health checks (proxy-core.health-check): hc_path NULL = none */
     char *hc_path;      /* owned */
     double hc_interval; /* seconds */
+    int hc_status;      /* the one status that passes; 0: any 2xx or 3xx */
     void *health;       /* owned by health.c while checks run */
     char *app_name;     /* owned: a spawned app's pool ("spawn:NAME"); its peers are the slots */
     spawn_app *app;     /* the running app while bound (gateway/upstream/spawned.c) */
@@ -98,14 +99,12 @@ typedef struct gw_pool {
 
 static inline double gw_peer_disabled_until(const gw_peer *p)
 {
-    double d;
-    __atomic_load(&p->disabled_until, &d, __ATOMIC_RELAXED);
-    return d;
+    return gw_atomic_get_double(&p->disabled_until);
 }
 
 static inline void gw_peer_disable_until(gw_peer *p, double t)
 {
-    __atomic_store(&p->disabled_until, &t, __ATOMIC_RELAXED);
+    gw_atomic_set_double(&p->disabled_until, t);
 }
 
 /* Is the peer usable at `now` (enabled and healthy), ignoring capacity? */

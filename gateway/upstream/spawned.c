@@ -88,7 +88,6 @@ static void bind_pool(gw_rt *rt, gw_pool *pool)
         p->salen = p->slot->salen;
         p->max_inflight = p->slot->cap; /* the idle-connection bound (upstream_io.c) */
     }
-    gw_upstream_app_wake = wake_app;
     pthread_mutex_lock(&bound_lock);
     bound = gw_xreallocarray(bound, nbound + 1, sizeof(*bound));
     bound[nbound++] = pool;
@@ -98,6 +97,8 @@ static void bind_pool(gw_rt *rt, gw_pool *pool)
 
 spawn_plan *gw_spawned_prepare(gw_rt *rt, char **err)
 {
+    /* (set once, at start-up, before the workers run) */
+    if (gw_upstream_app_wake != wake_app) gw_upstream_app_wake = wake_app;
     return spawn_sync_prepare((const spawn_conf *const *)rt->apps, rt->napps, err);
 }
 

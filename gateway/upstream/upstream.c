@@ -202,11 +202,30 @@ void gw_upstream_mailbox(gw_worker *wk)
         *pp = NULL;
         pthread_mutex_unlock(&wk->lock);
         up->woken = 0;
+        if (up->gift) { /* another worker's idle connection, with its capacity */
+            gw_up_idle_adopt(up->gift);
+            up->gift = NULL;
+        }
         gw_up_cb_enter(up);
         ev_timer_stop(up->loop, &up->timer);
         dispatch(up);
         gw_up_cb_leave(up);
     }
+}
+
+void gw_up_gift(gw_pool *pool, gw_upconn *uc)
+{
+    pthread_mutex_lock(&pool->lock);
+    gw_exchange *w = NULL;
+    for (gw_backlog_node *nd = pool->backlog.head; nd && !w; nd = nd->next)
+        if (of_node(nd)->worker != gw_self->index) w = of_node(nd);
+    if (w) {
+        gw_backlog_remove(&pool->backlog, &w->bl);
+        w->gift = uc;
+        hand_over(w, NULL, 1);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (w == NULL) gw_up_uc_close(uc); /* (its capacity goes to whoever waits now) */
 }
 
 /* An exchange leaves its worker's mailbox unrun (it is freed). */
@@ -222,6 +241,12 @@ static void mailbox_remove(gw_exchange *up)
     }
     pthread_mutex_unlock(&wk->lock);
     up->woken = 0;
+    if (up->gift) { /* (closed: its capacity goes to the next waiter) */
+        up->gift->loop = up->loop;
+        up->gift->up = NULL;
+        gw_up_uc_close(up->gift);
+        up->gift = NULL;
+    }
 }
 
 /* How long a queued request sleeps: until its backlog-timeout, or until the first disabled peer
@@ -279,8 +304,6 @@ static void set_last_error(gw_peer *p, const char *why)
     snprintf(p->last_error, sizeof(p->last_error), "%s", why);
     pthread_mutex_unlock(&p->pool->lock);
 }
-
-
 
 /* The peer failed before taking the request: disable it (passive health) and retry elsewhere
  * while retries are left. */
@@ -630,7 +653,7 @@ static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents)
     switch (up->state) {
     case UP_QUEUED: {
         double t = gw_up_now(up);
-        if (!queued(up)) break; /* a backlog handed it capacity: its mailbox runs it */
+        if (!queued(up)) break;           /* a backlog handed it capacity: its mailbox runs it */
         if (t < queue_deadline(up)) {     /* a disabled peer is back */
             gw_up_wake_backlog(up->pool); /* (may serve, or end, this very request) */
             if (!up->dead && up->state == UP_QUEUED) gw_up_set_timer(up, queue_wait(up, t));

@@ -38,8 +38,12 @@ enum up_state {
 
 struct gw_exchange {
     struct ev_loop *loop;
-    unsigned worker;          /* the worker whose loop runs it */
+    unsigned worker;           /* the worker whose loop runs it */
     struct gw_exchange *mnext; /* its worker's mailbox, while a backlog hands it capacity */
+    int woken; /* a backlog handed it capacity (set by that thread under the pool's lock: not a
+                  bit-field, whose neighbours this worker writes) */
+    struct gw_upconn *gift; /* with the capacity, another worker's idle connection to a pinning
+                               peer (adopted by this worker when it runs) */
     const gw_exchange_ops *ops;
     void *ctx;
     const gw_req *req;
@@ -68,7 +72,6 @@ struct gw_exchange {
     unsigned paused : 1;     /* out_full said yes: not reading until resume */
     unsigned counted : 1;    /* peer->inflight was incremented */
     unsigned claim : 1;      /* holds a unit of a pinning peer's connection count (no socket yet) */
-    unsigned woken : 1;      /* in its worker's mailbox: a backlog handed it capacity */
     unsigned dead : 1;       /* over: recycled when the outermost callback returns */
     unsigned probe : 1;
     unsigned rejected : 1;     /* the starter refused the response: 502 */
@@ -139,12 +142,19 @@ void gw_up_fail(gw_exchange *up, int status, const char *why);
 void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int status);
 void gw_up_wake_backlog(gw_pool *pool); /* (and the pools of the same spawned app) */
 void gw_up_wake_pool(gw_pool *pool);
-void gw_up_dispatch_woken(gw_exchange *up);
+/* A pinning peer's connection went idle on this worker while requests of other workers wait:
+ * hand it, with its capacity, to the oldest of them (no reconnect); closed if none. */
+void gw_up_gift(gw_pool *pool, gw_upconn *uc);
 
 /* upstream_io.c */
 void gw_up_uc_close(gw_upconn *uc);
 /* Close the calling worker's idle connections to `p`. */
 void gw_up_close_idle(gw_peer *p);
+/* One of the calling worker's idle connections to `p`, out of its list and its loop (it keeps
+ * its claim on the peer's capacity), to hand to another worker; NULL if none. */
+gw_upconn *gw_up_idle_take(gw_peer *p);
+/* A connection another worker handed over becomes the calling worker's idle one. */
+void gw_up_idle_adopt(gw_upconn *uc);
 /* Free the recycled connection structs (exit). */
 void gw_up_uc_trim(void);
 void gw_up_set_timer(gw_exchange *up, double after);

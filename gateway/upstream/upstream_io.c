@@ -88,8 +88,6 @@ static void on_uc_io(struct ev_loop *loop, ev_io *w, int revents)
     gw_up_uc_close(uc);
 }
 
-/* Keep the connection for the next request, or close it. Never more idle connections than the
- * peer can serve at once: its cap, or the most it has served concurrently. */
 /* Must the worker's idle connections to `p` go? (The pool was replaced; a spawned app's slot
  * is stopping, or another generation's pool took the app over: a kept connection would pin its
  * process.) */
@@ -99,6 +97,9 @@ static int idle_unwanted(const gw_peer *p)
            (p->slot && (!gw_atomic_get(&p->slot->usable) || gw_atomic_get(&p->pool->app_stale)));
 }
 
+/* Keep the connection for the next request (in this worker's idle list), or close it. Never
+ * more idle connections on a worker than the peer can serve at once: its cap, or the most it has
+ * served concurrently. */
 static void uc_release(gw_upconn *uc, int reusable)
 {
     gw_peer *p = uc->peer;
@@ -133,6 +134,44 @@ void gw_up_close_idle(gw_peer *p)
         idle_count(p, -1);
         gw_up_uc_close(uc);
     }
+}
+
+gw_upconn *gw_up_idle_take(gw_peer *p)
+{
+    gw_peer_idle *mine = &p->idle[gw_self->index];
+    gw_upconn *uc = mine->list;
+    if (uc == NULL) return NULL;
+    /* libev leaves a stopped fd in its epoll set until it is closed (it drops it lazily, at a
+     * spurious event): this loop must not hear of the socket, or touch its number, once another
+     * worker has it */
+    ev_io_stop(uc->loop, &uc->io);
+    if (!gw_worker_forget_fd(uc->fd)) {
+        ev_io_start(uc->loop, &uc->io);
+        return NULL;
+    }
+    mine->list = uc->next;
+    mine->n--;
+    idle_count(p, -1);
+    return uc;
+}
+
+void gw_up_idle_adopt(gw_upconn *uc)
+{
+    gw_peer *p = uc->peer;
+    gw_peer_idle *mine = &p->idle[gw_self->index];
+    uc->loop = gw_self->loop;
+    uc->up = NULL;
+    if (gw_up_is_stopping() || idle_unwanted(p)) {
+        gw_up_uc_close(uc);
+        return;
+    }
+    ev_io_init(&uc->io, on_uc_io, uc->fd, EV_READ);
+    uc->io.data = uc;
+    ev_io_start(uc->loop, &uc->io);
+    uc->next = mine->list;
+    mine->list = uc;
+    mine->n++;
+    idle_count(p, 1);
 }
 
 void gw_upstream_pool_release(gw_pool *pool)
@@ -445,10 +484,14 @@ static void finish(gw_exchange *up)
     gw_up_peer_release(up);
     gw_up_wake_backlog(up->pool);
     /* a pinning peer's connection kept idle while requests of other workers still wait for its
-     * capacity: it goes, and its capacity with it (this worker's waiters took theirs above) */
-    if (p->pins && p->idle[gw_self->index].n > 0 &&
-        gw_atomic_get(&up->pool->backlog.len) > 0)
-        gw_up_close_idle(p);
+     * capacity (this worker's waiters took theirs above): it goes to the oldest of them */
+    if (p->pins && p->idle[gw_self->index].n > 0 && gw_atomic_get(&up->pool->backlog.len) > 0) {
+        gw_upconn *uc = gw_up_idle_take(p);
+        if (uc)
+            gw_up_gift(up->pool, uc);
+        else
+            gw_up_close_idle(p);
+    }
     gw_up_end(up, UP_FINISHED, 0, NULL);
 }
 

@@ -30,6 +30,7 @@ TEST_TIMEOUT = int(os.environ.get("PORTICO_TEST_TIMEOUT", "60"))
 
 SANITIZER_MARKS = (
     "ERROR: AddressSanitizer",
+    "WARNING: ThreadSanitizer",
     "ERROR: LeakSanitizer",
     "AddressSanitizer:DEADLYSIGNAL",
     "SUMMARY: UndefinedBehaviorSanitizer",

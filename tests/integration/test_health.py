@@ -240,3 +240,57 @@ class Health(GatewayTest):
         self.wait_log(pt, "backend %s: health check failed twice" % a.addr, 4)
         for i in range(4):
             self.assertEqual(self.get(pt.port, "/r/%d" % i).json()["backend"], b.addr)
+
+
+class HealthPerBackend(GatewayTest):
+    """A backend's health is one state: a block that reaches the same backend without a check
+    (another pool) follows what the checked pool's checks decide, and last_error clears when
+    the backend recovers (before: the unchecked pool kept sending to a backend that was down)."""
+
+    def test_unchecked_route_follows_the_checked_one(self):
+        a, b = self.add_proc(PyBackend()), self.add_proc(PyBackend())
+        pt = self.start_portico(
+            'status.status-url = "/portico/status"\n'
+            '$HTTP["url"] =^ "/checked/" {\n'
+            '  proxy-core.backends = ( "%s", "%s" )\n'
+            '  proxy-core.balancer = "round-robin"\n  %s}\n'
+            '$HTTP["url"] =^ "/plain/" {\n'
+            '  proxy-core.backends = ( "%s", "%s" )\n'
+            '  proxy-core.balancer = "round-robin"\n}\n' % (a.addr, b.addr, hc(), a.addr, b.addr))
+        a.ping_status = 404
+        Health.wait_log(self, pt, "backend %s: health check failed twice (status 404); down"
+                        % a.addr, 5)
+        seen = len(a.requests())
+        for i in range(8):
+            r = self.get(pt.port, "/plain/%d" % i)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.json()["backend"], b.addr)
+        self.assertEqual(len(a.requests()), seen, "the unchecked route used a backend that is down")
+        st = self.get(pt.port, "/portico/status").json()
+        errors = [p["last_error"] for pool in st["pools"] for p in pool["backends"]
+                  if p["name"] == a.addr]
+        self.assertEqual(errors, ["health check: status 404"] * 2, st)
+        a.ping_status = 200
+        Health.wait_log(self, pt, "backend %s: health check passed twice; up" % a.addr, 5)
+        backends = {self.get(pt.port, "/plain/x%d" % i).json()["backend"] for i in range(6)}
+        self.assertEqual(backends, {a.addr, b.addr})
+        st = self.get(pt.port, "/portico/status").json()
+        for pool in st["pools"]:
+            for p in pool["backends"]:
+                self.assertEqual((p["name"], p["state"], p["last_error"]), (p["name"], "up", ""))
+
+    def test_expected_status(self):
+        """"status" => N: that status passes, and only that one (a 302 fails it)."""
+        echo = self.start_backend("http_echo")
+        pt = self.start_portico(
+            route([echo], cond='$HTTP["url"] =^ "/a"',
+                  extra='  proxy-core.health-check = ( "path" => "/ping?status=204", '
+                        '"interval" => 1, "status" => 204 )\n')
+            + route([echo], cond='$HTTP["url"] =^ "/b"',
+                    extra='  proxy-core.health-check = ( "path" => "/ping?status=302", '
+                          '"interval" => 1, "status" => 200 )\n'))
+        Health.wait_log(self, pt, "health check failed twice (status 302); down", 4)
+        time.sleep(0.5)
+        self.assertEqual(pt.stderr_text().count("health check failed twice"), 1)
+        self.assertEqual(self.get(pt.port, "/a").status, 200)
+        self.assertEqual(self.get(pt.port, "/b").status, 503)

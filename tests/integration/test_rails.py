@@ -564,6 +564,14 @@ class RailsFastCGI(RailsBase):
         self.assertEqual(j["url"], "http://%s/app/env?q=1" % host)
         r = self.get(pt.port, "/app/go-route", host=host, timeout=15)
         self.assertEqual(r.header("Location"), "http://%s/app/env" % host)
+        # /app itself is the mount too (PATH_INFO ""), /application is not
+        for target, query in (("/app", ""), ("/app?q=2", "q=2")):
+            r = self.get(pt.port, target, host=host, timeout=15)
+            self.assertEqual(r.status, 200, (target, r))
+            self.assertEqual(r.body.decode(), "SCRIPT_NAME=/app\nPATH_INFO=/\nQUERY_STRING=%s\n"
+                             "Host=%s\n" % (query, host), target)
+        r = self.get(pt.port, "/application", host=host, timeout=15)
+        self.assertEqual(r.status, 404, r)
         r = self.get(pt.port, "/download", host=host, timeout=15)
         self.assertEqual(sha(r.body), sha(self.app.data))
 
