@@ -35,6 +35,8 @@ SANITIZER_MARKS = (
     "AddressSanitizer:DEADLYSIGNAL",
     "SUMMARY: UndefinedBehaviorSanitizer",
     "runtime error:",
+    "WARNING: ThreadSanitizer",
+    "FATAL: ThreadSanitizer",
 )
 
 PATTERN = b"0123456789abcdef"  # what the echo backends send for ?bytes=N
@@ -99,16 +101,17 @@ def sanitizer_report(text):
 
 
 class Proc:
-    """A child process in its own process group, stdout piped, stderr into a file."""
+    """A child process in its own process group, stdout piped, stderr into a file; stdin is
+    /dev/null unless `stdin` gives a descriptor (a listening socket for an fd-0 FastCGI app)."""
 
-    def __init__(self, name, argv, tmpdir, env=None, stdout_pipe=True, cwd=None):
+    def __init__(self, name, argv, tmpdir, env=None, stdout_pipe=True, cwd=None, stdin=None):
         self.name = name
         self.argv = argv
         self.errpath = os.path.join(tmpdir, "%s.%d.stderr" % (name, id(self)))
         self.err = open(self.errpath, "wb")
         self.p = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else stdin,
             stdout=subprocess.PIPE if stdout_pipe else self.err,
             stderr=self.err,
             env=env,
