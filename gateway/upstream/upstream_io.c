@@ -605,6 +605,10 @@ void gw_up_do_read(gw_exchange *up)
             up->ops->head(up->ctx, &up->rsp);
             OP_CHECK(up);
         }
+        /* the response is whole: the peer's in-flight count drops before the client has its
+         * last bytes, or the client's next request, on another worker, could find the peer
+         * still busy (the hash balancer would then move its URL) */
+        if (rc == GW_DONE && up->state != UP_TUNNEL) gw_up_peer_release(up);
         gw_up_give_body(up);
         OP_CHECK(up);
         if (rc == GW_DONE && up->state != UP_TUNNEL) {
