@@ -65,9 +65,12 @@ void gw_head_error_page(gw_conn *c, int status)
     http_write_header(&c->out, GW_STR("Content-Type"), GW_STR("text/html"));
     if (status == 503) {
         /* a spawned app in back-off says when its next start is due; otherwise 2 s */
-        double r = c->route && c->route->pool && c->route->pool->app
-                       ? spawn_app_retry_in(c->route->pool->app)
-                       : 0;
+        double r = 0;
+        if (c->route && c->route->pool && c->route->pool->app) {
+            gw_main_lock(); /* (spawn/ is the main thread's) */
+            r = spawn_app_retry_in(c->route->pool->app);
+            gw_main_unlock();
+        }
         http_write_header_u64(&c->out, GW_STR("Retry-After"), r > 0 ? (uint64_t)ceil(r) : 2);
     }
     if (status == 405) http_write_header(&c->out, GW_STR("Allow"), GW_STR("GET, HEAD, POST"));

@@ -24,6 +24,27 @@ void gw_backlog_push(gw_backlog *bl, gw_backlog_node *n, double now)
     __atomic_store_n(&bl->len, bl->len + 1, __ATOMIC_SEQ_CST); /* (read without the lock) */
 }
 
+void gw_backlog_insert(gw_backlog *bl, gw_backlog_node *n, double since)
+{
+    gw_backlog_node *at = bl->head;
+    while (at && at->since <= since) at = at->next;
+    if (at == NULL) {
+        gw_backlog_push(bl, n, since);
+        return;
+    }
+    assert(!n->queued);
+    n->since = since;
+    n->queued = 1;
+    n->next = at;
+    n->prev = at->prev;
+    if (at->prev)
+        at->prev->next = n;
+    else
+        bl->head = n;
+    at->prev = n;
+    __atomic_store_n(&bl->len, bl->len + 1, __ATOMIC_SEQ_CST);
+}
+
 void gw_backlog_remove(gw_backlog *bl, gw_backlog_node *n)
 {
     if (!n->queued) return;

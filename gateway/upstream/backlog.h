@@ -18,8 +18,11 @@ typedef struct gw_backlog {
 } gw_backlog;
 
 void gw_backlog_push(gw_backlog *bl, gw_backlog_node *n, double now); /* at the tail */
-gw_backlog_node *gw_backlog_pop(gw_backlog *bl);                      /* the oldest, or NULL */
-void gw_backlog_remove(gw_backlog *bl, gw_backlog_node *n);           /* no-op if not queued */
+/* Back in its place by `since` (when it first queued): a waiter that could not use what it was
+ * handed does not lose its turn. */
+void gw_backlog_insert(gw_backlog *bl, gw_backlog_node *n, double since);
+gw_backlog_node *gw_backlog_pop(gw_backlog *bl);            /* the oldest, or NULL */
+void gw_backlog_remove(gw_backlog *bl, gw_backlog_node *n); /* no-op if not queued */
 /* The oldest entry if it has waited `timeout` seconds or more at `now`, else NULL. */
 gw_backlog_node *gw_backlog_expired(gw_backlog *bl, double now, double timeout);
 

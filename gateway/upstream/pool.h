@@ -84,6 +84,8 @@ typedef struct gw_pool {
     gw_backlog backlog;   /* (its len is read without the lock, atomically) */
     unsigned inflight;    /* (atomic) sum over peers */
     int all_down_logged;  /* (atomic) */
+    unsigned in_transit;  /* (atomic) waiters handed capacity, in a worker's mailbox: new
+                             requests leave that capacity to them */
     /* active health checks (proxy-core.health-check): hc_path NULL = none */
     char *hc_path;      /* owned */
     double hc_interval; /* seconds */

@@ -99,6 +99,7 @@ spawn_plan *gw_spawned_prepare(gw_rt *rt, char **err)
 {
     /* (set once, at start-up, before the workers run) */
     if (gw_upstream_app_wake != wake_app) gw_upstream_app_wake = wake_app;
+    if (gw_upstream_app_waiting != on_waiting) gw_upstream_app_waiting = on_waiting;
     return spawn_sync_prepare((const spawn_conf *const *)rt->apps, rt->napps, err);
 }
 

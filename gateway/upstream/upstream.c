@@ -86,15 +86,23 @@ static int app_waitable(spawn_app *app)
 /* Can waiter `w` expect room on a peer of its pool? `used[i]`: room on peer i already handed to
  * earlier waiters in this pass. A worker's idle connections to a pinning peer are room for its
  * own waiters only (another worker's waiter would open a connection of its own). */
-static int room_for(gw_pool *pool, const gw_exchange *w, double t, uint16_t *used)
+static int room_for(gw_pool *pool, const gw_exchange *w, double t, uint16_t *used,
+                    unsigned *reserved)
 {
     for (unsigned i = 0; i < pool->npeers; i++) {
         gw_peer *p = &pool->peers[i];
-        if (!gw_peer_available(p, t)) continue;
+        if (!gw_peer_available(p, t) || gw_tried(w->tried, i) || w->pin) continue;
+        if (w->peer_name && strcmp(w->peer_name, p->name) != 0) continue;
         unsigned cap = gw_peer_cap(p);
         if (cap == 0) return 1;
         unsigned own = p->pins && w->worker == gw_self->index ? p->idle[w->worker].n : 0;
-        if (__atomic_load_n(gw_peer_load(p), __ATOMIC_SEQ_CST) + used[i] < cap + own) {
+        unsigned load = __atomic_load_n(gw_peer_load(p), __ATOMIC_SEQ_CST);
+        /* (room already handed to waiters still in a mailbox is theirs) */
+        while (*reserved > 0 && load + used[i] < cap) {
+            used[i]++;
+            (*reserved)--;
+        }
+        if (load + used[i] < cap + own) {
             used[i]++;
             return 1;
         }
@@ -113,6 +121,7 @@ static void hand_over(gw_exchange *w, gw_exchange ***mine, int defer)
         *mine = &w->mnext;
         return;
     }
+    __atomic_fetch_add(&w->pool->in_transit, 1, __ATOMIC_SEQ_CST);
     gw_worker *wk = &gw_workers[w->worker];
     pthread_mutex_lock(&wk->lock);
     w->mnext = wk->woken; /* (taken oldest first: see gw_upstream_mailbox) */
@@ -122,6 +131,7 @@ static void hand_over(gw_exchange *w, gw_exchange ***mine, int defer)
 }
 
 void (*gw_upstream_app_wake)(spawn_app *app);
+unsigned (*gw_upstream_app_waiting)(spawn_app *app);
 
 /* Capacity freed in `pool` (any thread): hand it to the oldest waiting requests, each on its own
  * worker. */
@@ -157,16 +167,18 @@ static int wake_pass(gw_pool *pool, int defer)
     /* back-off with nothing alive: each waiter's dispatch answers 503 (spawn/ says so on the
      * main thread: from another one, the main lock may not be taken here, see spawned.c) */
     int all = pool->app && gw_on_main() && !spawn_app_waitable(pool->app);
-    double t = ev_time();
+    /* (the waker's loop clock, as the waiters' dispatch reads theirs) */
+    double t = gw_self->loop ? ev_now(gw_self->loop) : ev_time();
     uint16_t used[GW_MAX_PEERS];
     memset(used, 0, pool->npeers * sizeof(used[0]));
     gw_exchange *mine = NULL, **tail = &mine;
     pthread_mutex_lock(&pool->lock);
+    unsigned reserved = __atomic_load_n(&pool->in_transit, __ATOMIC_SEQ_CST);
     size_t n = pool->backlog.len;
     for (gw_backlog_node *nd = pool->backlog.head, *next; nd && n > 0; nd = next, n--) {
         next = nd->next;
         gw_exchange *w = of_node(nd);
-        if (!all && !room_for(pool, w, t, used)) {
+        if (!all && !room_for(pool, w, t, used, &reserved)) {
             if (w->worker != gw_self->index) break; /* (no room but this worker's own idle) */
             continue;
         }
@@ -180,6 +192,7 @@ static int wake_pass(gw_pool *pool, int defer)
         gw_exchange *w = mine;
         mine = w->mnext;
         w->woken = 0;
+        w->via_wake = 1;
         ev_timer_stop(w->loop, &w->timer);
         dispatch(w);
         again += w->state == UP_QUEUED;
@@ -202,6 +215,8 @@ void gw_upstream_mailbox(gw_worker *wk)
         *pp = NULL;
         pthread_mutex_unlock(&wk->lock);
         up->woken = 0;
+        up->via_wake = 1;
+        __atomic_fetch_sub(&up->pool->in_transit, 1, __ATOMIC_SEQ_CST);
         if (up->gift) { /* another worker's idle connection, with its capacity */
             gw_up_idle_adopt(up->gift);
             up->gift = NULL;
@@ -217,8 +232,13 @@ void gw_up_gift(gw_pool *pool, gw_upconn *uc)
 {
     pthread_mutex_lock(&pool->lock);
     gw_exchange *w = NULL;
-    for (gw_backlog_node *nd = pool->backlog.head; nd && !w; nd = nd->next)
-        if (of_node(nd)->worker != gw_self->index) w = of_node(nd);
+    const gw_peer *p = uc->peer;
+    for (gw_backlog_node *nd = pool->backlog.head; nd && !w; nd = nd->next) {
+        gw_exchange *c = of_node(nd); /* (one that may use this very backend) */
+        if (c->worker != gw_self->index && !gw_tried(c->tried, p->index) && !c->pin &&
+            (c->peer_name == NULL || strcmp(c->peer_name, p->name) == 0))
+            w = c;
+    }
     if (w) {
         gw_backlog_remove(&pool->backlog, &w->bl);
         w->gift = uc;
@@ -232,14 +252,17 @@ void gw_up_gift(gw_pool *pool, gw_upconn *uc)
 static void mailbox_remove(gw_exchange *up)
 {
     gw_worker *wk = &gw_workers[up->worker];
+    int found = 0;
     pthread_mutex_lock(&wk->lock);
     for (gw_exchange **pp = &wk->woken; *pp; pp = &(*pp)->mnext) {
         if (*pp == up) {
             *pp = up->mnext;
+            found = 1;
             break;
         }
     }
     pthread_mutex_unlock(&wk->lock);
+    if (found) __atomic_fetch_sub(&up->pool->in_transit, 1, __ATOMIC_SEQ_CST);
     up->woken = 0;
     if (up->gift) { /* (closed: its capacity goes to the next waiter) */
         up->gift->loop = up->loop;
@@ -251,17 +274,27 @@ static void mailbox_remove(gw_exchange *up)
 
 /* How long a queued request sleeps: until its backlog-timeout, or until the first disabled peer
  * of its pool comes back (a disable-time ending is not an event of its own). */
-static double queue_deadline(const gw_exchange *up)
+/* How long a request may wait for its pool's cold app (spawn/ says, under the main lock: not
+ * to be asked with a pool's lock held). */
+static double cold_wait(const gw_pool *pool)
+{
+    if (pool->app == NULL) return 0;
+    gw_main_lock();
+    double w = spawn_app_cold_wait(pool->app);
+    gw_main_unlock();
+    return w;
+}
+
+static double queue_deadline(const gw_exchange *up, double cold)
 {
     double limit = up->route->backlog_timeout;
-    if (up->pool->app && spawn_app_cold_wait(up->pool->app) > limit)
-        limit = spawn_app_cold_wait(up->pool->app); /* (a cold app may take that long) */
+    if (cold > limit) limit = cold; /* (a cold app may take that long) */
     return up->queued_at + limit;
 }
 
-static double queue_wait(const gw_exchange *up, double t)
+static double queue_wait(const gw_exchange *up, double t, double cold)
 {
-    double until = queue_deadline(up);
+    double until = queue_deadline(up, cold);
     const gw_pool *pool = up->pool;
     for (unsigned i = 0; i < pool->npeers; i++) {
         const gw_peer *p = &pool->peers[i];
@@ -278,11 +311,12 @@ static double queue_wait(const gw_exchange *up, double t)
 static int rearm_waiters(gw_pool *pool, double t)
 {
     int foreign = 0;
+    double cold = cold_wait(pool);
     pthread_mutex_lock(&pool->lock);
     for (gw_backlog_node *n = pool->backlog.head; n; n = n->next) {
         gw_exchange *w = of_node(n);
         if (w->worker == gw_self->index)
-            gw_up_set_timer(w, queue_wait(w, t));
+            gw_up_set_timer(w, queue_wait(w, t, cold));
         else
             foreign = 1;
     }
@@ -439,10 +473,14 @@ static void enqueue(gw_exchange *up, double t)
         return;
     }
     up->state = UP_QUEUED;
-    if (up->queued_at == 0) up->queued_at = t; /* a re-queue keeps its deadline */
-    gw_backlog_push(&pool->backlog, &up->bl, t);
+    if (up->queued_at == 0) {
+        up->queued_at = t;
+        gw_backlog_push(&pool->backlog, &up->bl, t);
+    } else { /* a re-queue keeps its deadline and its place */
+        gw_backlog_insert(&pool->backlog, &up->bl, up->queued_at);
+    }
     pthread_mutex_unlock(&pool->lock);
-    gw_up_set_timer(up, queue_wait(up, t));
+    gw_up_set_timer(up, queue_wait(up, t, cold_wait(pool)));
     if (pool->app) { /* (starts processes; calls no op) */
         gw_main_lock();
         spawn_app_demand(pool->app);
@@ -461,6 +499,18 @@ static void dispatch(gw_exchange *up)
     double t = gw_up_now(up);
     gw_peer *p;
     int waitable = 0;
+    int woken = up->via_wake;
+    up->via_wake = 0;
+    /* requests wait, or were handed capacity and have not taken it yet: a new one queues
+     * behind them (FIFO over every worker), and the wake it runs after its push hands out
+     * what is left */
+    if (!woken && !up->pin &&
+        (__atomic_load_n(&pool->backlog.len, __ATOMIC_SEQ_CST) > 0 ||
+         __atomic_load_n(&pool->in_transit, __ATOMIC_SEQ_CST) > 0) &&
+        (pool->app ? app_waitable(pool->app) : any_waitable(pool, up->tried, t))) {
+        enqueue(up, t);
+        return;
+    }
     for (int race = 0;; race++) {
         waitable = 0;
         if (up->pin) { /* a health check: the peer whatever its state, but within its cap */
@@ -653,10 +703,11 @@ static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents)
     switch (up->state) {
     case UP_QUEUED: {
         double t = gw_up_now(up);
-        if (!queued(up)) break;           /* a backlog handed it capacity: its mailbox runs it */
-        if (t < queue_deadline(up)) {     /* a disabled peer is back */
-            gw_up_wake_backlog(up->pool); /* (may serve, or end, this very request) */
-            if (!up->dead && up->state == UP_QUEUED) gw_up_set_timer(up, queue_wait(up, t));
+        if (!queued(up)) break; /* a backlog handed it capacity: its mailbox runs it */
+        double cold = cold_wait(up->pool);
+        if (t < queue_deadline(up, cold)) { /* a disabled peer is back */
+            gw_up_wake_backlog(up->pool);   /* (may serve, or end, this very request) */
+            if (!up->dead && up->state == UP_QUEUED) gw_up_set_timer(up, queue_wait(up, t, cold));
             break;
         }
         gw_up_wake_backlog(up->pool); /* a last try: a peer may have come back just now */

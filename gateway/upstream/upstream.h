@@ -28,6 +28,9 @@ void gw_upstream_rearm(gw_pool *const *pools, size_t n);
 /* Set by gateway/upstream/spawned.c: capacity freed on a spawned app's slot; wake every pool
  * bound to the app (any thread). */
 extern void (*gw_upstream_app_wake)(spawn_app *app);
+/* Set by gateway/upstream/spawned.c: how many requests wait for the app, in every pool bound to
+ * it (any thread). */
+extern unsigned (*gw_upstream_app_waiting)(spawn_app *app);
 /* The worker's doorbell: run the exchanges a backlog handed capacity to (gateway/worker.c). */
 void gw_upstream_mailbox(struct gw_worker *w);
 /* Graceful shutdown began: keep no backend connection alive and recycle no exchange. */

@@ -40,8 +40,9 @@ struct gw_exchange {
     struct ev_loop *loop;
     unsigned worker;           /* the worker whose loop runs it */
     struct gw_exchange *mnext; /* its worker's mailbox, while a backlog hands it capacity */
-    int woken; /* a backlog handed it capacity (set by that thread under the pool's lock: not a
-                  bit-field, whose neighbours this worker writes) */
+    int via_wake; /* dispatched because a backlog handed it capacity (not a new request) */
+    int woken;    /* a backlog handed it capacity (set by that thread under the pool's lock: not a
+                     bit-field, whose neighbours this worker writes) */
     struct gw_upconn *gift; /* with the capacity, another worker's idle connection to a pinning
                                peer (adopted by this worker when it runs) */
     const gw_exchange_ops *ops;

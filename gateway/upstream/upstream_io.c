@@ -43,7 +43,7 @@ void gw_up_uc_close(gw_upconn *uc)
     if (uc->claim) { /* a pinning peer's connection: its capacity is free again */
         uc->claim = 0;
         __atomic_fetch_sub(gw_peer_load(uc->peer), 1, __ATOMIC_SEQ_CST);
-        if (!uc->up) gw_up_wake_backlog(uc->peer->pool); /* (an exchange's owner wakes it) */
+        gw_up_wake_backlog(uc->peer->pool);
     }
     if (uc_npool < UC_POOL_MAX && !gw_up_is_stopping())
         uc_pool[uc_npool++] = uc;
@@ -412,7 +412,6 @@ void gw_up_connect(gw_exchange *up)
     int fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         gw_log(GW_LOG_ERR, "socket: %s", strerror(errno));
-        gw_up_peer_release(up);
         gw_up_fail(up, 503, "out of sockets");
         return;
     }
@@ -491,6 +490,10 @@ static void finish(gw_exchange *up)
             gw_up_gift(up->pool, uc);
         else
             gw_up_close_idle(p);
+    } else if (p->pins && p->slot && p->idle[gw_self->index].n > 0 &&
+               gw_atomic_get(&up->pool->app_siblings) && gw_upstream_app_waiting &&
+               gw_upstream_app_waiting(up->pool->app) > 0) {
+        gw_up_close_idle(p); /* (another route's requests wait for this process) */
     }
     gw_up_end(up, UP_FINISHED, 0, NULL);
 }
@@ -608,7 +611,10 @@ void gw_up_do_read(gw_exchange *up)
         /* the response is whole: the peer's in-flight count drops before the client has its
          * last bytes, or the client's next request, on another worker, could find the peer
          * still busy (the hash balancer would then move its URL) */
-        if (rc == GW_DONE && up->state != UP_TUNNEL) gw_up_peer_release(up);
+        if (rc == GW_DONE && up->state != UP_TUNNEL && up->counted) {
+            gw_up_peer_release(up);
+            gw_up_wake_backlog(up->pool);
+        }
         gw_up_give_body(up);
         OP_CHECK(up);
         if (rc == GW_DONE && up->state != UP_TUNNEL) {
