@@ -26,7 +26,7 @@
 
 static const char *conf_path;
 static ev_signal sig_term, sig_int, sig_hup, sig_usr1;
-static double shutdown_deadline; /* (set before the workers are told to stop) */
+static double shutdown_deadline; /* (atomic: the main thread sets it, every worker reads it) */
 
 static void pool_created(gw_pool *pool)
 {
@@ -115,7 +115,7 @@ static void on_shutdown_tick(struct ev_loop *loop, ev_timer *t, int revents)
 {
     gw_worker *w = gw_self;
     gw_conns_close_idle();
-    int late = ev_now(loop) >= shutdown_deadline;
+    int late = ev_now(loop) >= gw_atomic_get_double(&shutdown_deadline);
     if (w->nconns > 0 && !late) return;
     if (w->nconns) gw_log(GW_LOG_WARN, "shutdown: %ld connections cut", w->nconns);
     if (gw_on_main() && workers_running() > 0 && !late) return;
@@ -174,13 +174,13 @@ static void on_worker_exit(gw_worker *w)
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
     if (gw_atomic_get(&gw_srv.stopping)) { /* a second signal: stop now */
-        shutdown_deadline = 0;
+        gw_atomic_set_double(&shutdown_deadline, 0);
         gw_workers_ask_all(GW_WK_SYNC);
         ev_break(loop, EVBREAK_ALL);
         return;
     }
     gw_log(GW_LOG_INFO, "signal %d: finishing in-flight requests, then exiting", w->signum);
-    shutdown_deadline = ev_now(loop) + gw_srv.rt->srv.graceful_timeout;
+    gw_atomic_set_double(&shutdown_deadline, ev_now(loop) + gw_srv.rt->srv.graceful_timeout);
     gw_atomic_set(&gw_srv.stopping, 1);
     gw_upstream_shutdown();
     gw_listeners_retire_all(); /* (asks every worker to sync: each starts its shutdown tick) */

@@ -98,7 +98,9 @@ int gw_worker_forget_fd(int fd)
 {
     gw_worker *w = gw_self;
     if (w->epoll_fd < 0 || ev_backend(w->loop) != EVBACKEND_EPOLL) return 0;
-    return epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL) == 0 || errno == ENOENT;
+    /* (ENOENT: not in the set known here, which libev may have rebuilt on a new descriptor;
+     * the fd stays with this worker then) */
+    return epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL) == 0;
 }
 
 static void worker_setup(gw_worker *w, unsigned index, struct ev_loop *loop)

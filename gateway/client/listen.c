@@ -40,6 +40,11 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     gw_lsock *ls = w->data;
     gw_listener *l = ls->l;
     for (int i = 0; i < 64 && !gw_atomic_get(&gw_srv.stopping); i++) {
+        /* (max-connections counts every worker's: another may have reached it meanwhile) */
+        if (gw_atomic_get(&gw_srv.nconns) >= gw_self->rt->srv.max_connections) {
+            gw_listeners_limit_changed();
+            return;
+        }
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(ls->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -54,7 +59,6 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         }
         gw_conn_accept(l, fd, (struct sockaddr *)&ss, sl);
         if (gw_self->paused) return;
-        if (gw_atomic_get(&gw_srv.nconns) >= gw_self->rt->srv.max_connections) return;
     }
 }
 
@@ -296,6 +300,7 @@ int gw_listeners_sync(const gw_rt *rt, char **err)
         fresh = next;
     }
     pthread_mutex_unlock(&gw_srv.lock);
-    gw_workers_ask_all(GW_WK_SYNC);
+    /* (the workers watch the new sockets, and close the retired ones, when they are told to
+     * sync: after the generation that names them is theirs) */
     return GW_OK;
 }

@@ -18,7 +18,8 @@ void gw_listener_close(gw_listener *l); /* at exit, the workers gone */
 void gw_listeners_worker_sync(void);
 
 /* Make the set of listeners match a config generation: keep the ones that stay, open the new
- * ones (started once start-up is over), close the ones that went. Returns GW_OK, or GW_ERR with a
+ * ones (listening once start-up is over), retire the ones that went; the workers follow when
+ * asked to sync (GW_WK_SYNC), after the generation is swapped. Returns GW_OK, or GW_ERR with a
  * message through err (nothing changed). */
 int gw_listeners_sync(const gw_rt *rt, char **err);
 /* Stop listening altogether (graceful shutdown): each worker closes its sockets, so new
