@@ -50,6 +50,13 @@ void gw_main_unlock(void)
     if (gw_nworkers > 1 && !gw_on_main()) pthread_mutex_unlock(&main_lock);
 }
 
+void gw_main_unlock_wake(void)
+{
+    if (gw_nworkers == 1 || gw_on_main()) return;
+    pthread_mutex_unlock(&main_lock);
+    ev_async_send(gw_workers[0].loop, &gw_workers[0].doorbell);
+}
+
 static void on_doorbell(struct ev_loop *loop, ev_async *a, int revents)
 {
     gw_worker *w = a->data;

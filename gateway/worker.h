@@ -83,5 +83,8 @@ extern void (*gw_worker_on_exit)(gw_worker *w);
  * while holding a pool lock. */
 void gw_main_lock(void);
 void gw_main_unlock(void);
+/* Unlock after a call that changed what the main loop waits for (a timer, an event fed to it):
+ * its doorbell rings, so it looks again now rather than at its next wake-up. */
+void gw_main_unlock_wake(void);
 
 #endif

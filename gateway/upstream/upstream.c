@@ -362,7 +362,7 @@ void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int s
         if (status == 503 && p->slot) { /* (a connect failed) */
             gw_main_lock();
             spawn_slot_refused(p->slot);
-            gw_main_unlock();
+            gw_main_unlock_wake();
         }
     } else {
         gw_peer_disable_until(p, gw_up_now(up) + up->route->disable_time);
@@ -484,7 +484,7 @@ static void enqueue(gw_exchange *up, double t)
     if (pool->app) { /* (starts processes; calls no op) */
         gw_main_lock();
         spawn_app_demand(pool->app);
-        gw_main_unlock();
+        gw_main_unlock_wake();
     }
     if (pool->npeers && pool->peers[0].pins) ask_reclaim(pool);
     /* capacity freed on another worker between the pick and the push saw no waiter: look again
@@ -507,7 +507,7 @@ static void dispatch(gw_exchange *up)
     if (!woken && !up->pin &&
         (__atomic_load_n(&pool->backlog.len, __ATOMIC_SEQ_CST) > 0 ||
          __atomic_load_n(&pool->in_transit, __ATOMIC_SEQ_CST) > 0) &&
-        (pool->app ? app_waitable(pool->app) : any_waitable(pool, up->tried, t))) {
+        (any_waitable(pool, up->tried, t) || (pool->app && app_waitable(pool->app)))) {
         enqueue(up, t);
         return;
     }
@@ -525,7 +525,8 @@ static void dispatch(gw_exchange *up)
         } else {
             p = pool->balancer->pick(pool->bal_state, pool, up->req->path, up->tried, t);
             if (p == NULL)
-                waitable = pool->app ? app_waitable(pool->app) : any_waitable(pool, up->tried, t);
+                waitable = pool->app ? any_waitable(pool, up->tried, t) || app_waitable(pool->app)
+                                     : any_waitable(pool, up->tried, t);
         }
         if (p == NULL || take(up, p)) break;
         if (race == 8) { /* other workers keep taking it: wait for a turn */

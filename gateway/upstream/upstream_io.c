@@ -599,7 +599,7 @@ void gw_up_do_read(gw_exchange *up)
             if (up->peer->slot && !gw_atomic_get(&up->peer->slot->answered)) {
                 gw_main_lock(); /* (spawn/ is the main thread's) */
                 spawn_slot_answered(up->peer->slot);
-                gw_main_unlock();
+                gw_main_unlock_wake();
             }
             if (up->rsp.upgrade) {
                 up->state = UP_TUNNEL;
