@@ -119,7 +119,7 @@ static void on_shutdown_tick(struct ev_loop *loop, ev_timer *t, int revents)
     if (w->nconns > 0 && !late) return;
     if (w->nconns) gw_log(GW_LOG_WARN, "shutdown: %ld connections cut", w->nconns);
     if (gw_on_main() && workers_running() > 0 && !late) return;
-    if (!gw_on_main()) gw_conns_close_all();
+    gw_conns_close_all(); /* (what is left at the deadline is cut now, on every worker) */
     ev_timer_stop(loop, t);
     ev_break(loop, EVBREAK_ALL);
 }

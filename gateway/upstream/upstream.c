@@ -454,7 +454,10 @@ static void ask_reclaim(gw_pool *pool)
 {
     for (unsigned i = 0; i < pool->npeers; i++) {
         gw_peer *p = &pool->peers[i];
-        unsigned idle = p->slot ? gw_atomic_get(&p->slot->idle) : gw_atomic_get(&p->nidle);
+        /* (sequentially consistent, as the backlog's length the finishing side reads: one of
+         * the two sides sees the other) */
+        unsigned idle = p->slot ? __atomic_load_n(&p->slot->idle, __ATOMIC_SEQ_CST)
+                                : __atomic_load_n(&p->nidle, __ATOMIC_SEQ_CST);
         if (idle > p->idle[gw_self->index].n || (p->slot && idle > 0)) {
             gw_workers_ask_all(GW_WK_RECLAIM);
             return;
@@ -568,17 +571,12 @@ static void dispatch(gw_exchange *up)
         if (now_in > gw_atomic_get(&p->peak_inflight)) gw_atomic_set(&p->peak_inflight, now_in);
         make_tag(up->log_tag, sizeof(up->log_tag), p->name, up->req);
     }
-    gw_peer_idle *mine = &p->idle[up->worker];
-    gw_upconn *uc = mine->list;
+    gw_upconn *uc = gw_up_idle_pop(p);
     if (uc) { /* (a check takes it too: on a worker-pinning backend a new one would wait) */
         if (up->claim) { /* (a kept connection came back meanwhile: the claim is not needed) */
             gw_up_unclaim(p);
             up->claim = 0;
         }
-        mine->list = uc->next;
-        mine->n--;
-        __atomic_fetch_sub(&p->nidle, 1, __ATOMIC_RELAXED);
-        if (p->slot) __atomic_fetch_sub(&p->slot->idle, 1, __ATOMIC_RELAXED);
         uc->up = up;
         up->uc = uc;
         up->reused = 1;

@@ -154,6 +154,9 @@ void gw_up_close_idle(gw_peer *p);
 /* One of the calling worker's idle connections to `p`, out of its list and its loop (it keeps
  * its claim on the peer's capacity), to hand to another worker; NULL if none. */
 gw_upconn *gw_up_idle_take(gw_peer *p);
+/* One of the calling worker's idle connections to `p`, out of its list (still watched: for an
+ * exchange of this worker); NULL if none. */
+gw_upconn *gw_up_idle_pop(gw_peer *p);
 /* A connection another worker handed over becomes the calling worker's idle one. */
 void gw_up_idle_adopt(gw_upconn *uc);
 /* Free the recycled connection structs (exit). */

@@ -58,8 +58,8 @@ void gw_up_uc_trim(void)
 
 static void idle_count(gw_peer *p, int d)
 {
-    __atomic_fetch_add(&p->nidle, (unsigned)d, __ATOMIC_RELAXED);
-    if (p->slot) __atomic_fetch_add(&p->slot->idle, (unsigned)d, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&p->nidle, (unsigned)d, __ATOMIC_SEQ_CST);
+    if (p->slot) __atomic_fetch_add(&p->slot->idle, (unsigned)d, __ATOMIC_SEQ_CST);
 }
 
 static void idle_remove(gw_upconn *uc)
@@ -136,10 +136,20 @@ void gw_up_close_idle(gw_peer *p)
     }
 }
 
-gw_upconn *gw_up_idle_take(gw_peer *p)
+gw_upconn *gw_up_idle_pop(gw_peer *p)
 {
     gw_peer_idle *mine = &p->idle[gw_self->index];
     gw_upconn *uc = mine->list;
+    if (uc == NULL) return NULL;
+    mine->list = uc->next;
+    mine->n--;
+    idle_count(p, -1);
+    return uc;
+}
+
+gw_upconn *gw_up_idle_take(gw_peer *p)
+{
+    gw_upconn *uc = p->idle[gw_self->index].list;
     if (uc == NULL) return NULL;
     /* libev leaves a stopped fd in its epoll set until it is closed (it drops it lazily, at a
      * spurious event): this loop must not hear of the socket, or touch its number, once another
@@ -149,10 +159,7 @@ gw_upconn *gw_up_idle_take(gw_peer *p)
         ev_io_start(uc->loop, &uc->io);
         return NULL;
     }
-    mine->list = uc->next;
-    mine->n--;
-    idle_count(p, -1);
-    return uc;
+    return gw_up_idle_pop(p);
 }
 
 void gw_up_idle_adopt(gw_upconn *uc)
