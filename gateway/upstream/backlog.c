@@ -9,40 +9,35 @@
  * deadline counts as expired. */
 #define GW_BACKLOG_SLACK 1e-6
 
-void gw_backlog_push(gw_backlog *bl, gw_backlog_node *n, double now)
+/* Link `n` in before `at` (NULL: at the tail). */
+static void link_before(gw_backlog *bl, gw_backlog_node *n, gw_backlog_node *at, double since)
 {
     assert(!n->queued);
-    n->since = now;
+    n->since = since;
     n->queued = 1;
-    n->next = NULL;
-    n->prev = bl->tail;
-    if (bl->tail)
-        bl->tail->next = n;
+    n->next = at;
+    n->prev = at ? at->prev : bl->tail;
+    if (n->prev)
+        n->prev->next = n;
     else
         bl->head = n;
-    bl->tail = n;
+    if (at)
+        at->prev = n;
+    else
+        bl->tail = n;
     __atomic_store_n(&bl->len, bl->len + 1, __ATOMIC_SEQ_CST); /* (read without the lock) */
+}
+
+void gw_backlog_push(gw_backlog *bl, gw_backlog_node *n, double now)
+{
+    link_before(bl, n, NULL, now);
 }
 
 void gw_backlog_insert(gw_backlog *bl, gw_backlog_node *n, double since)
 {
     gw_backlog_node *at = bl->head;
     while (at && at->since <= since) at = at->next;
-    if (at == NULL) {
-        gw_backlog_push(bl, n, since);
-        return;
-    }
-    assert(!n->queued);
-    n->since = since;
-    n->queued = 1;
-    n->next = at;
-    n->prev = at->prev;
-    if (at->prev)
-        at->prev->next = n;
-    else
-        bl->head = n;
-    at->prev = n;
-    __atomic_store_n(&bl->len, bl->len + 1, __ATOMIC_SEQ_CST);
+    link_before(bl, n, at, since);
 }
 
 void gw_backlog_remove(gw_backlog *bl, gw_backlog_node *n)

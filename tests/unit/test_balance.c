@@ -577,6 +577,31 @@ START_TEST(test_backlog_fifo)
 }
 END_TEST
 
+/* A waiter that could not use its turn goes back in its place: by when it first queued, among
+ * equals after them, at the head, in the middle or at the tail. */
+START_TEST(test_backlog_insert_keeps_places)
+{
+    gw_backlog bl = {0};
+    gw_backlog_node nodes[NB] = {{0}};
+    gw_backlog_insert(&bl, &nodes[2], 10.0); /* into an empty backlog */
+    int w0[] = {2};
+    check_order(&bl, nodes, w0, 1);
+    gw_backlog_push(&bl, &nodes[3], 12.0);
+    gw_backlog_insert(&bl, &nodes[0], 5.0); /* the oldest: at the head */
+    int w1[] = {0, 2, 3};
+    check_order(&bl, nodes, w1, 3);
+    gw_backlog_insert(&bl, &nodes[1], 10.0); /* equal to one: after it */
+    int w2[] = {0, 2, 1, 3};
+    check_order(&bl, nodes, w2, 4);
+    gw_backlog_insert(&bl, &nodes[4], 20.0); /* the newest: at the tail */
+    int w3[] = {0, 2, 1, 3, 4};
+    check_order(&bl, nodes, w3, 5);
+    ck_assert(nodes[1].since == 10.0);
+    for (int i = 0; i < NB; i++) ck_assert_ptr_eq(gw_backlog_pop(&bl), &nodes[w3[i]]);
+    ck_assert_ptr_null(bl.tail);
+}
+END_TEST
+
 START_TEST(test_backlog_remove)
 {
     gw_backlog bl = {0};
@@ -663,6 +688,7 @@ static Suite *balance_suite(void)
     TCase *tb = tcase_create("backlog");
     tcase_add_test(tb, test_backlog_fifo);
     tcase_add_test(tb, test_backlog_remove);
+    tcase_add_test(tb, test_backlog_insert_keeps_places);
     tcase_add_test(tb, test_backlog_expired);
     suite_add_tcase(s, tb);
     return s;
