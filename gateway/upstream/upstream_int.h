@@ -1,6 +1,7 @@
-/* The upstream engine's private parts, shared by upstream.c (the exchange's life: dispatch, the
- * backlog, retries, the ops and the starter's calls) and upstream_io.c (backend connections and
- * the bytes on them). Nothing outside gateway/upstream/upstream*.c includes it. */
+/* The upstream engine's private parts, shared by upstream.c (the exchange's life: dispatch,
+ * retries, the ops and the starter's calls), upstream_wait.c (the backlog over every worker) and
+ * upstream_io.c (backend connections and the bytes on them). Nothing outside
+ * gateway/upstream/upstream*.c includes it. */
 #ifndef GW_UPSTREAM_INT_H
 #define GW_UPSTREAM_INT_H
 
@@ -137,15 +138,31 @@ static inline void gw_up_unclaim(gw_peer *p)
 }
 
 /* upstream.c */
+/* Choose a peer (or wait in the backlog, or fail) and go. */
+void gw_up_dispatch(gw_exchange *up);
 void gw_up_kick(gw_exchange *up);
 void gw_up_end(gw_exchange *up, int state, int status, const char *why);
 void gw_up_fail(gw_exchange *up, int status, const char *why);
 void gw_up_peer_failed(gw_exchange *up, const char *why, const char *when, int status);
+/* upstream_wait.c: the backlog over every worker */
 void gw_up_wake_backlog(gw_pool *pool); /* (and the pools of the same spawned app) */
 void gw_up_wake_pool(gw_pool *pool);
 /* A pinning peer's connection went idle on this worker while requests of other workers wait:
  * hand it, with its capacity, to the oldest of them (no reconnect); closed if none. */
 void gw_up_gift(gw_pool *pool, gw_upconn *uc);
+/* Every candidate is at capacity, or others wait already: wait in the pool's backlog. */
+void gw_up_enqueue(gw_exchange *up, double t);
+/* Take it out of the backlog. Returns 0 when a backlog handed it capacity first (it is in its
+ * worker's mailbox, or about to be dispatched). */
+int gw_up_unqueue(gw_exchange *up);
+/* A waiter leaves its worker's mailbox unrun (it is freed): its capacity goes on. */
+void gw_up_mailbox_remove(gw_exchange *up);
+/* Can a request wait for the spawned app? (spawn/ is asked under the main lock.) */
+int gw_up_app_waitable(spawn_app *app);
+/* The exchange's peer was just disabled: every waiter's sleep must end when it comes back. */
+void gw_up_rearm_waiters(gw_exchange *up);
+/* A waiting exchange's timer: a disabled peer is back, or its backlog-timeout is reached. */
+void gw_up_queue_timer(gw_exchange *up);
 
 /* upstream_io.c */
 void gw_up_uc_close(gw_upconn *uc);
