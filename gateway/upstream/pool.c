@@ -112,6 +112,88 @@ int gw_peer_parse(gw_peer *peer, const char *spec, char **err)
     return 0;
 }
 
+/* The backend counts: one per "protocol|address" that a live pool names (pools are made and
+ * freed by the main thread; workers read the users lists to wake or reclaim). */
+static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
+static gw_peer_count *counts;
+
+/* `peer` counts against its backend's count, made on first use. Every pair of peers of two
+ * pools sharing one raises both pools' `shares`. */
+static void count_attach(gw_peer *peer, const gw_backend_ops *ops)
+{
+    char key[320];
+    snprintf(key, sizeof(key), "%s|%s", ops ? ops->name : "", peer->name);
+    pthread_mutex_lock(&count_lock);
+    gw_peer_count *c = counts;
+    while (c && strcmp(c->key, key) != 0) c = c->next;
+    if (c == NULL) {
+        c = gw_xcalloc(1, sizeof(*c));
+        c->key = gw_xstrdup(key);
+        c->next = counts;
+        counts = c;
+    }
+    for (size_t i = 0; i < c->nusers; i++) {
+        if (c->users[i]->pool == peer->pool) continue;
+        gw_atomic_add(&c->users[i]->pool->shares, 1);
+        gw_atomic_add(&peer->pool->shares, 1);
+    }
+    c->users = gw_xrealloc(c->users, (c->nusers + 1) * sizeof(c->users[0]));
+    c->users[c->nusers++] = peer;
+    peer->count = c;
+    pthread_mutex_unlock(&count_lock);
+}
+
+static void count_detach(gw_peer *peer)
+{
+    gw_peer_count *c = peer->count;
+    if (c == NULL) return;
+    pthread_mutex_lock(&count_lock);
+    size_t k = 0;
+    for (size_t i = 0; i < c->nusers; i++) {
+        if (c->users[i] == peer) continue;
+        if (c->users[i]->pool != peer->pool) {
+            gw_atomic_add(&c->users[i]->pool->shares, -1);
+            gw_atomic_add(&peer->pool->shares, -1);
+        }
+        c->users[k++] = c->users[i];
+    }
+    c->nusers = k;
+    if (k == 0) {
+        gw_peer_count **pp = &counts;
+        while (*pp != c) pp = &(*pp)->next;
+        *pp = c->next;
+        free(c->users);
+        free(c->key);
+        free(c);
+    }
+    peer->count = NULL;
+    pthread_mutex_unlock(&count_lock);
+}
+
+int gw_pool_sharers_wait(const gw_peer *p)
+{
+    int waits = 0;
+    pthread_mutex_lock(&count_lock);
+    const gw_peer_count *c = p->count;
+    for (size_t i = 0; c && i < c->nusers && !waits; i++)
+        waits = c->users[i]->pool != p->pool && gw_atomic_get(&c->users[i]->pool->backlog.len) > 0;
+    pthread_mutex_unlock(&count_lock);
+    return waits;
+}
+
+void gw_pool_each_waiting_sharer(const gw_pool *pool, void (*fn)(gw_pool *))
+{
+    pthread_mutex_lock(&count_lock);
+    for (unsigned k = 0; k < pool->npeers; k++) {
+        const gw_peer_count *c = pool->peers[k].count;
+        for (size_t i = 0; c && i < c->nusers; i++) {
+            gw_pool *other = c->users[i]->pool;
+            if (other != pool && gw_atomic_get(&other->backlog.len) > 0) fn(other);
+        }
+    }
+    pthread_mutex_unlock(&count_lock);
+}
+
 gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const gw_balancer_ops *bal,
                      char *const *specs, size_t n, unsigned max_inflight, char **err)
 {
@@ -137,6 +219,8 @@ gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const gw_balanc
             return NULL;
         }
     }
+    for (size_t i = 0; i < n; i++)
+        if (!p->peers[i].is_spawn) count_attach(&p->peers[i], ops);
     p->bal_state = bal->init ? bal->init(p) : NULL;
     return p;
 }
@@ -196,6 +280,7 @@ void gw_pool_free(gw_pool *p)
     if (p == NULL) return;
     if (p->balancer && p->balancer->destroy) p->balancer->destroy(p->bal_state);
     for (unsigned i = 0; i < p->npeers; i++) {
+        count_detach(&p->peers[i]);
         free(p->peers[i].name);
         free(p->peers[i].idle);
     }

@@ -32,6 +32,20 @@ void gw_hist_add(gw_hist *h, double seconds);
 /* A consistent-enough copy of a histogram other workers may be adding to. */
 void gw_hist_copy(gw_hist *to, const gw_hist *from);
 
+/* What a backend's cap bounds, one per backend (protocol and address) over every pool and
+ * generation that names it: two routes, or the old and the new config during a reload, never
+ * send it more than max-pool-size together. Shared by the peers in `users` (pool.c's registry
+ * lock); the counts are atomics. */
+typedef struct gw_peer_count {
+    char *key;         /* owned: "protocol|address" */
+    unsigned inflight; /* (atomic) requests in flight, over the peers whose pool sets a cap */
+    unsigned conns;    /* (atomic) connections, busy or idle (a pinning protocol's cap) */
+    unsigned idle;     /* (atomic) idle connections */
+    struct gw_peer **users;
+    size_t nusers;
+    struct gw_peer_count *next;
+} gw_peer_count;
+
 typedef struct gw_peer_idle { /* one worker's idle keep-alive connections to a peer */
     struct gw_upconn *list;
     unsigned n;
@@ -48,8 +62,9 @@ typedef struct gw_peer {
     unsigned index;       /* position in pool->peers */
     uint32_t hash;        /* hash of `name`, for consistent hashing */
 
-    unsigned inflight;      /* (atomic) requests currently using this peer */
-    unsigned conns;         /* (atomic) open connections to it, busy or idle, over all workers */
+    unsigned inflight;      /* (atomic) requests of this pool currently using this peer */
+    gw_peer_count *count;   /* the backend's count against its cap (NULL for a spawned app's
+                               slot, whose own count is shared the same way) */
     unsigned max_inflight;  /* max-pool-size, or the process count of a spawned app; 0 = no cap */
     unsigned peak_inflight; /* (atomic) most requests it served at once: bounds idle connections */
     int pins;               /* the cap bounds connections, not requests: the protocol's kept
@@ -97,6 +112,8 @@ typedef struct gw_pool {
                            connection */
     int retired;        /* (atomic) a newer generation took over: keep no idle connection */
     int app_siblings;   /* (atomic) other pools bound to the same app (they share its slots) */
+    int shares;         /* (atomic) peers of other pools that share a backend count with this
+                           one's: capacity freed here may be another pool's waiters' */
 } gw_pool;
 
 static inline double gw_peer_disabled_until(const gw_peer *p)
@@ -120,7 +137,7 @@ static inline int gw_peer_available(const gw_peer *p, double now)
 static inline unsigned *gw_peer_load(gw_peer *p)
 {
     if (p->slot) return p->pins ? &p->slot->conns : &p->slot->inflight;
-    return p->pins ? &p->conns : &p->inflight;
+    return p->pins ? &p->count->conns : &p->count->inflight;
 }
 
 static inline unsigned gw_peer_cap(const gw_peer *p)
@@ -153,6 +170,11 @@ gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const struct gw
 gw_pool *gw_pool_new_app(const char *key, const gw_backend_ops *ops,
                          const struct gw_balancer_ops *bal, const char *name, unsigned nslots);
 void gw_pool_free(gw_pool *p);
+/* Do requests of another pool wait for the capacity of `p`'s backend? (Any thread.) */
+int gw_pool_sharers_wait(const gw_peer *p);
+/* Call `fn` for every other pool sharing a backend count with `pool` that has requests
+ * waiting, under the registry lock (any thread; `fn` must not take it). */
+void gw_pool_each_waiting_sharer(const gw_pool *pool, void (*fn)(gw_pool *));
 /* A reload: `to` (new) takes the counters of the peers of `from` (old, same name) that it has
  * too, by name, so that per-backend counters survive for backends that stay. */
 void gw_pool_inherit(gw_pool *to, const gw_pool *from);

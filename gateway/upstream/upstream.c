@@ -171,13 +171,14 @@ static int take(gw_exchange *up, gw_peer *p)
         } while (!__atomic_compare_exchange_n(load, &cur, cur + 1, 1, __ATOMIC_SEQ_CST,
                                               __ATOMIC_SEQ_CST));
         up->claim = p->pins;
+        up->capped = !p->pins;
     }
     if (p->slot && !spawn_slot_acquire(p->slot, !p->pins)) { /* (its cap: not pinning) */
         if (up->claim) gw_up_unclaim(p);
         up->claim = 0;
         return 0;
     }
-    if (!(cap > 0 && !p->pins && !p->slot)) __atomic_fetch_add(&p->inflight, 1, __ATOMIC_SEQ_CST);
+    __atomic_fetch_add(&p->inflight, 1, __ATOMIC_SEQ_CST);
     return 1;
 }
 

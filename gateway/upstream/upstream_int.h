@@ -74,7 +74,8 @@ struct gw_exchange {
     unsigned paused : 1;     /* out_full said yes: not reading until resume */
     unsigned counted : 1;    /* peer->inflight was incremented */
     unsigned claim : 1;      /* holds a unit of a pinning peer's connection count (no socket yet) */
-    unsigned dead : 1;       /* over: recycled when the outermost callback returns */
+    unsigned capped : 1; /* holds a unit of its backend's in-flight count (a cap, not pinning) */
+    unsigned dead : 1;   /* over: recycled when the outermost callback returns */
     unsigned probe : 1;
     unsigned rejected : 1;     /* the starter refused the response: 502 */
     unsigned drained_owed : 1; /* body_drained op owed */
@@ -124,6 +125,10 @@ static inline void gw_up_peer_release(gw_exchange *up)
     if (up->claim) { /* (no connection was made with it) */
         __atomic_fetch_sub(gw_peer_load(up->peer), 1, __ATOMIC_SEQ_CST);
         up->claim = 0;
+    }
+    if (up->capped) {
+        __atomic_fetch_sub(&up->peer->count->inflight, 1, __ATOMIC_SEQ_CST);
+        up->capped = 0;
     }
     __atomic_fetch_sub(&up->peer->inflight, 1, __ATOMIC_SEQ_CST);
     __atomic_fetch_sub(&up->pool->inflight, 1, __ATOMIC_RELAXED);

@@ -59,7 +59,10 @@ void gw_up_uc_trim(void)
 static void idle_count(gw_peer *p, int d)
 {
     __atomic_fetch_add(&p->nidle, (unsigned)d, __ATOMIC_SEQ_CST);
-    if (p->slot) __atomic_fetch_add(&p->slot->idle, (unsigned)d, __ATOMIC_SEQ_CST);
+    if (p->slot)
+        __atomic_fetch_add(&p->slot->idle, (unsigned)d, __ATOMIC_SEQ_CST);
+    else if (p->count)
+        __atomic_fetch_add(&p->count->idle, (unsigned)d, __ATOMIC_SEQ_CST);
 }
 
 static void idle_remove(gw_upconn *uc)
@@ -191,7 +194,7 @@ void gw_upstream_pool_release(gw_pool *pool)
 static int capacity_wanted(const gw_peer *p, gw_pool *const *pools, size_t n)
 {
     if (gw_atomic_get(&p->pool->backlog.len) > 0) return 1;
-    if (p->slot == NULL) return 0;
+    if (p->slot == NULL) return gw_atomic_get(&p->pool->shares) && gw_pool_sharers_wait(p);
     for (size_t i = 0; i < n; i++)
         if (pools[i]->app && pools[i]->app == p->pool->app &&
             gw_atomic_get(&pools[i]->backlog.len) > 0)
@@ -474,6 +477,16 @@ static void early_close(gw_exchange *up, const char *why)
     gw_up_fail(up, 502, why);
 }
 
+/* Do requests of another pool wait for pinning peer `p` (a process of the same spawned app, or
+ * the same backend through another route or generation)? */
+static int another_pool_waits(gw_pool *pool, const gw_peer *p)
+{
+    if (p->slot)
+        return gw_atomic_get(&pool->app_siblings) && gw_upstream_app_waiting &&
+               gw_upstream_app_waiting(pool->app) > 0;
+    return gw_atomic_get(&pool->shares) && gw_pool_sharers_wait(p);
+}
+
 static void finish(gw_exchange *up)
 {
     const gw_backend_ops *ops = up->pool->ops;
@@ -497,10 +510,8 @@ static void finish(gw_exchange *up)
             gw_up_gift(up->pool, uc);
         else
             gw_up_close_idle(p);
-    } else if (p->pins && p->slot && p->idle[gw_self->index].n > 0 &&
-               gw_atomic_get(&up->pool->app_siblings) && gw_upstream_app_waiting &&
-               gw_upstream_app_waiting(up->pool->app) > 0) {
-        gw_up_close_idle(p); /* (another route's requests wait for this process) */
+    } else if (p->pins && p->idle[gw_self->index].n > 0 && another_pool_waits(up->pool, p)) {
+        gw_up_close_idle(p); /* (another route's, or generation's, requests wait for it) */
     }
     gw_up_end(up, UP_FINISHED, 0, NULL);
 }

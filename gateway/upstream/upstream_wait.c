@@ -90,6 +90,10 @@ void gw_up_wake_backlog(gw_pool *pool)
         return;
     }
     gw_up_wake_pool(pool);
+    /* a backend another pool names too (another route, or the other generation during a
+     * reload): its waiters may use what was freed (through their workers' mailboxes: the
+     * registry's lock is held) */
+    if (gw_atomic_get(&pool->shares)) gw_pool_each_waiting_sharer(pool, gw_upstream_pool_wake);
 }
 
 /* Each waiter gets one try. A peer with room is not necessarily one a given request may use (it
@@ -285,8 +289,9 @@ static void ask_reclaim(gw_pool *pool)
         gw_peer *p = &pool->peers[i];
         /* (sequentially consistent, as the backlog's length the finishing side reads: one of
          * the two sides sees the other) */
-        unsigned idle = p->slot ? __atomic_load_n(&p->slot->idle, __ATOMIC_SEQ_CST)
-                                : __atomic_load_n(&p->nidle, __ATOMIC_SEQ_CST);
+        unsigned idle = p->slot    ? __atomic_load_n(&p->slot->idle, __ATOMIC_SEQ_CST)
+                        : p->count ? __atomic_load_n(&p->count->idle, __ATOMIC_SEQ_CST)
+                                   : 0;
         if (idle > p->idle[gw_self->index].n || (p->slot && idle > 0)) {
             gw_workers_ask_all(GW_WK_RECLAIM);
             return;

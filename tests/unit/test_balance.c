@@ -16,6 +16,7 @@
 typedef struct tpool {
     gw_pool pool;
     gw_peer peers[MAXP];
+    gw_peer_count counts[MAXP];
     char names[MAXP][32];
 } tpool;
 
@@ -31,6 +32,7 @@ static tpool *tpool_new(unsigned n, const gw_balancer_ops *ops)
         p->index = i;
         p->hash = gw_hash_str(p->name, strlen(p->name));
         p->health = GW_PEER_UP;
+        p->count = &t->counts[i];
     }
     t->pool.peers = t->peers;
     t->pool.npeers = n;
@@ -58,6 +60,7 @@ static void set_inflight(tpool *t, unsigned i, unsigned v)
 {
     t->pool.inflight = t->pool.inflight - t->peers[i].inflight + v;
     t->peers[i].inflight = v;
+    t->counts[i].inflight = v; /* (this pool is the backend's only user) */
 }
 
 static void set_tried(uint8_t *tried, unsigned i)

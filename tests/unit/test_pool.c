@@ -144,6 +144,45 @@ START_TEST(test_pool_new)
 }
 END_TEST
 
+static gw_pool *waited_for;
+static void note_waiting(gw_pool *p)
+{
+    waited_for = p;
+}
+
+/* Two pools naming one backend (two routes, or the old and the new config of a reload) count
+ * against one cap; a backend only one of them names is its own. */
+START_TEST(test_pools_share_a_backend_count)
+{
+    char *a_specs[] = {"127.0.0.1:3000", "127.0.0.1:3001"};
+    char *b_specs[] = {"127.0.0.1:3001", "127.0.0.1:3002"};
+    gw_pool *a = gw_pool_new("a", NULL, &gw_balance_rr, a_specs, 2, 1, NULL);
+    gw_pool *b = gw_pool_new("b", NULL, &gw_balance_rr, b_specs, 2, 1, NULL);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_eq(a->peers[1].count, b->peers[0].count); /* 3001: one count */
+    ck_assert_ptr_ne(a->peers[0].count, b->peers[1].count);
+    ck_assert_int_eq(a->shares, 1);
+    ck_assert_int_eq(b->shares, 1);
+    a->peers[1].count->inflight = 1;            /* a request of pool a fills 3001's cap ... */
+    ck_assert(!gw_peer_has_room(&b->peers[0])); /* ... for pool b too */
+    ck_assert(gw_peer_has_room(&b->peers[1]));
+    ck_assert(!gw_pool_sharers_wait(&a->peers[1])); /* nobody waits */
+    b->backlog.len = 1;
+    ck_assert(gw_pool_sharers_wait(&a->peers[1]));
+    ck_assert(!gw_pool_sharers_wait(&a->peers[0])); /* (b does not name 3000) */
+    ck_assert(!gw_pool_sharers_wait(&b->peers[0])); /* (its own pool is not another) */
+    gw_pool_each_waiting_sharer(a, note_waiting);
+    ck_assert_ptr_eq(waited_for, b);
+    b->backlog.len = 0;
+    a->peers[1].count->inflight = 0;
+    gw_pool_free(a);
+    ck_assert_int_eq(b->shares, 0);
+    ck_assert_uint_eq(b->peers[0].count->nusers, 1);
+    gw_pool_free(b);
+}
+END_TEST
+
 START_TEST(test_pool_new_refuses_bad_spec)
 {
     char *specs[] = {"127.0.0.1:3000", "127.0.0.1:nope"};
@@ -176,7 +215,10 @@ END_TEST
 START_TEST(test_available_and_room)
 {
     gw_peer p;
+    gw_peer_count count;
     memset(&p, 0, sizeof(p));
+    memset(&count, 0, sizeof(count));
+    p.count = &count;
     ck_assert(gw_peer_available(&p, 10));
     p.disabled_until = 12; /* passive disable: skipped until then */
     ck_assert(!gw_peer_available(&p, 10));
@@ -185,12 +227,12 @@ START_TEST(test_available_and_room)
     ck_assert(!gw_peer_available(&p, 20));
     p.health = GW_PEER_UP;
     ck_assert(gw_peer_has_room(&p)); /* no cap */
-    p.inflight = 1000;
+    count.inflight = 1000;
     ck_assert(gw_peer_has_room(&p));
     p.max_inflight = 2;
-    p.inflight = 1;
+    count.inflight = 1; /* (the backend's count: every pool naming it) */
     ck_assert(gw_peer_has_room(&p));
-    p.inflight = 2;
+    count.inflight = 2;
     ck_assert(!gw_peer_has_room(&p));
 }
 END_TEST
@@ -206,6 +248,7 @@ int main(void)
     tcase_add_test(tc, test_parse_first_error_wins);
     tcase_add_test(tc, test_pool_new);
     tcase_add_test(tc, test_pool_new_refuses_bad_spec);
+    tcase_add_test(tc, test_pools_share_a_backend_count);
     tcase_add_test(tc, test_hist);
     tcase_add_test(tc, test_available_and_room);
     suite_add_tcase(s, tc);

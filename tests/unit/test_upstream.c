@@ -669,11 +669,11 @@ START_TEST(health_down_after_two_up_after_two)
     ck_assert_uint_eq(p->peers[0].responses[2] + p->peers[0].responses[5], 0);
     ck_assert_uint_eq(p->peers[0].response_time.count, 0);
     /* a peer at its cap is not checked (the check would open a connection past it) */
-    p->peers[0].inflight = 1;
+    p->peers[0].count->inflight = 1; /* (requests of any pool naming it) */
     int h = s->heads;
     run_for(0.2);
     ck_assert_int_eq(s->heads, h);
-    p->peers[0].inflight = 0;
+    p->peers[0].count->inflight = 0;
     gw_health_stop(p);
     gw_health_changed = NULL;
     pool_end(p);
