@@ -49,6 +49,7 @@ static void conf_copy(spawn_conf *dst, const spawn_conf *src)
     dst->copy_env = strv_dup(src->copy_env);
     dst->user = str_dup(src->user);
     dst->group = str_dup(src->group);
+    dst->restart_file = str_dup(src->restart_file);
     dst->fingerprint = str_dup(src->fingerprint);
 }
 
@@ -61,6 +62,7 @@ static void conf_clear(spawn_conf *c)
     spawn_strv_free(c->copy_env);
     free(c->user);
     free(c->group);
+    free(c->restart_file);
     free(c->fingerprint);
 }
 
@@ -196,7 +198,7 @@ static spawn_app *app_new(const spawn_conf *c, spawn_app *old, char **err)
     spawn_app *app = gw_xcalloc(1, sizeof(*app));
     conf_copy(&app->conf, c);
     app->serial = ++spawn_g.next_serial;
-    app->nslots = c->max_procs;
+    app->nslots = spawn_conf_nslots(c);
     app->slots = gw_xcalloc(app->nslots, sizeof(spawn_slot));
     int adopt = old && old->conf.socket && c->socket && strcmp(old->conf.socket, c->socket) == 0 &&
                 old->conf.pass == c->pass;
@@ -205,6 +207,7 @@ static spawn_app *app_new(const spawn_conf *c, spawn_app *old, char **err)
         s->app = app;
         s->index = i;
         s->cap = c->concurrency;
+        s->request_timeout = c->request_timeout;
         s->lfd = s->probe_fd = -1;
         if (slot_address(app, s, err) != 0) goto fail;
         if (c->pass == SPAWN_PASS_ARGUMENT) continue;
@@ -340,7 +343,7 @@ void spawn_sync_commit(spawn_plan *pl)
         unsigned want = app->conf.min_procs;
         if (old[i]) {
             unsigned live = spawn_app_live(old[i]);
-            if (live > want) want = live < app->nslots ? live : app->nslots;
+            if (live > want) want = live < app->conf.max_procs ? live : app->conf.max_procs;
         }
         for (unsigned k = 0; k < want; k++)
             if (!spawn_slot_address_busy(&app->slots[k])) spawn_proc_start(&app->slots[k]);
@@ -412,6 +415,7 @@ int spawn_init(struct ev_loop *loop, const char *state_dir, const spawn_hooks *h
 {
     spawn_g.loop = loop;
     if (hooks) spawn_g.hooks = *hooks;
+    srand48((long)time(NULL) ^ (long)getpid()); /* (recycling's jitter) */
     if (state_dir) {
         if (mkdir(state_dir, 0700) != 0 && errno != EEXIST)
             return gw_errf(err, "server.state-dir %s: %s", state_dir, strerror(errno));
@@ -482,10 +486,11 @@ void spawn_status_json(gw_bufq *out)
             double retry = spawn_app_retry_in(a);
             gw_bufq_appendf(out,
                             ",\"state\":\"%s\",\"failures\":%u,\"retry_in\":%.3f,\"starts\":%llu,"
-                            "\"restarts\":%llu,\"last_exit\":\"%s\",\"last_start_seconds\":%.6f,"
-                            "\"processes\":[",
+                            "\"restarts\":%llu,\"recycles\":%llu,\"request_timeouts\":%llu,"
+                            "\"last_exit\":\"%s\",\"last_start_seconds\":%.6f,\"processes\":[",
                             app_state_name(a, now), a->failures, retry,
                             (unsigned long long)a->starts, (unsigned long long)a->restarts,
+                            (unsigned long long)a->recycles, (unsigned long long)a->timeouts,
                             a->last_exit, a->last_start_seconds);
             int pfirst = 1;
             for (unsigned i = 0; i < a->nslots; i++) {
@@ -500,6 +505,9 @@ void spawn_status_json(gw_bufq *out)
                     (unsigned long long)gw_atomic_get(&s->requests), spawn_slot_inflight(s),
                     s->restarts, s->last_exit, s->ready_at ? s->ready_at - s->started_at : 0.0);
                 put_json_str(out, s->addr);
+                if (s->recycle) gw_bufq_appendf(out, ",\"recycle\":\"%s\"", s->recycle);
+                if (a->conf.max_rss)
+                    gw_bufq_appendf(out, ",\"rss\":%llu", (unsigned long long)s->rss);
                 gw_bufq_appendf(out, "}");
                 pfirst = 0;
             }

@@ -111,6 +111,7 @@ void spawn_proc_start(spawn_slot *s)
     s->kill_owed = s->timed_out = 0;
     gw_atomic_set(&s->answered, 0);
     s->launch_id = ++spawn_g.next_launch;
+    spawn_recycle_started(s);
     app->starts++;
     if (app->unreplaced > 0) { /* it replaces a process that died */
         app->unreplaced--;
@@ -198,6 +199,7 @@ static void mark_ready(spawn_slot *s)
     gw_log(GW_LOG_INFO, "app %s[%ld]: ready in %.1f ms", app->conf.name, (long)s->pid,
            app->last_start_seconds * 1000);
     if (!was_usable) spawn_owe_changed(app);
+    spawn_recycle_ready(s); /* (a replacement: the process it replaces drains) */
 }
 
 /* Argument mode: the app binds the address itself; it is ready once a connect succeeds. */
@@ -312,26 +314,29 @@ void spawn_proc_scale(spawn_app *app)
 {
     if (spawn_g.stopping_all || in_backoff(app)) return;
     unsigned waiting = spawn_g.hooks.waiting ? spawn_g.hooks.waiting(app) : 0;
-    unsigned room = 0, starting = 0, live = 0;
+    unsigned room = 0, starting = 0, live = spawn_app_serving(app);
     for (unsigned i = 0; i < app->nslots; i++) {
         const spawn_slot *s = &app->slots[i];
-        if (!spawn_slot_live(s)) continue;
-        live++;
+        if (!spawn_slot_live(s) || s->draining) continue;
         starting += s->state == SPAWN_SLOT_STARTING;
         unsigned in = spawn_slot_inflight(s);
         if (in < s->cap) room += s->cap - in;
     }
     unsigned want = live < app->conf.min_procs && !app->retired ? app->conf.min_procs - live : 0;
+    if (live >= app->conf.max_procs) want = 0; /* (replacements come on top: recycle.c) */
     if (waiting > room) {
         unsigned more = (waiting - room + app->conf.concurrency - 1) / app->conf.concurrency;
         if (more > want) want = more;
     }
-    for (unsigned i = 0; i < app->nslots && want > 0 && starting < SPAWN_MAX_STARTING; i++) {
+    for (unsigned i = 0;
+         i < app->nslots && want > 0 && starting < SPAWN_MAX_STARTING && live < app->conf.max_procs;
+         i++) {
         spawn_slot *s = &app->slots[i];
         if (s->state != SPAWN_SLOT_EMPTY || spawn_slot_address_busy(s)) continue;
         spawn_proc_start(s);
         want--;
         starting++;
+        live++;
     }
 }
 
@@ -402,6 +407,7 @@ static void slot_exited(spawn_slot *s, int status)
     s->probe_fd = -1;
     if (s->log) s->log->slot = NULL;
     s->log = NULL;
+    spawn_recycle_exited(s);
     pid_t pid = s->pid;
     s->state = SPAWN_SLOT_EMPTY;
     spawn_set_usable(s, 0);
@@ -425,7 +431,9 @@ static void slot_exited(spawn_slot *s, int status)
     }
     if (was_usable || in_backoff(app)) spawn_owe_changed(app); /* (back-off: 503 for waiters) */
     if (spawn_g.stopping_all) return;
-    if (asked) { /* requests that came while it was stopping may wait for a process */
+    if (asked) { /* the next replacement may take its slot; requests that came while it was
+                    stopping may wait for a process */
+        spawn_recycle_tick(app, now);
         spawn_proc_scale(app);
         return;
     }
@@ -508,9 +516,7 @@ static void tick_app(spawn_app *app, double now)
      * goes at once (it may hold an address the new app's process needs) */
     int drained =
         app->retired && (unused || !spawn_g.hooks.waiting || spawn_g.hooks.waiting(app) == 0);
-    unsigned live = 0;
-    for (unsigned i = 0; i < app->nslots; i++)
-        live += spawn_slot_live(&app->slots[i]) && app->slots[i].state != SPAWN_SLOT_STOPPING;
+    unsigned live = spawn_app_serving(app);
     for (unsigned k = app->nslots; k-- > 0;) { /* from the top: low slots stay warm */
         spawn_slot *s = &app->slots[k];
         if (s->state == SPAWN_SLOT_READY && now - s->started_at >= SPAWN_YOUNG)
@@ -526,7 +532,7 @@ static void tick_app(spawn_app *app, double now)
             s->stop_deadline = INFINITY;
             spawn_proc_stop(s, SIGKILL);
         } else if (s->state == SPAWN_SLOT_READY && spawn_slot_inflight(s) == 0 &&
-                   !spawn_g.stopping_all &&
+                   !spawn_g.stopping_all && !s->draining && !s->replacing &&
                    (drained ||
                     (live > c->min_procs && now - spawn_slot_idle_since(s) >= c->idle_timeout))) {
             if (!take_idle(s)) continue;
@@ -541,12 +547,14 @@ static void tick_app(spawn_app *app, double now)
         app->backoff_until = 0;
         spawn_owe_changed(app);
     }
+    spawn_recycle_tick(app, now);
     spawn_proc_scale(app); /* min-procs, and requests that wait (for an address, too) */
 }
 
 void spawn_proc_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     double now = spawn_now();
+    spawn_recycle_rss(now);
     for (spawn_app *a = spawn_g.apps, *next; a; a = next) {
         next = a->next;
         tick_app(a, now);

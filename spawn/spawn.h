@@ -30,10 +30,26 @@ typedef struct spawn_conf {
     char **env;      /* "NAME=value" from "environment", NULL-terminated */
     char **copy_env; /* names from "copy-environment", NULL-terminated; NULL: PATH only */
     char *user, *group;
-    char *fingerprint; /* every setting in one string: equal strings are the same app */
+    /* recycling: a process past one of these is replaced by a new one, which is ready before
+     * the old one stops taking requests (0: none) */
+    uint64_t max_requests;  /* requests served (up to 10% more, chosen per process) */
+    double max_lifetime;    /* seconds since start (up to 10% more, chosen per process) */
+    uint64_t max_rss;       /* bytes resident, the process and everything it started */
+    char *restart_file;     /* NULL: none; a change of its mtime replaces every process */
+    unsigned restart_surge; /* replacements started at a time (extra slots beyond max-procs) */
+    double request_timeout; /* a request longer than this: 504, and its process is replaced */
+    char *fingerprint;      /* every setting in one string: equal strings are the same app */
 } spawn_conf;
 
 void spawn_conf_free(spawn_conf *c);
+/* Process slots of an app: max-procs, plus restart-surge when processes are recycled (a
+ * replacement starts beside the process it replaces). */
+static inline unsigned spawn_conf_nslots(const spawn_conf *c)
+{
+    int recycles = c->max_requests || c->max_lifetime > 0 || c->max_rss || c->restart_file ||
+                   c->request_timeout > 0;
+    return c->max_procs + (recycles ? c->restart_surge : 0);
+}
 
 typedef struct spawn_app spawn_app;
 
@@ -51,11 +67,13 @@ typedef struct spawn_slot {
     int usable; /* (atomic) a process that takes requests: starting (when its socket is
                    portico's) or ready, and not stopping */
     unsigned
-        inflight;   /* (atomic) portico's requests on this slot, over every pool and generation */
-    unsigned cap;   /* the app's concurrency */
-    unsigned conns; /* (atomic, the gateway's) open connections, for a protocol whose kept
-                       connection holds the process (FastCGI): bounded by cap */
-    unsigned idle;  /* (atomic, the gateway's) of those, idle kept-alive ones */
+        inflight; /* (atomic) portico's requests on this slot, over every pool and generation */
+    unsigned cap; /* the app's concurrency */
+    double request_timeout; /* the app's: a request on it longer than this is answered 504 and
+                               the process replaced (0: none) */
+    unsigned conns;         /* (atomic, the gateway's) open connections, for a protocol whose kept
+                               connection holds the process (FastCGI): bounded by cap */
+    unsigned idle;          /* (atomic, the gateway's) of those, idle kept-alive ones */
     spawn_app *app;
     unsigned index;
     int state; /* enum spawn_slot_state */
@@ -80,6 +98,14 @@ typedef struct spawn_slot {
     int timed_out;             /* killed for not getting ready within start-timeout */
     int answered;              /* (atomic) the current process has sent a response */
     struct spawn_logpipe *log; /* the current process's stdout/stderr, while it is read */
+    /* recycling (proc.c) */
+    const char *recycle;          /* why the process is to be replaced; NULL: it is not */
+    struct spawn_slot *successor; /* its replacement, while that starts */
+    struct spawn_slot *replacing; /* (of a replacement) the slot it replaces */
+    int draining;                 /* replaced: takes nothing new, stops when nothing is in it */
+    uint64_t recycle_after;       /* max-requests for this process, jitter included */
+    double recycle_at;            /* max-lifetime for this process: when (0: never) */
+    uint64_t rss;                 /* bytes resident at the last look (max-rss) */
 } spawn_slot;
 
 static inline unsigned spawn_slot_inflight(const spawn_slot *s)
@@ -166,6 +192,10 @@ void spawn_slot_release(spawn_slot *s);
 void spawn_slot_refused(spawn_slot *s);
 /* A response came from the slot: its process is surely ready. */
 void spawn_slot_answered(spawn_slot *s);
+/* A request on the slot ran past the app's request-timeout (and was answered 504): the process
+ * is replaced; it takes nothing new and stops as soon as its other requests are over (no
+ * other request fails). Main thread or main lock. */
+void spawn_slot_timed_out(spawn_slot *s);
 
 /* Status: the apps as JSON array items for the status page, and Prometheus text for the
  * metrics page, appended to `out`. */

@@ -3,6 +3,8 @@
 #ifndef SPAWN_INT_H
 #define SPAWN_INT_H
 
+#include <time.h>
+
 #include "spawn/spawn.h"
 
 #define SPAWN_YOUNG                                                                                \
@@ -26,6 +28,10 @@ struct spawn_app {
     unsigned unreplaced; /* processes that died and were not started again yet */
     char last_exit[48];
     double last_start_seconds;
+    uint64_t recycles, timeouts;   /* processes replaced; requests past request-timeout */
+    struct timespec restart_mtime; /* the restart-file's, when last looked at */
+    double restart_checked;
+    int restart_seen;
     struct spawn_app *next; /* every app object alive, current and retired */
 };
 
@@ -75,5 +81,13 @@ void spawn_proc_on_ctl(struct ev_loop *loop, ev_io *w, int revents);
 void spawn_proc_on_fast(struct ev_loop *loop, ev_timer *w, int revents);
 void spawn_proc_on_tick(struct ev_loop *loop, ev_timer *w, int revents);
 void spawn_proc_close_logs(void); /* (exit) */
+
+/* recycle.c */
+void spawn_recycle_started(spawn_slot *s); /* a process starts in the slot */
+void spawn_recycle_ready(spawn_slot *s);   /* it is ready: the one it replaces drains */
+void spawn_recycle_exited(spawn_slot *s);  /* it is gone */
+void spawn_recycle_tick(spawn_app *app, double now);
+void spawn_recycle_rss(double now);
+unsigned spawn_app_serving(const spawn_app *app); /* live, not draining, not a replacement */
 
 #endif

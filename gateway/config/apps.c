@@ -22,14 +22,13 @@
 static const struct {
     const char *key;
     long long dflt;
-} later[] = {{"max-requests", 0}, {"max-lifetime", 0},  {"request-timeout", 0},
-             {"max-rss", 0},      {"restart-surge", 1}, {"restart-file", -1},
-             {"memory-max", -1},  {"cpu-max", -1},      {"pids-max", -1}};
+} later[] = {{"memory-max", -1}, {"cpu-max", -1}, {"pids-max", -1}};
 
 static const char *const known[] = {
-    "bin-path",    "socket",           "pass-socket",   "concurrency",  "min-procs",
-    "max-procs",   "idle-timeout",     "start-timeout", "stop-timeout", "kill-signal",
-    "environment", "copy-environment", "user",          "group"};
+    "bin-path",     "socket",           "pass-socket",   "concurrency",  "min-procs",
+    "max-procs",    "idle-timeout",     "start-timeout", "stop-timeout", "kill-signal",
+    "environment",  "copy-environment", "user",          "group",        "max-requests",
+    "max-lifetime", "request-timeout",  "max-rss",       "restart-file", "restart-surge"};
 
 static int where(const gw_val *v, char **err, const char *fmt, const char *app, const char *what)
 {
@@ -73,7 +72,7 @@ static char **str_list(const gw_val *v, const char *app, const char *key, char *
 /* "unix:/path" or an address; a TCP one is parsed here, once, into c->sock_sa (slot 0's). */
 static int check_socket(const gw_val *v, const char *app, spawn_conf *c, char **err)
 {
-    unsigned max_procs = c->max_procs;
+    unsigned max_procs = spawn_conf_nslots(c);
     const char *s = v->str;
     if (strncmp(s, "unix:", 5) == 0) {
         if (s[5] != '/')
@@ -129,6 +128,7 @@ static spawn_conf *app_conf(const char *name, const gw_val *m, const char *const
     c->start_timeout = 30;
     c->stop_timeout = 10;
     c->kill_signal = 15;
+    c->restart_surge = 1;
     const gw_val *bin = NULL, *sock = NULL;
     long long n = 0;
     for (size_t i = 0; i < m->n; i++) {
@@ -236,12 +236,29 @@ static spawn_conf *app_conf(const char *name, const gw_val *m, const char *const
             }
         } else if (strcmp(k, "copy-environment") == 0) {
             if ((c->copy_env = str_list(v, name, k, err)) == NULL) goto fail;
+        } else if (strcmp(k, "restart-file") == 0) {
+            if (v->type != GW_VAL_STR || v->str[0] != '/') {
+                where(v, err, "\"restart-file\" must be an absolute path", name, "");
+                goto fail;
+            }
+            c->restart_file = gw_xstrdup(v->str);
+        } else if (strcmp(k, "max-requests") == 0 || strcmp(k, "max-rss") == 0) {
+            int rss = k[4] == 'r' && k[5] == 's'; /* max-rss: MiB */
+            if (get_int(v, name, k, 0, rss ? 1048576 : 1000000000, &n, err) != GW_OK) goto fail;
+            if (rss)
+                c->max_rss = (uint64_t)n << 20;
+            else
+                c->max_requests = (uint64_t)n;
+        } else if (strcmp(k, "max-lifetime") == 0) {
+            if (get_int(v, name, k, 0, 31536000, &n, err) != GW_OK) goto fail;
+            c->max_lifetime = (double)n;
         } else {
             long long lo = 0, hi = 86400;
             if (strcmp(k, "concurrency") == 0) lo = 1, hi = 4096;
             if (strcmp(k, "max-procs") == 0) lo = 1, hi = APP_MAX_PROCS;
             if (strcmp(k, "min-procs") == 0) hi = APP_MAX_PROCS;
             if (strcmp(k, "start-timeout") == 0) lo = 1;
+            if (strcmp(k, "restart-surge") == 0) lo = 1, hi = APP_MAX_PROCS;
             rc = get_int(v, name, k, lo, hi, &n, err);
             if (rc != GW_OK) goto fail;
             if (strcmp(k, "concurrency") == 0) c->concurrency = (unsigned)n;
@@ -250,6 +267,8 @@ static spawn_conf *app_conf(const char *name, const gw_val *m, const char *const
             if (strcmp(k, "idle-timeout") == 0) c->idle_timeout = (double)n;
             if (strcmp(k, "start-timeout") == 0) c->start_timeout = (double)n;
             if (strcmp(k, "stop-timeout") == 0) c->stop_timeout = (double)n;
+            if (strcmp(k, "request-timeout") == 0) c->request_timeout = (double)n;
+            if (strcmp(k, "restart-surge") == 0) c->restart_surge = (unsigned)n;
         }
     next:;
     }
@@ -285,9 +304,11 @@ static spawn_conf *app_conf(const char *name, const gw_val *m, const char *const
     fp_add(&fp, "socket", c->socket);
     fp_add(&fp, "user", c->user);
     fp_add(&fp, "group", c->group);
-    gw_bufq_appendf(&fp, "%d|%u|%u|%u|%g|%g|%g|%d", c->pass, c->concurrency, c->min_procs,
-                    c->max_procs, c->idle_timeout, c->start_timeout, c->stop_timeout,
-                    c->kill_signal);
+    fp_add(&fp, "restart-file", c->restart_file);
+    gw_bufq_appendf(&fp, "%d|%u|%u|%u|%g|%g|%g|%d|%llu|%g|%llu|%u|%g", c->pass, c->concurrency,
+                    c->min_procs, c->max_procs, c->idle_timeout, c->start_timeout, c->stop_timeout,
+                    c->kill_signal, (unsigned long long)c->max_requests, c->max_lifetime,
+                    (unsigned long long)c->max_rss, c->restart_surge, c->request_timeout);
     c->fingerprint = gw_xmalloc(fp.bytes + 1);
     gw_bufq_copyout(&fp, 0, c->fingerprint, fp.bytes);
     c->fingerprint[fp.bytes] = '\0';

@@ -364,7 +364,7 @@ static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_
         if (app == NULL)
             gw_errf(&msg, "backend \"%s\": no app \"%s\" in spawn.apps", specs[0], specs[0] + 6);
         else
-            p = gw_pool_new_app(key, ops, bal, app->name, app->max_procs);
+            p = gw_pool_new_app(key, ops, bal, app->name, spawn_conf_nslots(app));
     }
     free(key);
     if (p == NULL) {

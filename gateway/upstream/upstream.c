@@ -252,6 +252,8 @@ void gw_up_dispatch(gw_exchange *up)
     }
     up->peer = p;
     up->counted = 1;
+    if (p->slot && p->slot->request_timeout > 0)
+        up->deadline = gw_up_now(up) + p->slot->request_timeout;
     __atomic_fetch_add(&pool->inflight, 1, __ATOMIC_RELAXED);
     if (!up->probe) {
         if (gw_atomic_get(&pool->all_down_logged)) gw_atomic_set(&pool->all_down_logged, 0);
@@ -363,6 +365,18 @@ static void on_up_kick(struct ev_loop *loop, ev_idle *w, int revents)
     gw_up_cb_leave(up);
 }
 
+/* A spawned app's request ran past its request-timeout: 504, and its process is replaced (it
+ * takes nothing new and is killed once its other requests are over). */
+static void request_timed_out(gw_exchange *up)
+{
+    gw_log(GW_LOG_WARN, "%s: past the app's request-timeout (%.0f s): 504, its process is replaced",
+           up->log_tag, up->peer->slot->request_timeout);
+    gw_main_lock();
+    spawn_slot_timed_out(up->peer->slot);
+    gw_main_unlock_wake();
+    gw_up_fail(up, 504, "request-timeout");
+}
+
 static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     gw_exchange *up = w->data;
@@ -372,9 +386,15 @@ static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents)
         gw_up_queue_timer(up);
         break;
     case UP_CONNECTING:
-        gw_up_peer_failed(up, "connect timed out", "", 503);
-        break;
     case UP_EXCHANGE:
+        if (up->deadline > 0 && gw_up_now(up) >= up->deadline - 0.001) {
+            request_timed_out(up);
+            break;
+        }
+        if (up->state == UP_CONNECTING) {
+            gw_up_peer_failed(up, "connect timed out", "", 503);
+            break;
+        }
         if (up->out.bytes > 0)
             gw_up_fail(up, 504, "write to the backend timed out");
         else

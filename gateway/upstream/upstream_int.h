@@ -86,6 +86,7 @@ struct gw_exchange {
     unsigned retries;
     int fail_status; /* what the starter gets if no retry is left: 502 or 503 */
     double t_connect, t_connected;
+    double deadline;   /* a spawned app's request-timeout: when this request must be over */
     double queued_at;  /* when it first waited in the backlog (backlog-timeout counts from it) */
     char log_tag[160]; /* (these two stay last: a recycled exchange is zeroed up to here) */
     char why[96];
@@ -126,6 +127,7 @@ static inline void gw_up_peer_release(gw_exchange *up)
         __atomic_fetch_sub(gw_peer_load(up->peer), 1, __ATOMIC_SEQ_CST);
         up->claim = 0;
     }
+    up->deadline = 0;
     if (up->capped) {
         __atomic_fetch_sub(&up->peer->count->inflight, 1, __ATOMIC_SEQ_CST);
         up->capped = 0;

@@ -218,6 +218,11 @@ void gw_upstream_reclaim(gw_pool *const *pools, size_t n)
  * active timer in place: cheaper than stop + start on every read. */
 void gw_up_set_timer(gw_exchange *up, double after)
 {
+    /* (a request-timeout bounds every wait of the exchange, but not a tunnel's) */
+    if (after > 0 && up->deadline > 0 && (up->state == UP_CONNECTING || up->state == UP_EXCHANGE)) {
+        double left = up->deadline - gw_up_now(up);
+        if (after > left) after = left > 0.001 ? left : 0.001;
+    }
     if (after <= 0) {
         ev_timer_stop(up->loop, &up->timer);
         return;

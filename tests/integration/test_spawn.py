@@ -1194,10 +1194,7 @@ class SpawnConfig(SpawnTest):
         self.assertEqual(rc, 0, out)
 
     def test_later_keys_are_refused(self):
-        for key, value in (("max-requests", "100"), ("max-lifetime", "3600"),
-                           ("request-timeout", "30"), ("max-rss", "100000000"),
-                           ("restart-file", '"/tmp/restart.txt"'), ("restart-surge", "2"),
-                           ("memory-max", "268435456"), ("cpu-max", "50"), ("pids-max", "64")):
+        for key, value in (("memory-max", "268435456"), ("cpu-max", "50"), ("pids-max", "64")):
             with self.subTest(key=key):
                 line = '"%s" => %s' % (key, value)
                 text, n = self.app_block(['"bin-path" => "/bin/cat"', line])
@@ -1212,6 +1209,26 @@ class SpawnConfig(SpawnTest):
             self.assertEqual(rc, 1, out)
             self.assertIn("not available in this version", out)
             self.assertIn("%s:%d:" % (path, len(text.splitlines()) + 1), out)
+
+    def test_recycling_keys_checked(self):
+        for key, value in (("max-requests", "100"), ("max-lifetime", "3600"),
+                           ("request-timeout", "30"), ("max-rss", "512"),
+                           ("restart-file", '"/tmp/restart.txt"'), ("restart-surge", "2")):
+            with self.subTest(key=key):
+                text, n = self.app_block(['"bin-path" => "/bin/cat"', '"%s" => %s' % (key, value)])
+                path, rc, out = self.check(text)
+                self.assertEqual(rc, 0, out)
+        for key, value, why in (("restart-file", '"tmp/restart.txt"', "absolute path"),
+                                ("restart-surge", "0", "from 1 to 256"),
+                                ("max-requests", "-1", "from 0 to"),
+                                ("max-rss", '"1G"', "from 0 to 1048576")):
+            with self.subTest(key=key, value=value):
+                line = '"%s" => %s' % (key, value)
+                text, n = self.app_block(['"bin-path" => "/bin/cat"', line])
+                path, rc, out = self.check(text)
+                self.assertEqual(rc, 1, out)
+                self.assertIn(why, out)
+                self.assertIn("%s:%d:" % (path, n["    %s," % line]), out)
 
     def assert_error_in_block(self, text, path, rc, out, lines):
         self.assertEqual(rc, 1, out)

@@ -56,7 +56,7 @@ class WrkResult:
                                map(int, m.groups()))) if m else {}
         m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
         self.non2xx = int(m.group(1)) if m else 0
-        lat = dict(re.findall(r"(?m)^\s+(50|75|90|99)%\s+(\S+)$", text))
+        lat = dict(re.findall(r"(?m)^\s+(50|75|90|99)%\s+(\S+)\s*$", text))
         if "50" not in lat or "99" not in lat:
             raise AssertionError("wrk printed no latency distribution:\n%s" % text)
         self.p50, self.p99 = seconds_of(lat["50"]), seconds_of(lat["99"])

@@ -1,0 +1,240 @@
+/* Recycling: a process is replaced without an outage when it has served max-requests, lived
+ * max-lifetime, grown past max-rss, when the app's restart-file changes, or when one of its
+ * requests ran past request-timeout. The replacement starts in a free slot (restart-surge
+ * extra slots beyond max-procs), and only once it is ready does the old process stop taking
+ * requests; it stops when the last of its requests is over. A replacement that fails to start
+ * leaves the old process serving (it is tried again after the app's back-off). Main loop. */
+#include "config.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gateway/base/log.h"
+#include "spawn/spawn_int.h"
+
+#define RECYCLE_JITTER 0.1 /* a limit is reached up to 10% later, per process */
+#define RSS_PERIOD 1.0     /* max-rss: resident sizes read every second */
+#define RESTART_PERIOD 1.0 /* restart-file: looked at every second */
+
+static const char WHY_TIMEOUT[] = "request-timeout";
+
+static double jitter(void)
+{
+    return 1 + RECYCLE_JITTER * drand48();
+}
+
+void spawn_recycle_started(spawn_slot *s)
+{
+    const spawn_conf *c = &s->app->conf;
+    s->recycle = NULL;
+    s->successor = s->replacing = NULL;
+    s->draining = 0;
+    s->rss = 0;
+    s->recycle_after = c->max_requests ? (uint64_t)((double)c->max_requests * jitter()) : 0;
+    s->recycle_at = c->max_lifetime > 0 ? s->started_at + c->max_lifetime * jitter() : 0;
+}
+
+/* Live and taking requests (or about to), not on its way out. */
+static int serving(const spawn_slot *s)
+{
+    return spawn_slot_live(s) && !s->draining;
+}
+
+unsigned spawn_app_serving(const spawn_app *app)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < app->nslots; i++)
+        n += serving(&app->slots[i]) && app->slots[i].replacing == NULL;
+    return n;
+}
+
+/* Take the process out of use; it stops once nothing of portico's is in it. */
+static void drain(spawn_slot *s)
+{
+    int was = s->usable;
+    s->draining = 1;
+    spawn_set_usable(s, 0); /* (before the count is read: spawn_slot_acquire) */
+    if (spawn_g.hooks.stopping) spawn_g.hooks.stopping(s);
+    if (was) spawn_owe_changed(s->app);
+    if (s->successor) s->successor->replacing = NULL;
+    s->successor = NULL;
+    s->app->recycles++;
+}
+
+/* A draining process with nothing in flight stops (at once when it was stuck). */
+static void stop_drained(spawn_slot *s)
+{
+    if (!s->draining || s->state == SPAWN_SLOT_STOPPING || spawn_slot_inflight(s) > 0) return;
+    int hard = s->recycle == WHY_TIMEOUT;
+    gw_log(GW_LOG_INFO, "app %s[%ld]: replaced (%s): stopping", s->app->conf.name, (long)s->pid,
+           s->recycle ? s->recycle : "recycled");
+    spawn_proc_stop(s, hard ? SIGKILL : s->app->conf.kill_signal);
+}
+
+void spawn_recycle_ready(spawn_slot *s)
+{
+    spawn_slot *old = s->replacing;
+    if (old == NULL) return;
+    s->replacing = NULL;
+    drain(old);
+    stop_drained(old);
+}
+
+void spawn_recycle_exited(spawn_slot *s)
+{
+    if (s->replacing) { /* a replacement that died: the old process goes on serving */
+        spawn_slot *old = s->replacing;
+        old->successor = NULL;
+        gw_log(GW_LOG_WARN, "app %s[%ld]: its replacement did not start; it keeps serving",
+               s->app->conf.name, (long)old->pid);
+    }
+    if (s->successor) s->successor->replacing = NULL; /* (it serves as a process of its own) */
+    s->successor = s->replacing = NULL;
+    s->recycle = NULL;
+    s->draining = 0;
+}
+
+void spawn_slot_timed_out(spawn_slot *s)
+{
+    s->app->timeouts++;
+    if (s->draining || !spawn_slot_live(s)) return;
+    s->recycle = WHY_TIMEOUT;
+    drain(s); /* a stuck process is not left serving until a replacement is ready */
+}
+
+static void mark(spawn_slot *s, const char *why)
+{
+    if (s->recycle || s->draining || !spawn_slot_live(s) || s->replacing) return;
+    s->recycle = why;
+    gw_log(GW_LOG_INFO, "app %s[%ld]: to be replaced (%s)", s->app->conf.name, (long)s->pid, why);
+}
+
+/* An empty slot for a replacement; NULL, with *soon set when a process is still stopping (its
+ * slot is free in a moment). */
+static spawn_slot *free_slot(spawn_app *app, int *soon)
+{
+    *soon = 0;
+    for (unsigned i = 0; i < app->nslots; i++) {
+        spawn_slot *s = &app->slots[i];
+        if (s->state == SPAWN_SLOT_EMPTY && !spawn_slot_address_busy(s)) return s;
+        *soon |= s->state == SPAWN_SLOT_STOPPING;
+    }
+    return NULL;
+}
+
+/* Has the restart-file's mtime changed since it was last seen? (Its first sight, or its absence,
+ * is no change: only a touch after the app started restarts it.) */
+static int restart_touched(spawn_app *app, double now)
+{
+    const char *path = app->conf.restart_file;
+    if (path == NULL || now < app->restart_checked + RESTART_PERIOD) return 0;
+    app->restart_checked = now;
+    struct stat st;
+    struct timespec m = {0, 0};
+    if (stat(path, &st) == 0) m = st.st_mtim;
+    int changed = app->restart_seen && (m.tv_sec != app->restart_mtime.tv_sec ||
+                                        m.tv_nsec != app->restart_mtime.tv_nsec);
+    changed &= m.tv_sec != 0 || m.tv_nsec != 0; /* (removed: nothing to do) */
+    app->restart_mtime = m;
+    app->restart_seen = 1;
+    return changed;
+}
+
+void spawn_recycle_tick(spawn_app *app, double now)
+{
+    const spawn_conf *c = &app->conf;
+    int restart = restart_touched(app, now);
+    if (restart)
+        gw_log(GW_LOG_INFO, "app %s: %s changed: replacing %u processes, %u at a time", c->name,
+               c->restart_file, spawn_app_serving(app), c->restart_surge);
+    unsigned starting = 0;
+    for (unsigned i = 0; i < app->nslots; i++) {
+        spawn_slot *s = &app->slots[i];
+        stop_drained(s);
+        if (s->replacing && s->state == SPAWN_SLOT_STARTING) starting++;
+        if (s->state != SPAWN_SLOT_READY && !(restart && s->state == SPAWN_SLOT_STARTING)) continue;
+        if (restart) mark(s, "restart-file");
+        if (s->recycle_after && gw_atomic_get(&s->requests) >= s->recycle_after)
+            mark(s, "max-requests");
+        if (s->recycle_at > 0 && now >= s->recycle_at) mark(s, "max-lifetime");
+        if (c->max_rss && s->rss > c->max_rss && !s->recycle) {
+            gw_log(GW_LOG_INFO, "app %s[%ld]: %.1f MiB resident, above max-rss (%llu MiB)", c->name,
+                   (long)s->pid, (double)s->rss / 1048576, (unsigned long long)(c->max_rss >> 20));
+            mark(s, "max-rss");
+        }
+    }
+    if (app->retired || spawn_g.stopping_all || app->backoff_until > now) return;
+    for (unsigned i = 0; i < app->nslots && starting < c->restart_surge; i++) {
+        spawn_slot *s = &app->slots[i];
+        if (!s->recycle || s->successor || s->draining || s->state != SPAWN_SLOT_READY) continue;
+        int soon;
+        spawn_slot *to = free_slot(app, &soon);
+        if (to == NULL && soon) return; /* (a replaced process is on its way out) */
+        if (to == NULL) {               /* (every slot holds a serving process): it goes first */
+            drain(s);
+            stop_drained(s);
+            continue;
+        }
+        spawn_proc_start(to);
+        if (to->state == SPAWN_SLOT_EMPTY) return; /* (it could not be launched) */
+        to->replacing = s;
+        s->successor = to;
+        starting++;
+    }
+}
+
+/* ---- max-rss: the resident size of each process and everything it started ---- */
+
+/* Every spawned process leads its own process group: sum the resident pages of each group. */
+static void read_rss(void)
+{
+    DIR *d = opendir("/proc");
+    if (d == NULL) return;
+    long page = sysconf(_SC_PAGESIZE);
+    struct dirent *e;
+    for (spawn_app *a = spawn_g.apps; a; a = a->next)
+        for (unsigned i = 0; i < a->nslots; i++) a->slots[i].rss = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (!isdigit((unsigned char)e->d_name[0])) continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "re");
+        if (f == NULL) continue;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *p = strrchr(buf, ')'); /* (the command name may hold anything) */
+        long pgrp = 0, rss = 0;
+        /* state ppid pgrp ... field 24 (rss) is the 22nd after the name */
+        if (p == NULL || sscanf(p + 2,
+                                "%*c %*d %ld %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d "
+                                "%*d %*d %*d %*d %*d %*u %*u %ld",
+                                &pgrp, &rss) != 2)
+            continue;
+        for (spawn_app *a = spawn_g.apps; a; a = a->next) {
+            if (a->conf.max_rss == 0) continue;
+            for (unsigned i = 0; i < a->nslots; i++)
+                if (a->slots[i].pid == (pid_t)pgrp && spawn_slot_live(&a->slots[i]))
+                    a->slots[i].rss += (uint64_t)rss * (uint64_t)page;
+        }
+    }
+    closedir(d);
+}
+
+void spawn_recycle_rss(double now)
+{
+    static double last;
+    if (now < last + RSS_PERIOD) return;
+    last = now;
+    for (spawn_app *a = spawn_g.apps; a; a = a->next)
+        if (a->conf.max_rss) {
+            read_rss();
+            return;
+        }
+}

@@ -1,0 +1,188 @@
+"""Spawned processes replaced without an outage (spawn.apps max-requests, max-lifetime, max-rss,
+restart-file, restart-surge, request-timeout). Under wrk load against a spawned FastCGI app
+(tests/backends/fcgi_echo, one request at a time per process) a replacement is ready before the
+process it replaces stops taking requests, so nothing fails but what a request-timeout answers
+504 by design. The long runs (1000 recycles, 100 timeouts, php-cgi and puma) are bench/'s."""
+
+import os
+import threading
+import time
+
+from harness import Client, request_bytes
+from test_spawn import APPS, PUMA, SpawnTest, alive, spawn_route
+from test_workers import WRK, run_wrk
+
+NO_WRK = "wrk not installed"
+
+
+class Recycle(SpawnTest):
+    def start_fe(self, **settings):
+        app = {"bin-path": self.backend_path("fcgi_echo"), "min-procs": 2, "max-procs": 2,
+               "idle-timeout": 60, "stop-timeout": 2}
+        app.update(settings)
+        return self.start_spawn({"fe": app}, spawn_route("fe", "fastcgi", '$HTTP["url"] =^ "/fe/"'),
+                                extra="server.workers = 2\n")
+
+    def pid_of(self, pt, path="/fe/pid"):
+        r = self.get(pt.port, path)
+        self.assertEqual(r.status, 200, r)
+        return int(r.json()["backend"].split(":")[1])
+
+    def assert_clean(self, res, what, minimum=300):
+        print("%s: %s" % (what, res.summary()))
+        self.diag.append("wrk output (%s):\n%s" % (what, res.text))
+        self.assertGreater(res.requests, minimum, "too little load to mean anything")
+        self.assertEqual(res.non2xx, 0, "non-2xx responses under load")
+        self.assertEqual(sum(res.errors.values()), 0, "socket errors under load: %r" % res.errors)
+
+    def test_max_requests_under_load(self):
+        if not WRK:
+            self.skipTest(NO_WRK)
+        pt = self.start_fe(**{"max-requests": 100})
+        self.wait_procs(pt, "fe", 2)
+        res = run_wrk(pt.port, "/fe/load", seconds=3, connections=16)
+        self.assert_clean(res, "max-requests 100, 2 processes")
+        app = self.app(pt, "fe")
+        print("max-requests 100: %d requests, %d processes replaced, %d started"
+              % (res.requests, app["recycles"], app["starts"]))
+        # each process served 100 to 110 requests (jitter); the tick that replaces it comes up to
+        # 0.1 s later, so under load a process serves more: at least a few recycles
+        self.assertGreaterEqual(app["recycles"], 3, app)
+        self.assertGreaterEqual(app["starts"], 2 + app["recycles"], app)
+        self.assertTrue(self.log_lines(pt, "replaced (max-requests)"))
+        self.wait_procs(pt, "fe", 2)  # and back to max-procs, no more
+
+    def test_restart_file_replaces_every_process_under_load(self):
+        if not WRK:
+            self.skipTest(NO_WRK)
+        restart = os.path.join(self.tmp, "restart.txt")
+        self.write("restart.txt", "")
+        pt = self.start_fe(**{"min-procs": 3, "max-procs": 3, "restart-file": restart})
+        before = set(self.wait_procs(pt, "fe", 3).values())
+        time.sleep(1.2)  # (the file is first looked at within a second of the start)
+
+        timer = threading.Timer(0.8, os.utime, (restart, None))
+        timer.start()
+        res = run_wrk(pt.port, "/fe/load", seconds=4, connections=16)
+        timer.join()
+        self.assert_clean(res, "restart-file touched under load, 3 processes")
+        self.assertTrue(self.log_lines(pt, "changed: replacing 3 processes, 1 at a time"),
+                        pt.stderr_text()[-2000:])
+        after = set(self.wait_for(lambda: (lambda s: s if len(s) == 3 and not (set(s.values())
+                                                                                & before) else None)
+                                  (self.slots(pt, "fe")), 10, "every process replaced", pt).values())
+        self.assertFalse(after & before)
+        self.assertEqual(self.app(pt, "fe")["recycles"], 3)
+
+    def test_a_replacement_that_cannot_start_leaves_the_old_process_serving(self):
+        restart = os.path.join(self.tmp, "restart.txt")
+        flag = os.path.join(self.tmp, "broken")
+        self.write("restart.txt", "")
+        cmd = 'test -e %s && exit 3; exec %s' % (flag, self.backend_path("fcgi_echo"))
+        pt = self.start_fe(**{"bin-path": ["/bin/sh", "-c", cmd], "min-procs": 1,
+                              "max-procs": 1, "restart-file": restart})
+        self.wait_procs(pt, "fe", 1)
+        old = self.pid_of(pt)
+        time.sleep(1.2)
+        self.write("broken", "")
+        os.utime(restart, None)
+        self.wait_for(lambda: self.app(pt, "fe")["failures"] >= 1, 5, "a failed replacement", pt)
+        for i in range(20):  # the old process serves on
+            self.assertEqual(self.pid_of(pt, "/fe/%d" % i), old)
+        app = self.app(pt, "fe")
+        self.assertEqual(app["last_exit"], "exited 3", app)
+        self.assertEqual([p.get("recycle") for p in app["processes"] if p["pid"] == old],
+                         ["restart-file"], app)
+        self.assertTrue(self.log_lines(pt, "its replacement did not start; it keeps serving"))
+        os.unlink(flag)  # fixed: the next try (after the back-off) replaces it
+        self.wait_for(lambda: self.pid_of(pt) != old, 10, "the process replaced", pt)
+        self.wait_for(lambda: not alive(old), 5, "the old process gone", pt)
+
+    def test_request_timeout_answers_504_and_replaces_the_process(self):
+        pt = self.start_fe(**{"request-timeout": 1})
+        self.wait_procs(pt, "fe", 2)
+        c = Client(pt.port, timeout=10)
+        try:
+            t0 = time.monotonic()
+            c.send(request_bytes("GET", "/fe/stuck?delay_ms=5000"))
+            time.sleep(0.2)
+            stuck = [p["pid"] for p in self.app(pt, "fe")["processes"] if p["state"] == "busy"]
+            self.assertEqual(len(stuck), 1)
+            for i in range(10):  # the other process serves meanwhile
+                self.assertNotEqual(self.pid_of(pt, "/fe/%d" % i), stuck[0])
+            r = c.read_response()
+            took = time.monotonic() - t0
+        finally:
+            c.close()
+        self.assertEqual(r.status, 504, r)
+        self.assertGreater(took, 0.9)
+        self.assertLess(took, 3.0)
+        self.wait_for(lambda: not alive(stuck[0]), 3, "the stuck process killed", pt)
+        app = self.wait_for(lambda: (lambda a: a if len(a["processes"]) == 2 else None)
+                            (self.app(pt, "fe")), 5, "2 processes again", pt)
+        self.assertEqual(app["request_timeouts"], 1, app)
+        self.assertNotIn(stuck[0], [p["pid"] for p in app["processes"]])
+        self.assertTrue(self.log_lines(pt, "past the app's request-timeout (1 s)"))
+
+    def test_max_lifetime_under_load(self):
+        if not WRK:
+            self.skipTest(NO_WRK)
+        pt = self.start_fe(**{"max-lifetime": 1})
+        self.wait_procs(pt, "fe", 2)
+        res = run_wrk(pt.port, "/fe/load", seconds=3, connections=16)
+        self.assert_clean(res, "max-lifetime 1 s, 2 processes")
+        app = self.app(pt, "fe")
+        self.assertGreaterEqual(app["recycles"], 2, app)
+        self.assertTrue(self.log_lines(pt, "replaced (max-lifetime)"))
+
+    def test_max_rss_under_load(self):
+        if not WRK:
+            self.skipTest(NO_WRK)
+        pt = self.start_fe(**{"max-rss": 1})  # (1 MiB: every process is above it)
+        self.wait_procs(pt, "fe", 2)
+        res = run_wrk(pt.port, "/fe/load", seconds=3, connections=16)
+        self.assert_clean(res, "max-rss 1 MiB, 2 processes")
+        app = self.app(pt, "fe")
+        self.assertGreaterEqual(app["recycles"], 2, app)
+        self.assertTrue(all("rss" in p for p in app["processes"]), app)
+        self.assertTrue(self.log_lines(pt, "MiB resident, above max-rss (1 MiB)"))
+        self.assertTrue(self.log_lines(pt, "replaced (max-rss)"))
+
+    def rolling_restart(self, pt, name, path, n, seconds=4):
+        """wrk on `path` while the restart-file is touched; every process is replaced."""
+        before = set(self.wait_procs(pt, name, n, timeout=30).values())
+        time.sleep(1.2)  # (the file is first looked at within a second of the start)
+        timer = threading.Timer(0.8, os.utime, (os.path.join(self.tmp, "restart.txt"), None))
+        timer.start()
+        res = run_wrk(pt.port, path, seconds=seconds, connections=8)
+        timer.join()
+
+        def replaced():
+            now = self.slots(pt, name)
+            return now if len(now) == n and not set(now.values()) & before else None
+        self.wait_for(replaced, 30, "every process replaced", pt)
+        return res
+
+    def test_php_cgi_rolling_restart_under_load(self):
+        restart = self.write("restart.txt", "")
+        pt = self.start_php(**{"min-procs": 2, "max-procs": 2, "restart-file": restart})
+        if not WRK:
+            self.skipTest(NO_WRK)
+        res = self.rolling_restart(pt, "php", "/index.php", 2)
+        self.assert_clean(res, "php-cgi, 2 processes, restart-file touched under load")
+
+    def test_puma_rolling_restart_under_load(self):
+        self.need(PUMA, "puma")
+        if not WRK:
+            self.skipTest(NO_WRK)
+        restart = self.write("restart.txt", "")
+        pt = self.start_spawn(
+            {"rack": {"bin-path": [PUMA, "-b", "unix://{socket}", "-t", "2:2",
+                                   "--dir", APPS, os.path.join(APPS, "hello.ru")],
+                      "pass-socket": "listen-fds", "concurrency": 2, "min-procs": 2,
+                      "max-procs": 2, "stop-timeout": 5, "restart-file": restart,
+                      "restart-surge": 2}},
+            spawn_route("rack", "http", '$HTTP["url"] =^ "/"'))
+        res = self.rolling_restart(pt, "rack", "/hello", 2, seconds=6)
+        self.assert_clean(res, "puma, 2 processes, restart-file touched under load", minimum=100)
+        self.assertTrue(self.log_lines(pt, "replacing 2 processes, 2 at a time"))
