@@ -470,6 +470,30 @@ static void put_json_str(gw_bufq *out, const char *s)
     gw_bufq_append(out, "\"", 1);
 }
 
+/* "last_start": how far the latest start got, each phase in seconds after the spawn (null: not
+ * reached); "output": the last lines the app's processes wrote, oldest first. */
+static void put_start(gw_bufq *out, const spawn_app *a)
+{
+    const spawn_phases *ph = &a->last_start;
+    const char *names[] = {"exec_seconds", "ready_seconds", "first_response_seconds",
+                           "end_seconds"};
+    const double at[] = {ph->execd, ph->ready, ph->answered, ph->ended};
+    gw_bufq_appendf(out, ",\"last_start\":{\"pid\":%ld", (long)ph->pid);
+    for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+        if (at[i] > 0)
+            gw_bufq_appendf(out, ",\"%s\":%.6f", names[i], at[i] - ph->spawned);
+        else
+            gw_bufq_appendf(out, ",\"%s\":null", names[i]);
+    }
+    gw_bufq_appendf(out, "},\"output\":[");
+    for (unsigned i = 0; i < a->ntail; i++) {
+        unsigned k = (a->tail_next + SPAWN_TAIL - a->ntail + i) % SPAWN_TAIL;
+        if (i) gw_bufq_append(out, ",", 1);
+        put_json_str(out, a->tail[k]);
+    }
+    gw_bufq_append(out, "]", 1);
+}
+
 void spawn_status_json(gw_bufq *out)
 {
     double now = spawn_g.loop ? spawn_now() : 0;
@@ -487,11 +511,13 @@ void spawn_status_json(gw_bufq *out)
             gw_bufq_appendf(out,
                             ",\"state\":\"%s\",\"failures\":%u,\"retry_in\":%.3f,\"starts\":%llu,"
                             "\"restarts\":%llu,\"recycles\":%llu,\"request_timeouts\":%llu,"
-                            "\"last_exit\":\"%s\",\"last_start_seconds\":%.6f,\"processes\":[",
+                            "\"last_exit\":\"%s\",\"last_start_seconds\":%.6f",
                             app_state_name(a, now), a->failures, retry,
                             (unsigned long long)a->starts, (unsigned long long)a->restarts,
                             (unsigned long long)a->recycles, (unsigned long long)a->timeouts,
                             a->last_exit, a->last_start_seconds);
+            put_start(out, a);
+            gw_bufq_appendf(out, ",\"processes\":[");
             int pfirst = 1;
             for (unsigned i = 0; i < a->nslots; i++) {
                 const spawn_slot *s = &a->slots[i];

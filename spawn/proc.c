@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,25 @@ static void log_line(const spawn_logpipe *lp, const char *p, size_t n)
 {
     if (n > 0 && p[n - 1] == '\r') n--;
     gw_log(GW_LOG_INFO, "app %s[%ld]: %.*s", lp->app, (long)lp->pid, (int)n, p);
+    if (lp->slot == NULL) return;
+    spawn_app *app = lp->slot->app; /* (the last lines, for status: why it does not start) */
+    snprintf(app->tail[app->tail_next], SPAWN_TAIL_LINE, "[%ld] %.*s", (long)lp->pid, (int)n, p);
+    app->tail_next = (app->tail_next + 1) % SPAWN_TAIL;
+    if (app->ntail < SPAWN_TAIL) app->ntail++;
 }
+
+/* The phase of the app's latest start that `s` reached (an older start's is not recorded). */
+static double *phase(spawn_slot *s, size_t offset)
+{
+    spawn_phases *ph = &s->app->last_start;
+    return ph->launch_id == s->launch_id ? (double *)((char *)ph + offset) : NULL;
+}
+
+#define PHASE(s, field, t)                                                                         \
+    do {                                                                                           \
+        double *at_ = phase((s), offsetof(spawn_phases, field));                                   \
+        if (at_) *at_ = (t);                                                                       \
+    } while (0)
 
 static spawn_logpipe *logs;
 
@@ -62,14 +81,15 @@ void spawn_proc_close_logs(void)
     while (logs) log_close(logs);
 }
 
-static void on_log(struct ev_loop *loop, ev_io *w, int revents)
+/* Read what is in the pipe and log its whole lines; > 0 while there may be more. */
+static ssize_t read_log(spawn_logpipe *lp)
 {
-    spawn_logpipe *lp = (spawn_logpipe *)w;
+    ev_io *w = &lp->io;
     ssize_t n = read(w->fd, lp->buf + lp->len, sizeof(lp->buf) - lp->len);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
     if (n <= 0) { /* every writer is gone: the process and anything it left behind */
         log_close(lp);
-        return;
+        return 0;
     }
     lp->len += (size_t)n;
     size_t start = 0;
@@ -82,6 +102,19 @@ static void on_log(struct ev_loop *loop, ev_io *w, int revents)
     if (start > 0 && start == lp->len && lp->buf[start - 1] != '\n') log_line(lp, lp->buf, start);
     memmove(lp->buf, lp->buf + start, lp->len - start);
     lp->len -= start;
+    return n;
+}
+
+static void on_log(struct ev_loop *loop, ev_io *w, int revents)
+{
+    read_log((spawn_logpipe *)w);
+}
+
+/* The process is gone: what it wrote last is read now, while the pipe is still its slot's. */
+static void read_last_lines(spawn_slot *s)
+{
+    spawn_logpipe *lp = s->log;
+    for (int i = 0; i < 64 && s->log == lp && read_log(lp) > 0; i++) continue;
 }
 
 /* ---- start ---- */
@@ -111,6 +144,7 @@ void spawn_proc_start(spawn_slot *s)
     s->kill_owed = s->timed_out = 0;
     gw_atomic_set(&s->answered, 0);
     s->launch_id = ++spawn_g.next_launch;
+    app->last_start = (spawn_phases){.launch_id = s->launch_id, .spawned = s->started_at};
     spawn_recycle_started(s);
     app->starts++;
     if (app->unreplaced > 0) { /* it replaces a process that died */
@@ -191,6 +225,7 @@ static void mark_ready(spawn_slot *s)
     s->state = SPAWN_SLOT_READY;
     spawn_set_usable(s, 1);
     s->ready_at = spawn_now();
+    PHASE(s, ready, s->ready_at);
     app->last_start_seconds = s->ready_at - s->started_at;
     if (s->probe_fd >= 0) {
         close(s->probe_fd);
@@ -257,6 +292,7 @@ void spawn_slot_refused(spawn_slot *s)
 void spawn_slot_answered(spawn_slot *s)
 {
     gw_atomic_set(&s->answered, 1);
+    PHASE(s, answered, spawn_now());
     s->app->failures = 0; /* it served: not a failed start, however it ends */
     if (s->state == SPAWN_SLOT_STARTING && s->pid) mark_ready(s);
 }
@@ -405,6 +441,8 @@ static void slot_exited(spawn_slot *s, int status)
     snprintf(s->last_exit, sizeof(s->last_exit), "%s", app->last_exit);
     if (s->probe_fd >= 0) close(s->probe_fd);
     s->probe_fd = -1;
+    PHASE(s, ended, now);
+    if (s->log) read_last_lines(s); /* (they may say why it died) */
     if (s->log) s->log->slot = NULL;
     s->log = NULL;
     spawn_recycle_exited(s);
@@ -478,6 +516,8 @@ void spawn_proc_on_ctl(struct ev_loop *loop, ev_io *w, int revents)
         if (ev.type == SPAWN_EV_STARTED) {
             s->pid = ev.pid;
             if (s->log) s->log->pid = ev.pid;
+            PHASE(s, execd, spawn_now());
+            if (s->app->last_start.launch_id == s->launch_id) s->app->last_start.pid = ev.pid;
             gw_log(GW_LOG_INFO, "app %s[%ld]: started on %s", s->app->conf.name, (long)ev.pid,
                    s->addr);
             if (s->kill_owed) spawn_launcher_kill(spawn_g.ctl, s->pid, s->kill_owed);

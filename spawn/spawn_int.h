@@ -13,6 +13,19 @@
 #define SPAWN_MAX_STARTING 4 /* starts in flight per app */
 #define SPAWN_TICK 0.1       /* housekeeping period (s) */
 #define SPAWN_POLL 0.001     /* readiness polling while a process starts (s) */
+#define SPAWN_TAIL 10        /* lines of the apps' output kept for status */
+#define SPAWN_TAIL_LINE 200
+
+/* The phases of an app's latest start, for status: when each was reached (0: not yet). */
+typedef struct spawn_phases {
+    uint32_t launch_id;
+    pid_t pid;
+    double spawned;  /* the launcher was asked */
+    double execd;    /* the program runs (exec succeeded) */
+    double ready;    /* it accepts connections on its socket */
+    double answered; /* its first response */
+    double ended;    /* it is gone (how: app->last_exit) */
+} spawn_phases;
 
 struct spawn_app {
     spawn_conf conf; /* owned copy */
@@ -28,7 +41,10 @@ struct spawn_app {
     unsigned unreplaced; /* processes that died and were not started again yet */
     char last_exit[48];
     double last_start_seconds;
-    uint64_t recycles, timeouts;   /* processes replaced; requests past request-timeout */
+    uint64_t recycles, timeouts; /* processes replaced; requests past request-timeout */
+    spawn_phases last_start;
+    char tail[SPAWN_TAIL][SPAWN_TAIL_LINE]; /* the last lines its processes wrote (a ring) */
+    unsigned ntail, tail_next;
     struct timespec restart_mtime; /* the restart-file's, when last looked at */
     double restart_checked;
     int restart_seen;

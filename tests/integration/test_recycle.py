@@ -186,3 +186,40 @@ class Recycle(SpawnTest):
         res = self.rolling_restart(pt, "rack", "/hello", 2, seconds=6)
         self.assert_clean(res, "puma, 2 processes, restart-file touched under load", minimum=100)
         self.assertTrue(self.log_lines(pt, "replacing 2 processes, 2 at a time"))
+
+
+class StartPhases(SpawnTest):
+    """Why an app does not start: status shows how far its latest start got, with timings, and
+    the last lines its processes wrote."""
+
+    def test_phases_of_a_good_start(self):
+        pt = self.start_spawn({"fe": {"bin-path": self.backend_path("fcgi_echo"),
+                                      "min-procs": 0, "max-procs": 1}},
+                              spawn_route("fe", "fastcgi", '$HTTP["url"] =^ "/fe/"'))
+        r = self.get(pt.port, "/fe/first", timeout=10)
+        self.assertEqual(r.status, 200, r)
+        app = self.app(pt, "fe")
+        ph = app["last_start"]
+        print("phases of a start: %r" % ph)
+        self.assertEqual(ph["pid"], app["processes"][0]["pid"])
+        self.assertIsNone(ph["end_seconds"])
+        seq = [ph["exec_seconds"], ph["ready_seconds"], ph["first_response_seconds"]]
+        self.assertTrue(all(t is not None and 0 <= t < 5 for t in seq), ph)
+        self.assertLessEqual(seq[0], seq[2])
+        self.assertLessEqual(seq[1], seq[2])
+
+    def test_an_app_that_dies_before_ready_shows_its_last_words(self):
+        script = self.write("dies.sh", "#!/bin/sh\necho starting up >&2\n"
+                            "echo 'fatal: config/database.yml is missing' >&2\nexit 3\n", 0o755)
+        pt = self.start_spawn({"bad": {"bin-path": script, "min-procs": 1, "max-procs": 1}},
+                              spawn_route("bad", "fastcgi", '$HTTP["url"] =^ "/bad/"'))
+        app = self.wait_for(lambda: (lambda a: a if a["last_start"]["end_seconds"] is not None
+                                     else None)(self.app(pt, "bad")), 5, "a start that ended", pt)
+        ph = app["last_start"]
+        self.assertIsNotNone(ph["exec_seconds"], ph)
+        self.assertIsNone(ph["ready_seconds"], ph)
+        self.assertIsNone(ph["first_response_seconds"], ph)
+        self.assertEqual(app["last_exit"], "exited 3")
+        self.assertIn("[%d] fatal: config/database.yml is missing" % ph["pid"], app["output"])
+        self.assertIn("[%d] starting up" % ph["pid"], app["output"])
+        self.assertLessEqual(len(app["output"]), 10)
