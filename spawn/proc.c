@@ -369,6 +369,7 @@ void spawn_proc_scale(spawn_app *app)
          i++) {
         spawn_slot *s = &app->slots[i];
         if (s->state != SPAWN_SLOT_EMPTY || spawn_slot_address_busy(s)) continue;
+        if (!spawn_budget_allows(app)) break;
         spawn_proc_start(s);
         want--;
         starting++;
@@ -383,7 +384,7 @@ void spawn_app_demand(spawn_app *app)
 
 /* An idle slot is about to stop: take it out of use first, then make sure no worker took a
  * request meanwhile (spawn_slot_acquire looks at `usable` after counting itself in). */
-static int take_idle(spawn_slot *s)
+int spawn_take_idle(spawn_slot *s)
 {
     int was = s->usable;
     spawn_set_usable(s, 0);
@@ -469,6 +470,9 @@ static void slot_exited(spawn_slot *s, int status)
     }
     if (was_usable || in_backoff(app)) spawn_owe_changed(app); /* (back-off: 503 for waiters) */
     if (spawn_g.stopping_all) return;
+    if (spawn_g.max_total) /* (its place in the budget may be what another app waits for) */
+        for (spawn_app *a = spawn_g.apps; a; a = a->next)
+            if (a != app) spawn_proc_scale(a);
     if (asked) { /* the next replacement may take its slot; requests that came while it was
                     stopping may wait for a process */
         spawn_recycle_tick(app, now);
@@ -575,11 +579,11 @@ static void tick_app(spawn_app *app, double now)
                    !spawn_g.stopping_all && !s->draining && !s->replacing &&
                    (drained ||
                     (live > c->min_procs && now - spawn_slot_idle_since(s) >= c->idle_timeout))) {
-            if (!take_idle(s)) continue;
+            if (!spawn_take_idle(s)) continue;
             spawn_proc_stop(s, c->kill_signal);
             live--;
         } else if (unused && s->state == SPAWN_SLOT_STARTING && spawn_slot_inflight(s) == 0) {
-            if (!take_idle(s)) continue;
+            if (!spawn_take_idle(s)) continue;
             spawn_proc_stop(s, c->kill_signal);
         }
     }

@@ -189,6 +189,40 @@ void spawn_recycle_tick(spawn_app *app, double now)
     }
 }
 
+/* ---- spawn.max-procs-total: a budget over every app ---- */
+
+void spawn_set_max_total(unsigned n)
+{
+    spawn_g.max_total = n;
+}
+
+int spawn_budget_allows(spawn_app *app)
+{
+    if (spawn_g.max_total == 0) return 1;
+    unsigned total = 0, leaving = 0;
+    spawn_slot *idlest = NULL;
+    for (spawn_app *a = spawn_g.apps; a; a = a->next) {
+        total += spawn_app_procs(a);
+        unsigned floor = a->retired ? 0 : a->conf.min_procs;
+        int spare = a != app && spawn_app_serving(a) > floor;
+        for (unsigned i = 0; i < a->nslots; i++) {
+            spawn_slot *s = &a->slots[i];
+            leaving += s->state == SPAWN_SLOT_STOPPING;
+            if (spare && s->state == SPAWN_SLOT_READY && !s->draining && !s->replacing &&
+                spawn_slot_inflight(s) == 0 &&
+                (idlest == NULL || spawn_slot_idle_since(s) < spawn_slot_idle_since(idlest)))
+                idlest = s;
+        }
+    }
+    if (total < spawn_g.max_total) return 1;
+    /* full: a process on its way out frees a place soon; else make one */
+    if (total - leaving < spawn_g.max_total || idlest == NULL || !spawn_take_idle(idlest)) return 0;
+    gw_log(GW_LOG_INFO, "app %s[%ld]: stopped to make room for app %s (spawn.max-procs-total %u)",
+           idlest->app->conf.name, (long)idlest->pid, app->conf.name, spawn_g.max_total);
+    spawn_proc_stop(idlest, idlest->app->conf.kill_signal);
+    return 0;
+}
+
 /* ---- max-rss: the resident size of each process and everything it started ---- */
 
 /* Every spawned process leads its own process group: sum the resident pages of each group. */

@@ -157,6 +157,10 @@ int spawn_init(struct ev_loop *loop, const char *state_dir, const spawn_hooks *h
 typedef struct spawn_plan spawn_plan;
 spawn_plan *spawn_sync_prepare(const spawn_conf *const *confs, size_t n, char **err);
 void spawn_sync_commit(spawn_plan *plan);
+/* spawn.max-procs-total (0: none): at most this many processes over every app, replacements
+ * aside; an app that needs one while the budget is full gets another app's longest-idle process
+ * above its min-procs stopped first. */
+void spawn_set_max_total(unsigned n);
 void spawn_sync_abort(spawn_plan *plan);
 
 /* The current app of that name, or NULL. */

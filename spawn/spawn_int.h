@@ -66,6 +66,7 @@ typedef struct spawn_sup {
     uint32_t next_launch;
     unsigned next_serial;
     int stopping_all;
+    unsigned max_total; /* spawn.max-procs-total: processes over every app; 0 = no budget */
 } spawn_sup;
 
 extern spawn_sup spawn_g;
@@ -92,6 +93,7 @@ void spawn_slot_drain(spawn_slot *s);       /* accept and close them (no process
 void spawn_proc_start(spawn_slot *s);
 void spawn_proc_stop(spawn_slot *s, int sig);
 void spawn_proc_scale(spawn_app *app);
+int spawn_take_idle(spawn_slot *s);               /* out of use if nothing is in it (then 1) */
 int spawn_slot_address_busy(const spawn_slot *s); /* another app object's process holds it */
 void spawn_proc_on_ctl(struct ev_loop *loop, ev_io *w, int revents);
 void spawn_proc_on_fast(struct ev_loop *loop, ev_timer *w, int revents);
@@ -105,5 +107,8 @@ void spawn_recycle_exited(spawn_slot *s);  /* it is gone */
 void spawn_recycle_tick(spawn_app *app, double now);
 void spawn_recycle_rss(double now);
 unsigned spawn_app_serving(const spawn_app *app); /* live, not draining, not a replacement */
+/* The budget (spawn.max-procs-total) is full: may `app` start one more process now? If not,
+ * the longest-idle process of another app above its min-procs may have been asked to stop. */
+int spawn_budget_allows(spawn_app *app);
 
 #endif

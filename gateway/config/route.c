@@ -130,14 +130,22 @@ static int check_server(gw_rt *rt, char **err)
     if (check_log_path(rt->conf, "server.errorlog", err) != GW_OK ||
         check_log_path(rt->conf, "accesslog.filename", err) != GW_OK)
         return GW_ERR;
-    const gw_setting *tot = gw_block_get(rt->conf->root, "spawn.max-procs-total");
-    if (tot && tot->val->num != 0)
-        return gw_errf(err,
-                       "%s:%d: spawn.max-procs-total is not available in this version (only its "
-                       "default, 0, is accepted)",
-                       tot->val->file, tot->val->line);
     const gw_setting *st = gw_block_get(rt->conf->root, "spawn.apps");
-    return gw_apps_load(st ? st->val : NULL, s->username, s->groupname, &rt->apps, &rt->napps, err);
+    if (gw_apps_load(st ? st->val : NULL, s->username, s->groupname, &rt->apps, &rt->napps, err) !=
+        GW_OK)
+        return GW_ERR;
+    const gw_setting *tot = gw_block_get(rt->conf->root, "spawn.max-procs-total");
+    if (tot == NULL) return GW_OK;
+    unsigned long long mins = 0;
+    for (size_t i = 0; i < rt->napps; i++) mins += rt->apps[i]->min_procs;
+    if (tot->val->num < 0 || tot->val->num > 65536 ||
+        (tot->val->num && (unsigned long long)tot->val->num < mins))
+        return gw_errf(err,
+                       "%s:%d: spawn.max-procs-total must be 0 (no budget) or from the apps' "
+                       "min-procs together (%llu) to 65536",
+                       tot->val->file, tot->val->line, mins);
+    rt->max_procs_total = (unsigned)tot->val->num;
+    return GW_OK;
 }
 
 /* A listener's own settings must be as sane as the top level's; the address is the block's

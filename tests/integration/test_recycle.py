@@ -223,3 +223,42 @@ class StartPhases(SpawnTest):
         self.assertIn("[%d] fatal: config/database.yml is missing" % ph["pid"], app["output"])
         self.assertIn("[%d] starting up" % ph["pid"], app["output"])
         self.assertLessEqual(len(app["output"]), 10)
+
+
+class Budget(SpawnTest):
+    """spawn.max-procs-total: a budget of processes over every app."""
+
+    def test_an_app_that_needs_a_process_takes_another_apps_idle_one(self):
+        fe = self.backend_path("fcgi_echo")
+        app = {"bin-path": fe, "min-procs": 0, "max-procs": 2, "idle-timeout": 60}
+        pt = self.start_spawn({"a": app, "b": app},
+                              spawn_route("a", "fastcgi", '$HTTP["url"] =^ "/a/"')
+                              + spawn_route("b", "fastcgi", '$HTTP["url"] =^ "/b/"'),
+                              extra="spawn.max-procs-total = 2\n")
+        self.assertEqual(self.get(pt.port, "/a/1").status, 200)
+        self.assertEqual(self.get(pt.port, "/b/1").status, 200)
+        b_pid = list(self.slots(pt, "b").values())
+        # two at once for a: its second process takes b's place
+        clients = [Client(pt.port, timeout=10) for _ in range(2)]
+        try:
+            for c in clients:
+                c.send(request_bytes("GET", "/a/slow?delay_ms=800"))
+            peak = 0
+            t_end = time.monotonic() + 0.7
+            while time.monotonic() < t_end:
+                st = self.status(pt)
+                peak = max(peak, sum(len(a["processes"]) for a in st["apps"]))
+                time.sleep(0.02)
+            res = [c.read_response() for c in clients]
+        finally:
+            for c in clients:
+                c.close()
+        self.assertEqual([r.status for r in res], [200, 200])
+        self.assertEqual(len(self.slots(pt, "a")), 2)
+        self.assertEqual(self.slots(pt, "b"), {})
+        self.assertLessEqual(peak, 2, "more processes than the budget")
+        self.assertTrue(self.log_lines(pt, "[%d]: stopped to make room for app a "
+                                           "(spawn.max-procs-total 2)" % b_pid[0]))
+        # and b, with none now, gets one of a's (both idle, above a's min-procs 0)
+        self.assertEqual(self.get(pt.port, "/b/2", timeout=10).status, 200)
+        self.assertEqual(len(self.slots(pt, "a")) + len(self.slots(pt, "b")), 2)

@@ -1203,12 +1203,14 @@ class SpawnConfig(SpawnTest):
                 self.assertIn("not available in this version", out)
                 self.assertIn(key, out)
                 self.assertIn("%s:%d:" % (path, n["    %s," % line]), out)
-        with self.subTest(key="spawn.max-procs-total"):
-            text, n = self.app_block(['"bin-path" => "/bin/cat"'])
-            path, rc, out = self.check(text + "spawn.max-procs-total = 8\n")
+        with self.subTest(key="spawn.max-procs-total"):  # below what min-procs keep running
+            text, n = self.app_block(['"bin-path" => "/bin/cat"', '"min-procs" => 3'])
+            path, rc, out = self.check(text + "spawn.max-procs-total = 2\n")
             self.assertEqual(rc, 1, out)
-            self.assertIn("not available in this version", out)
+            self.assertIn("min-procs together (3)", out)
             self.assertIn("%s:%d:" % (path, len(text.splitlines()) + 1), out)
+            path, rc, out = self.check(text + "spawn.max-procs-total = 3\n")
+            self.assertEqual(rc, 0, out)
 
     def test_recycling_keys_checked(self):
         for key, value in (("max-requests", "100"), ("max-lifetime", "3600"),
