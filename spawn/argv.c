@@ -284,6 +284,22 @@ const char *spawn_signal_name(int sig)
     return "SIG?";
 }
 
+int spawn_psi_some_avg10(const char *text, double *avg10)
+{
+    for (const char *line = text; line && *line; line = strchr(line, '\n'), line += !!line) {
+        if (strncmp(line, "some ", 5) != 0) continue;
+        const char *p = strstr(line, " avg10=");
+        const char *eol = strchr(line, '\n');
+        if (p == NULL || (eol && p > eol)) return -1;
+        char *end;
+        double v = strtod(p + 7, &end);
+        if (end == p + 7 || v < 0 || v > 100) return -1;
+        *avg10 = v;
+        return 0;
+    }
+    return -1;
+}
+
 double spawn_backoff_delay(unsigned failures)
 {
     if (failures == 0) return 0;

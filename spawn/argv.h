@@ -44,6 +44,9 @@ const char *spawn_signal_name(int sig);
 #define SPAWN_BACKOFF_FIRST 0.5
 #define SPAWN_BACKOFF_MAX 30.0
 double spawn_backoff_delay(unsigned failures);
+/* The "some avg10" of a PSI file's text (/proc/pressure/memory: the share of the last 10 s, in
+ * percent, in which some task stalled on memory). Returns 0 and sets *avg10, or -1. */
+int spawn_psi_some_avg10(const char *text, double *avg10);
 
 void spawn_strv_free(char **v);
 size_t spawn_strv_len(char *const *v);

@@ -578,7 +578,8 @@ static void tick_app(spawn_app *app, double now)
         } else if (s->state == SPAWN_SLOT_READY && spawn_slot_inflight(s) == 0 &&
                    !spawn_g.stopping_all && !s->draining && !s->replacing &&
                    (drained ||
-                    (live > c->min_procs && now - spawn_slot_idle_since(s) >= c->idle_timeout))) {
+                    (live > c->min_procs &&
+                     (spawn_g.pressured || now - spawn_slot_idle_since(s) >= c->idle_timeout)))) {
             if (!spawn_take_idle(s)) continue;
             spawn_proc_stop(s, c->kill_signal);
             live--;
@@ -599,6 +600,7 @@ void spawn_proc_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     double now = spawn_now();
     spawn_recycle_rss(now);
+    spawn_read_pressure(now);
     for (spawn_app *a = spawn_g.apps, *next; a; a = next) {
         next = a->next;
         tick_app(a, now);

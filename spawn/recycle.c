@@ -16,11 +16,13 @@
 #include <unistd.h>
 
 #include "gateway/base/log.h"
+#include "spawn/argv.h"
 #include "spawn/spawn_int.h"
 
-#define RECYCLE_JITTER 0.1 /* a limit is reached up to 10% later, per process */
-#define RSS_PERIOD 1.0     /* max-rss: resident sizes read every second */
-#define RESTART_PERIOD 1.0 /* restart-file: looked at every second */
+#define RECYCLE_JITTER 0.1  /* a limit is reached up to 10% later, per process */
+#define RSS_PERIOD 1.0      /* max-rss: resident sizes read every second */
+#define RESTART_PERIOD 1.0  /* restart-file: looked at every second */
+#define PRESSURE_PERIOD 1.0 /* memory pressure: read every second */
 
 static const char WHY_TIMEOUT[] = "request-timeout";
 
@@ -191,9 +193,35 @@ void spawn_recycle_tick(spawn_app *app, double now)
 
 /* ---- spawn.max-procs-total: a budget over every app ---- */
 
-void spawn_set_max_total(unsigned n)
+void spawn_set_host_limits(unsigned max_total, unsigned pressure)
 {
-    spawn_g.max_total = n;
+    spawn_g.max_total = max_total;
+    spawn_g.pressure_limit = pressure;
+}
+
+/* ---- memory pressure (PSI) ---- */
+
+void spawn_read_pressure(double now)
+{
+    static double last;
+    if (spawn_g.pressure_limit == 0 || now < last + PRESSURE_PERIOD) return;
+    last = now;
+    char buf[512];
+    double avg10;
+    FILE *f = fopen("/proc/pressure/memory", "re");
+    if (f == NULL) return; /* (a kernel without PSI) */
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    if (spawn_psi_some_avg10(buf, &avg10) != 0) return;
+    int was = spawn_g.pressured;
+    spawn_g.pressured = avg10 >= spawn_g.pressure_limit;
+    if (spawn_g.pressured != was)
+        gw_log(spawn_g.pressured ? GW_LOG_WARN : GW_LOG_INFO,
+               "memory pressure %.1f%% (spawn.memory-pressure %u%%): %s", avg10,
+               spawn_g.pressure_limit,
+               spawn_g.pressured ? "idle app processes above min-procs stop at once"
+                                 : "over, idle processes stop after idle-timeout again");
 }
 
 int spawn_budget_allows(spawn_app *app)

@@ -157,10 +157,12 @@ int spawn_init(struct ev_loop *loop, const char *state_dir, const spawn_hooks *h
 typedef struct spawn_plan spawn_plan;
 spawn_plan *spawn_sync_prepare(const spawn_conf *const *confs, size_t n, char **err);
 void spawn_sync_commit(spawn_plan *plan);
-/* spawn.max-procs-total (0: none): at most this many processes over every app, replacements
- * aside; an app that needs one while the budget is full gets another app's longest-idle process
- * above its min-procs stopped first. */
-void spawn_set_max_total(unsigned n);
+/* Limits over every app. spawn.max-procs-total `max_total` (0: none): at most this many
+ * processes, replacements aside; an app that needs one while the budget is full gets another
+ * app's longest-idle process above its min-procs stopped first. spawn.memory-pressure
+ * `pressure` (percent, 0: ignored): while the kernel's memory pressure (PSI "some avg10") is at
+ * or above it, idle processes above min-procs stop at once. */
+void spawn_set_host_limits(unsigned max_total, unsigned pressure);
 void spawn_sync_abort(spawn_plan *plan);
 
 /* The current app of that name, or NULL. */

@@ -66,7 +66,9 @@ typedef struct spawn_sup {
     uint32_t next_launch;
     unsigned next_serial;
     int stopping_all;
-    unsigned max_total; /* spawn.max-procs-total: processes over every app; 0 = no budget */
+    unsigned max_total;      /* spawn.max-procs-total: processes over every app; 0 = no budget */
+    unsigned pressure_limit; /* spawn.memory-pressure (percent); 0 = ignored */
+    int pressured;           /* the memory pressure is at or above it (read every second) */
 } spawn_sup;
 
 extern spawn_sup spawn_g;
@@ -106,6 +108,7 @@ void spawn_recycle_ready(spawn_slot *s);   /* it is ready: the one it replaces d
 void spawn_recycle_exited(spawn_slot *s);  /* it is gone */
 void spawn_recycle_tick(spawn_app *app, double now);
 void spawn_recycle_rss(double now);
+void spawn_read_pressure(double now);
 unsigned spawn_app_serving(const spawn_app *app); /* live, not draining, not a replacement */
 /* The budget (spawn.max-procs-total) is full: may `app` start one more process now? If not,
  * the longest-idle process of another app above its min-procs may have been asked to stop. */

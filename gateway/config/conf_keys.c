@@ -53,6 +53,7 @@ static const struct keydef keydefs[] = {
     {"proxy-core.name", KT_STR, KS_ANY},
     {"spawn.apps", KT_MAPMAP, KS_TOP},
     {"spawn.max-procs-total", KT_INT, KS_TOP},
+    {"spawn.memory-pressure", KT_INT, KS_TOP},
 };
 
 const char *gw_conf_key_name(size_t i)

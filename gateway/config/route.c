@@ -134,6 +134,11 @@ static int check_server(gw_rt *rt, char **err)
     if (gw_apps_load(st ? st->val : NULL, s->username, s->groupname, &rt->apps, &rt->napps, err) !=
         GW_OK)
         return GW_ERR;
+    const gw_setting *mp = gw_block_get(rt->conf->root, "spawn.memory-pressure");
+    rt->memory_pressure = mp ? (unsigned)mp->val->num : 10;
+    if (mp && (mp->val->num < 0 || mp->val->num > 100))
+        return gw_errf(err, "%s:%d: spawn.memory-pressure must be a percentage, 0 to 100",
+                       mp->val->file, mp->val->line);
     const gw_setting *tot = gw_block_get(rt->conf->root, "spawn.max-procs-total");
     if (tot == NULL) return GW_OK;
     unsigned long long mins = 0;

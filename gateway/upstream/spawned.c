@@ -105,7 +105,7 @@ spawn_plan *gw_spawned_prepare(gw_rt *rt, char **err)
 
 void gw_spawned_bind(gw_rt *rt, spawn_plan *plan)
 {
-    spawn_set_max_total(rt->max_procs_total);
+    spawn_set_host_limits(rt->max_procs_total, rt->memory_pressure);
     spawn_sync_commit(plan);
     for (size_t i = 0; i < rt->npools; i++)
         if (rt->pools[i]->app_name) bind_pool(rt, rt->pools[i]);

@@ -284,6 +284,42 @@ START_TEST(signals)
 }
 END_TEST
 
+/* /proc/pressure/memory as the kernel writes it; what is not that is refused. */
+START_TEST(psi)
+{
+    double v = -1;
+    const char *real = "some avg10=12.34 avg60=3.00 avg300=0.50 total=123456\n"
+                       "full avg10=1.00 avg60=0.20 avg300=0.00 total=2345\n";
+    ck_assert_int_eq(spawn_psi_some_avg10(real, &v), 0);
+    ck_assert(v == 12.34);
+    const char *full_first = "full avg10=1.00 avg60=0 avg300=0 total=1\n"
+                             "some avg10=0.00 avg60=0 avg300=0 total=1\n";
+    ck_assert_int_eq(spawn_psi_some_avg10(full_first, &v), 0);
+    ck_assert(v == 0.0);
+    /* every prefix of the real text: a whole "some" line with its avg10, or a refusal */
+    char buf[256];
+    for (size_t n = 0; n <= strlen(real); n++) {
+        memcpy(buf, real, n);
+        buf[n] = '\0';
+        v = -1;
+        int rc = spawn_psi_some_avg10(buf, &v);
+        if (n >= strlen("some avg10=12.34"))
+            ck_assert(rc == 0 && v == 12.34);
+        else if (rc == 0) /* (a number cut short is still a number: 12.3, 1) */
+            ck_assert(v >= 0 && v <= 12.34);
+    }
+    const char *bad[] = {"",
+                         "full avg10=1.00 avg60=0 avg300=0 total=1\n",
+                         "some avg60=1.00 total=1\nfull avg10=5.00\n",
+                         "some avg10=x avg60=0\n",
+                         "some avg10=-1 avg60=0\n",
+                         "some avg10=101 avg60=0\n",
+                         "garbage\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(spawn_psi_some_avg10(bad[i], &v) == -1, "accepted %s", bad[i]);
+}
+END_TEST
+
 START_TEST(backoff)
 {
     ck_assert(spawn_backoff_delay(0) == 0.0);
@@ -325,6 +361,7 @@ static Suite *spawn_suite(void)
     tcase_add_test(tc, resolve_exe);
     tcase_add_test(tc, signals);
     tcase_add_test(tc, backoff);
+    tcase_add_test(tc, psi);
     tcase_add_test(tc, strv_helpers);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, launch_tcase());
