@@ -273,7 +273,38 @@ struct spawn_plan {
     size_t n;
     spawn_app **made; /* NULL: the app is kept as it runs */
     spawn_app **old;  /* the current app of that name, if any */
+    char *update;     /* 1: a changed app kept, taking the new settings */
 };
+
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static int same_strv(char *const *a, char *const *b)
+{
+    size_t i = 0;
+    for (; a && b && a[i] && b[i]; i++)
+        if (strcmp(a[i], b[i]) != 0) return 0;
+    return (a == NULL || a[i] == NULL) && (b == NULL || b[i] == NULL);
+}
+
+/* Can the running app object take the changed settings `c`? (Its slots, their sockets and
+ * what the request path reads of them stay as they are.) */
+static int updatable(const spawn_conf *o, const spawn_conf *c)
+{
+    return same_str(o->socket, c->socket) && o->pass == c->pass && o->max_procs == c->max_procs &&
+           o->restart_surge == c->restart_surge && o->concurrency == c->concurrency &&
+           o->request_timeout == c->request_timeout;
+}
+
+/* Do the processes of `o` run something else under `c`? */
+static int runs_otherwise(const spawn_conf *o, const spawn_conf *c)
+{
+    return !same_strv(o->argv, c->argv) || !same_strv(o->env, c->env) ||
+           !same_strv(o->copy_env, c->copy_env) || !same_str(o->user, c->user) ||
+           !same_str(o->group, c->group);
+}
 
 /* The new app objects of a plan go away; sockets taken over go back to the old objects. */
 static void plan_free(spawn_plan *pl, int undo)
@@ -288,6 +319,7 @@ static void plan_free(spawn_plan *pl, int undo)
     }
     free(pl->made);
     free(pl->old);
+    free(pl->update);
     free(pl);
 }
 
@@ -298,9 +330,15 @@ spawn_plan *spawn_sync_prepare(const spawn_conf *const *confs, size_t n, char **
     pl->n = n;
     pl->made = gw_xcalloc(n ? n : 1, sizeof(*pl->made));
     pl->old = gw_xcalloc(n ? n : 1, sizeof(*pl->old));
+    pl->update = gw_xcalloc(n ? n : 1, 1);
     for (size_t i = 0; i < n; i++) {
         spawn_app *cur = spawn_app_find(confs[i]->name);
         if (cur && strcmp(cur->conf.fingerprint, confs[i]->fingerprint) == 0) continue;
+        if (cur && updatable(&cur->conf, confs[i])) {
+            pl->update[i] = 1;
+            pl->old[i] = cur;
+            continue;
+        }
         pl->old[i] = cur;
         pl->made[i] = app_new(confs[i], cur, err);
         if (pl->made[i] == NULL) {
@@ -337,6 +375,15 @@ void spawn_sync_commit(spawn_plan *pl)
     }
     for (size_t i = 0; i < n; i++) {
         spawn_app *app = made[i];
+        if (pl->update[i]) {
+            int restart = runs_otherwise(&old[i]->conf, confs[i]);
+            conf_clear(&old[i]->conf);
+            conf_copy(&old[i]->conf, confs[i]);
+            if (restart) spawn_recycle_all(old[i], "reload");
+            if (!restart)
+                gw_log(GW_LOG_INFO, "app %s: changed; its processes stay", old[i]->conf.name);
+            continue;
+        }
         if (app == NULL) continue;
         app->next = spawn_g.apps;
         spawn_g.apps = app;

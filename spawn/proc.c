@@ -57,7 +57,7 @@ static double *phase(spawn_slot *s, size_t offset)
 #define PHASE(s, field, t)                                                                         \
     do {                                                                                           \
         double *at_ = phase((s), offsetof(spawn_phases, field));                                   \
-        if (at_) *at_ = (t);                                                                       \
+        if (at_ && *at_ == 0) *at_ = (t); /* (the first time counts) */                            \
     } while (0)
 
 static spawn_logpipe *logs;
@@ -107,7 +107,12 @@ static ssize_t read_log(spawn_logpipe *lp)
 
 static void on_log(struct ev_loop *loop, ev_io *w, int revents)
 {
-    read_log((spawn_logpipe *)w);
+    spawn_logpipe *lp = (spawn_logpipe *)w;
+    if (lp->pid == 0 && lp->slot) { /* (its lines wait for its pid: the launcher's STARTED) */
+        ev_io_stop(loop, w);
+        return;
+    }
+    read_log(lp);
 }
 
 /* The process is gone: what it wrote last is read now, while the pipe is still its slot's. */
@@ -292,6 +297,7 @@ void spawn_slot_refused(spawn_slot *s)
 void spawn_slot_answered(spawn_slot *s)
 {
     gw_atomic_set(&s->answered, 1);
+    PHASE(s, ready, spawn_now()); /* (it answered: it was ready, whatever the polling saw) */
     PHASE(s, answered, spawn_now());
     s->app->failures = 0; /* it served: not a failed start, however it ends */
     if (s->state == SPAWN_SLOT_STARTING && s->pid) mark_ready(s);
@@ -443,8 +449,14 @@ static void slot_exited(spawn_slot *s, int status)
     if (s->probe_fd >= 0) close(s->probe_fd);
     s->probe_fd = -1;
     PHASE(s, ended, now);
-    if (s->log) read_last_lines(s); /* (they may say why it died) */
-    if (s->log) s->log->slot = NULL;
+    if (s->log) { /* its last lines (they may say why it died), then the pipe lives on its own */
+        if (s->log->pid == 0) s->log->pid = s->pid;
+        read_last_lines(s);
+    }
+    if (s->log) {
+        s->log->slot = NULL;
+        ev_io_start(spawn_g.loop, &s->log->io); /* (until its end of file) */
+    }
     s->log = NULL;
     spawn_recycle_exited(s);
     pid_t pid = s->pid;
@@ -519,7 +531,10 @@ void spawn_proc_on_ctl(struct ev_loop *loop, ev_io *w, int revents)
         if (s == NULL) continue;
         if (ev.type == SPAWN_EV_STARTED) {
             s->pid = ev.pid;
-            if (s->log) s->log->pid = ev.pid;
+            if (s->log) {
+                s->log->pid = ev.pid;
+                ev_io_start(loop, &s->log->io); /* (no-op when it is active) */
+            }
             PHASE(s, execd, spawn_now());
             if (s->app->last_start.launch_id == s->launch_id) s->app->last_start.pid = ev.pid;
             gw_log(GW_LOG_INFO, "app %s[%ld]: started on %s", s->app->conf.name, (long)ev.pid,

@@ -119,6 +119,13 @@ static void mark(spawn_slot *s, const char *why)
 
 /* An empty slot for a replacement; NULL, with *soon set when a process is still stopping (its
  * slot is free in a moment). */
+void spawn_recycle_all(spawn_app *app, const char *why)
+{
+    gw_log(GW_LOG_INFO, "app %s: %s: replacing %u processes, %u at a time", app->conf.name, why,
+           spawn_app_serving(app), app->conf.restart_surge);
+    for (unsigned i = 0; i < app->nslots; i++) mark(&app->slots[i], why);
+}
+
 static spawn_slot *free_slot(spawn_app *app, int *soon)
 {
     *soon = 0;
@@ -151,17 +158,13 @@ static int restart_touched(spawn_app *app, double now)
 void spawn_recycle_tick(spawn_app *app, double now)
 {
     const spawn_conf *c = &app->conf;
-    int restart = restart_touched(app, now);
-    if (restart)
-        gw_log(GW_LOG_INFO, "app %s: %s changed: replacing %u processes, %u at a time", c->name,
-               c->restart_file, spawn_app_serving(app), c->restart_surge);
+    if (restart_touched(app, now)) spawn_recycle_all(app, "restart-file");
     unsigned starting = 0;
     for (unsigned i = 0; i < app->nslots; i++) {
         spawn_slot *s = &app->slots[i];
         stop_drained(s);
         if (s->replacing && s->state == SPAWN_SLOT_STARTING) starting++;
-        if (s->state != SPAWN_SLOT_READY && !(restart && s->state == SPAWN_SLOT_STARTING)) continue;
-        if (restart) mark(s, "restart-file");
+        if (s->state != SPAWN_SLOT_READY) continue;
         if (s->recycle_after && gw_atomic_get(&s->requests) >= s->recycle_after)
             mark(s, "max-requests");
         if (s->recycle_at > 0 && now >= s->recycle_at) mark(s, "max-lifetime");

@@ -42,13 +42,11 @@ typedef struct spawn_conf {
 } spawn_conf;
 
 void spawn_conf_free(spawn_conf *c);
-/* Process slots of an app: max-procs, plus restart-surge when processes are recycled (a
- * replacement starts beside the process it replaces). */
+/* Process slots of an app: max-procs, plus restart-surge for replacements (a replacement starts
+ * beside the process it replaces: recycling, restart-file, a reload that changes the app). */
 static inline unsigned spawn_conf_nslots(const spawn_conf *c)
 {
-    int recycles = c->max_requests || c->max_lifetime > 0 || c->max_rss || c->restart_file ||
-                   c->request_timeout > 0;
-    return c->max_procs + (recycles ? c->restart_surge : 0);
+    return c->max_procs + c->restart_surge;
 }
 
 typedef struct spawn_app spawn_app;
@@ -151,9 +149,14 @@ int spawn_init(struct ev_loop *loop, const char *state_dir, const spawn_hooks *h
  * may fail. prepare makes the new app objects and their sockets and changes nothing that runs
  * (NULL with *err when a socket cannot be made); commit then makes it so, abort undoes it.
  * `confs` must outlive the plan. An app whose fingerprint is unchanged is kept with its
- * processes and sockets; a new or changed one is created (a changed app's processes are started
- * ahead, as many as the old one runs, at least min-procs); a changed or removed one is retired:
- * it keeps serving what still refers to it and stops when the last reference is gone. */
+ * processes and sockets. A changed app whose slots stay as they are (socket, pass-socket,
+ * max-procs, restart-surge, concurrency, request-timeout) is kept too and takes the new
+ * settings; when what its processes run changed (command, environment, user, group) they are
+ * replaced one by one, each new one ready before the old one stops (a new one that does not
+ * start leaves the old one serving). Any other change, or a new app, makes a new app object
+ * (its processes started ahead, as many as the old one runs, at least min-procs); a changed or
+ * removed one is retired: it keeps serving what still refers to it and stops when the last
+ * reference is gone. */
 typedef struct spawn_plan spawn_plan;
 spawn_plan *spawn_sync_prepare(const spawn_conf *const *confs, size_t n, char **err);
 void spawn_sync_commit(spawn_plan *plan);

@@ -108,6 +108,8 @@ void spawn_recycle_ready(spawn_slot *s);   /* it is ready: the one it replaces d
 void spawn_recycle_exited(spawn_slot *s);  /* it is gone */
 void spawn_recycle_tick(spawn_app *app, double now);
 void spawn_recycle_rss(double now);
+/* Every process of the app is to be replaced (restart-file, a reload that changed it). */
+void spawn_recycle_all(spawn_app *app, const char *why);
 void spawn_read_pressure(double now);
 unsigned spawn_app_serving(const spawn_app *app); /* live, not draining, not a replacement */
 /* The budget (spawn.max-procs-total) is full: may `app` start one more process now? If not,

@@ -870,7 +870,7 @@ class SpawnKinds(SpawnTest):
         fd0: portico binds P, P+1, ... itself and PORT is set."""
         sockdir = os.path.join(self.tmp, "sockets")
         os.makedirs(sockdir)
-        port = consecutive_free_ports(2)
+        port = consecutive_free_ports(3)  # (2 processes, and a slot for a replacement)
         pt = self.start_spawn(
             {"u": self.py_app("u", **{"socket": "unix:%s/u" % sockdir, "min-procs": 2,
                                       "max-procs": 2}),
@@ -982,8 +982,8 @@ class SpawnKinds(SpawnTest):
         consecutive ports; PORT is in its environment."""
         files = os.path.join(self.tmp, "files")
         self.write("files/files/hello.txt", "hello from http.server\n")
-        p1 = consecutive_free_ports(1)
-        p2 = consecutive_free_ports(2)
+        p1 = consecutive_free_ports(2)  # (each app has a slot for a replacement on top)
+        p2 = consecutive_free_ports(3)
         pt = self.start_spawn(
             {"files": {"bin-path": [PYTHON, "-m", "http.server", "--bind", "127.0.0.1",
                                     "--directory", files, "{port}"],
