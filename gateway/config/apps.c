@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gateway/base/alloc.h"
 #include "gateway/base/buf.h"
@@ -17,12 +18,9 @@
 
 #define APP_MAX_PROCS 256 /* a pool's peers fit the retry bitmap of an exchange */
 
-/* Keys of a later version: refused unless they hold their default, so that a config written
- * for them does not load and silently do less. */
-static const struct {
-    const char *key;
-    long long dflt;
-} later[] = {{"memory-max", -1}, {"cpu-max", -1}, {"pids-max", -1}};
+/* cgroup limits: an app in a cgroup of its own is not built; a config that sets them is refused
+ * rather than loaded to silently do less. */
+static const char *const cgroup_keys[] = {"memory-max", "cpu-max", "pids-max"};
 
 static const char *const known[] = {
     "bin-path",     "socket",           "pass-socket",   "concurrency",  "min-procs",
@@ -138,13 +136,16 @@ static spawn_conf *app_conf(const char *name, const gw_val *m, const char *const
         for (size_t j = 0; j < sizeof(known) / sizeof(known[0]); j++)
             is_known |= strcmp(k, known[j]) == 0;
         if (!is_known) {
-            for (size_t j = 0; j < sizeof(later) / sizeof(later[0]); j++) {
-                if (strcmp(k, later[j].key) != 0) continue;
-                if (v->type == GW_VAL_INT && v->num == later[j].dflt) goto next;
+            for (size_t j = 0; j < sizeof(cgroup_keys) / sizeof(cgroup_keys[0]); j++) {
+                if (strcmp(k, cgroup_keys[j]) != 0) continue;
                 gw_errf(err,
-                        "%s:%d: spawn.apps \"%s\": \"%s\" is not available in this version "
-                        "(only its default, %lld, is accepted)",
-                        v->file, v->line, name, k, later[j].dflt);
+                        "%s:%d: spawn.apps \"%s\": \"%s\" cannot take effect: this version puts "
+                        "no app in a cgroup of its own (a cgroup v2 subtree delegated to portico "
+                        "would be needed%s)",
+                        v->file, v->line, name, k,
+                        access("/sys/fs/cgroup/cgroup.controllers", R_OK) == 0
+                            ? ""
+                            : "; this machine has no cgroup v2 hierarchy at /sys/fs/cgroup");
                 goto fail;
             }
             gw_errf(err, "%s:%d: spawn.apps \"%s\": unknown key \"%s\"", v->file, v->line, name, k);
@@ -270,7 +271,6 @@ static spawn_conf *app_conf(const char *name, const gw_val *m, const char *const
             if (strcmp(k, "request-timeout") == 0) c->request_timeout = (double)n;
             if (strcmp(k, "restart-surge") == 0) c->restart_surge = (unsigned)n;
         }
-    next:;
     }
     if (c->user == NULL && c->group == NULL && owner[0]) { /* server.username's, by default */
         c->user = gw_xstrdup(owner[0]);

@@ -1200,7 +1200,7 @@ class SpawnConfig(SpawnTest):
                 text, n = self.app_block(['"bin-path" => "/bin/cat"', line])
                 path, rc, out = self.check(text)
                 self.assertEqual(rc, 1, out)
-                self.assertIn("not available in this version", out)
+                self.assertIn("cannot take effect", out)
                 self.assertIn(key, out)
                 self.assertIn("%s:%d:" % (path, n["    %s," % line]), out)
         with self.subTest(key="spawn.max-procs-total"):  # below what min-procs keep running
