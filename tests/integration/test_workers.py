@@ -481,7 +481,9 @@ class Workers(GatewayTest):
         total = re.search(r"(?m)^portico_connections (\d+)$", m)
         self.assertIsNotNone(total, m)
         self.assertEqual(sum(map(int, per.values())), int(total.group(1)), m)
-        self.assertEqual(int(total.group(1)), 17, m)
+        # 16 held and the metrics request's own, and the status request's connection when
+        # portico has not yet seen its close
+        self.assertIn(int(total.group(1)), (17, 18), m)
 
     def test_auto_is_the_cpus_of_the_affinity_mask(self):
         a = self.start_backend("http_echo")
