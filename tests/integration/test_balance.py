@@ -454,7 +454,8 @@ class Balance(GatewayTest):
             took = time.monotonic() - t0
             self.assertEqual(r.status, 503, r)
             self.assertRegex(r.header("Retry-After") or "", r"^\d+$")
-            self.assertLess(took, 0.1, "a 503 with every backend down took %.3f s" % took)
+            # (at once: not after the backends' 1 s disable-time; slack for a loaded machine)
+            self.assertLess(took, 0.5, "a 503 with every backend down took %.3f s" % took)
         time.sleep(0.1)
         self.assertEqual(pt.stderr_text().count("is unavailable"), 1, pt.stderr_text())
         self.echo(addr=b)
