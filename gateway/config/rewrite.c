@@ -25,6 +25,7 @@ static const struct {
     {"_scriptname", offsetof(gw_req, script_name)},
     {"_pathinfo", offsetof(gw_req, path_info)},
     {"_docroot", offsetof(gw_req, docroot)},
+    {"_scriptfilename", offsetof(gw_req, script_filename)}, /* (after _docroot: it wins) */
 };
 #define NPSEUDO (sizeof(pseudo) / sizeof(pseudo[0]))
 

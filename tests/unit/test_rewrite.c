@@ -298,6 +298,23 @@ START_TEST(test_pseudo_fields)
     assert_str(rq.path_info, "/");
     ck_assert_ptr_null(rq.backend_target.p);
 
+    /* a front controller: every path runs one script (after a _docroot rule, which it wins) */
+    gw_rewrites fc;
+    char *err = NULL;
+    ck_assert_int_eq(
+        gw_rewrites_compile(vmap(1, 2, "_docroot", vmap(2, 1, "^/srv/www$", vstr("/var/app", 3)),
+                                 "_scriptfilename",
+                                 vmap(4, 1, "^(/var/app)/.*$", vstr("$1/index.php", 5))),
+                            &fc, &err),
+        GW_OK);
+    req_init(&rq, NULL, 0, "/hello/x");
+    rq.docroot = GW_STR("/srv/www");
+    rq.script_filename = GW_STR("/srv/www/hello/x");
+    ck_assert_int_eq(gw_rewrite_request(&fc, &rq), GW_OK);
+    assert_str(rq.docroot, "/var/app");
+    assert_str(rq.script_filename, "/var/app/index.php");
+    gw_rewrites_free(&fc);
+
     /* SCRIPT_FILENAME outside the old docroot is left alone */
     req_init(&rq, NULL, 0, "/");
     rq.docroot = GW_STR("/srv/www");
