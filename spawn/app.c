@@ -377,6 +377,8 @@ void spawn_sync_commit(spawn_plan *pl)
         spawn_app *app = made[i];
         if (pl->update[i]) {
             int restart = runs_otherwise(&old[i]->conf, confs[i]);
+            if (!same_str(old[i]->conf.restart_file, confs[i]->restart_file))
+                old[i]->restart_seen = 0; /* (another file: its first look is no touch) */
             conf_clear(&old[i]->conf);
             conf_copy(&old[i]->conf, confs[i]);
             if (restart) spawn_recycle_all(old[i], "reload");

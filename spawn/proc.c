@@ -228,8 +228,9 @@ static void mark_ready(spawn_slot *s)
     spawn_app *app = s->app;
     int was_usable = s->usable;
     s->state = SPAWN_SLOT_READY;
-    spawn_set_usable(s, 1);
+    spawn_set_usable(s, !s->draining); /* (a drained one stays out) */
     s->ready_at = spawn_now();
+    spawn_slot_set_idle_since(s, s->ready_at); /* (idle from now, not from its spawn) */
     PHASE(s, ready, s->ready_at);
     app->last_start_seconds = s->ready_at - s->started_at;
     if (s->probe_fd >= 0) {
@@ -458,6 +459,7 @@ static void slot_exited(spawn_slot *s, int status)
         ev_io_start(spawn_g.loop, &s->log->io); /* (until its end of file) */
     }
     s->log = NULL;
+    int was_out = s->draining || s->successor; /* (replaced, or being replaced) */
     spawn_recycle_exited(s);
     pid_t pid = s->pid;
     s->state = SPAWN_SLOT_EMPTY;
@@ -498,8 +500,10 @@ static void slot_exited(spawn_slot *s, int status)
         spawn_slot_drain(s);
         return;
     }
-    if (spawn_slot_inflight(s) > 0 ||
-        spawn_slot_queued(s)) { /* connections wait for this very slot */
+    if (was_out) { /* its place is its successor's: what waits in its socket goes back */
+        spawn_slot_drain(s);
+    } else if (spawn_slot_inflight(s) > 0 ||
+               spawn_slot_queued(s)) { /* connections wait for this very slot */
         spawn_proc_start(s);
         return;
     }
@@ -567,6 +571,12 @@ void spawn_proc_on_ctl(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- housekeeping ---- */
 
+/* How long a process above min-procs may idle: idle-timeout, a second under memory pressure. */
+static double idle_limit(const spawn_conf *c)
+{
+    return spawn_g.pressured && c->idle_timeout > 1 ? 1 : c->idle_timeout;
+}
+
 static void tick_app(spawn_app *app, double now)
 {
     const spawn_conf *c = &app->conf;
@@ -593,8 +603,7 @@ static void tick_app(spawn_app *app, double now)
         } else if (s->state == SPAWN_SLOT_READY && spawn_slot_inflight(s) == 0 &&
                    !spawn_g.stopping_all && !s->draining && !s->replacing &&
                    (drained ||
-                    (live > c->min_procs &&
-                     (spawn_g.pressured || now - spawn_slot_idle_since(s) >= c->idle_timeout)))) {
+                    (live > c->min_procs && now - spawn_slot_idle_since(s) >= idle_limit(c)))) {
             if (!spawn_take_idle(s)) continue;
             spawn_proc_stop(s, c->kill_signal);
             live--;

@@ -65,7 +65,8 @@ static void drain(spawn_slot *s)
     if (spawn_g.hooks.stopping) spawn_g.hooks.stopping(s);
     if (was) spawn_owe_changed(s->app);
     if (s->successor) s->successor->replacing = NULL;
-    s->successor = NULL;
+    if (s->replacing) s->replacing->successor = NULL; /* (a replacement drained itself) */
+    s->successor = s->replacing = NULL;
     s->app->recycles++;
 }
 
@@ -105,7 +106,9 @@ void spawn_recycle_exited(spawn_slot *s)
 void spawn_slot_timed_out(spawn_slot *s)
 {
     s->app->timeouts++;
-    if (s->draining || !spawn_slot_live(s)) return;
+    /* (a process still starting is slow to boot, not stuck: killing it would only start the
+     * boot again) */
+    if (s->draining || s->state != SPAWN_SLOT_READY) return;
     s->recycle = WHY_TIMEOUT;
     drain(s); /* a stuck process is not left serving until a replacement is ready */
 }
@@ -114,6 +117,7 @@ static void mark(spawn_slot *s, const char *why)
 {
     if (s->recycle || s->draining || !spawn_slot_live(s) || s->replacing) return;
     s->recycle = why;
+    s->marked_at = spawn_now();
     gw_log(GW_LOG_INFO, "app %s[%ld]: to be replaced (%s)", s->app->conf.name, (long)s->pid, why);
 }
 
@@ -123,7 +127,17 @@ void spawn_recycle_all(spawn_app *app, const char *why)
 {
     gw_log(GW_LOG_INFO, "app %s: %s: replacing %u processes, %u at a time", app->conf.name, why,
            spawn_app_serving(app), app->conf.restart_surge);
-    for (unsigned i = 0; i < app->nslots; i++) mark(&app->slots[i], why);
+    for (unsigned i = 0; i < app->nslots; i++) {
+        spawn_slot *s = &app->slots[i];
+        if (s->replacing && s->state == SPAWN_SLOT_STARTING) {
+            /* (started before this: it would run what it replaces; it took no request) */
+            s->replacing->successor = NULL;
+            s->replacing = NULL;
+            spawn_proc_stop(s, SIGKILL);
+            continue;
+        }
+        mark(s, why);
+    }
 }
 
 static spawn_slot *free_slot(spawn_app *app, int *soon)
@@ -132,7 +146,7 @@ static spawn_slot *free_slot(spawn_app *app, int *soon)
     for (unsigned i = 0; i < app->nslots; i++) {
         spawn_slot *s = &app->slots[i];
         if (s->state == SPAWN_SLOT_EMPTY && !spawn_slot_address_busy(s)) return s;
-        *soon |= s->state == SPAWN_SLOT_STOPPING;
+        *soon |= s->state == SPAWN_SLOT_STOPPING || s->draining;
     }
     return NULL;
 }
@@ -175,9 +189,15 @@ void spawn_recycle_tick(spawn_app *app, double now)
         }
     }
     if (app->retired || spawn_g.stopping_all || app->backoff_until > now) return;
-    for (unsigned i = 0; i < app->nslots && starting < c->restart_surge; i++) {
-        spawn_slot *s = &app->slots[i];
-        if (!s->recycle || s->successor || s->draining || s->state != SPAWN_SLOT_READY) continue;
+    while (starting < c->restart_surge) {
+        spawn_slot *s = NULL; /* the one marked first (a process marked later waits its turn) */
+        for (unsigned i = 0; i < app->nslots; i++) {
+            spawn_slot *t = &app->slots[i];
+            if (t->recycle && !t->successor && !t->draining && t->state == SPAWN_SLOT_READY &&
+                (s == NULL || t->marked_at < s->marked_at))
+                s = t;
+        }
+        if (s == NULL) return;
         int soon;
         spawn_slot *to = free_slot(app, &soon);
         if (to == NULL && soon) return; /* (a replaced process is on its way out) */
@@ -188,6 +208,7 @@ void spawn_recycle_tick(spawn_app *app, double now)
         }
         spawn_proc_start(to);
         if (to->state == SPAWN_SLOT_EMPTY) return; /* (it could not be launched) */
+        spawn_set_usable(to, 0); /* (it takes requests once it is ready: mark_ready) */
         to->replacing = s;
         s->successor = to;
         starting++;
@@ -247,7 +268,7 @@ int spawn_budget_allows(spawn_app *app)
     }
     if (total < spawn_g.max_total) return 1;
     /* full: a process on its way out frees a place soon; else make one */
-    if (total - leaving < spawn_g.max_total || idlest == NULL || !spawn_take_idle(idlest)) return 0;
+    if (leaving > 0 || idlest == NULL || !spawn_take_idle(idlest)) return 0;
     gw_log(GW_LOG_INFO, "app %s[%ld]: stopped to make room for app %s (spawn.max-procs-total %u)",
            idlest->app->conf.name, (long)idlest->pid, app->conf.name, spawn_g.max_total);
     spawn_proc_stop(idlest, idlest->app->conf.kill_signal);

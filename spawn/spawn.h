@@ -101,6 +101,7 @@ typedef struct spawn_slot {
     struct spawn_slot *successor; /* its replacement, while that starts */
     struct spawn_slot *replacing; /* (of a replacement) the slot it replaces */
     int draining;                 /* replaced: takes nothing new, stops when nothing is in it */
+    double marked_at;             /* when `recycle` was set (the first marked goes first) */
     uint64_t recycle_after;       /* max-requests for this process, jitter included */
     double recycle_at;            /* max-lifetime for this process: when (0: never) */
     uint64_t rss;                 /* bytes resident at the last look (max-rss) */

@@ -55,8 +55,8 @@ static const char *check_name(const char *name)
     if (name[0] == '_') {
         for (size_t i = 0; i < NPSEUDO; i++)
             if (strcmp(name, pseudo[i].name) == 0) return NULL;
-        return "an unknown pseudo header (expected \"_uri\", \"_scriptname\", \"_pathinfo\" or "
-               "\"_docroot\")";
+        return "an unknown pseudo header (expected \"_uri\", \"_scriptname\", \"_pathinfo\", "
+               "\"_docroot\" or \"_scriptfilename\")";
     }
     for (const char *p = name; *p; p++)
         if (!is_tchar((unsigned char)*p)) return "a header name with a character not allowed";

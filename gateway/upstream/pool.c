@@ -121,8 +121,22 @@ static gw_peer_count *counts;
  * pools sharing one raises both pools' `shares`. */
 static void count_attach(gw_peer *peer, const gw_backend_ops *ops)
 {
-    char key[320];
-    snprintf(key, sizeof(key), "%s|%s", ops ? ops->name : "", peer->name);
+    /* (by the parsed address: "localhost:9000" and "127.0.0.1:9000" are one backend) */
+    char key[320], host[INET6_ADDRSTRLEN] = "";
+    const struct sockaddr_storage *sa = &peer->sa;
+    if (sa->ss_family == AF_UNIX) {
+        snprintf(key, sizeof(key), "%s|unix:%s", ops ? ops->name : "",
+                 ((const struct sockaddr_un *)sa)->sun_path);
+    } else {
+        const void *a = sa->ss_family == AF_INET6
+                            ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                            : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+        unsigned port =
+            ntohs(sa->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                                            : ((const struct sockaddr_in *)sa)->sin_port);
+        inet_ntop(sa->ss_family, a, host, sizeof(host));
+        snprintf(key, sizeof(key), "%s|[%s]:%u", ops ? ops->name : "", host, port);
+    }
     pthread_mutex_lock(&count_lock);
     gw_peer_count *c = counts;
     while (c && strcmp(c->key, key) != 0) c = c->next;
@@ -245,7 +259,9 @@ gw_pool *gw_pool_new_app(const char *key, const gw_backend_ops *ops, const gw_ba
         peer->pool = p;
         peer->index = i;
         peer->is_spawn = 1;
-        peer->pins = ops && (ops->flags & GW_BE_PINS_WORKER);
+        /* a process serves `concurrency` connections at once, whatever the protocol: a kept
+         * connection holds one of its threads (puma waits on it for the next request) */
+        peer->pins = 1;
         peer->idle = gw_xcalloc(gw_nworkers, sizeof(gw_peer_idle));
         peer->hash = gw_hash_str(nm, strlen(nm));
     }

@@ -252,8 +252,6 @@ void gw_up_dispatch(gw_exchange *up)
     }
     up->peer = p;
     up->counted = 1;
-    if (p->slot && p->slot->request_timeout > 0)
-        up->deadline = gw_up_now(up) + p->slot->request_timeout;
     __atomic_fetch_add(&pool->inflight, 1, __ATOMIC_RELAXED);
     if (!up->probe) {
         if (gw_atomic_get(&pool->all_down_logged)) gw_atomic_set(&pool->all_down_logged, 0);
@@ -387,7 +385,7 @@ static void on_up_timer(struct ev_loop *loop, ev_timer *w, int revents)
         break;
     case UP_CONNECTING:
     case UP_EXCHANGE:
-        if (up->deadline > 0 && gw_up_now(up) >= up->deadline - 0.001) {
+        if (up->deadline > 0 && !up->head_given && gw_up_now(up) >= up->deadline - 0.001) {
             request_timed_out(up);
             break;
         }

@@ -86,7 +86,7 @@ struct gw_exchange {
     unsigned retries;
     int fail_status; /* what the starter gets if no retry is left: 502 or 503 */
     double t_connect, t_connected;
-    double deadline;   /* a spawned app's request-timeout: when this request must be over */
+    double deadline;   /* a spawned app's request-timeout: when its response head is due */
     double queued_at;  /* when it first waited in the backlog (backlog-timeout counts from it) */
     char log_tag[160]; /* (these two stay last: a recycled exchange is zeroed up to here) */
     char why[96];

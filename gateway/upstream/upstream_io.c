@@ -218,8 +218,11 @@ void gw_upstream_reclaim(gw_pool *const *pools, size_t n)
  * active timer in place: cheaper than stop + start on every read. */
 void gw_up_set_timer(gw_exchange *up, double after)
 {
-    /* (a request-timeout bounds every wait of the exchange, but not a tunnel's) */
-    if (after > 0 && up->deadline > 0 && (up->state == UP_CONNECTING || up->state == UP_EXCHANGE)) {
+    /* a spawned app's request-timeout: from the whole request sent to the process until its
+     * response head (the time it takes to answer; not a slow client's upload or download) */
+    if (after > 0 && up->state == UP_EXCHANGE && !up->head_given && up->body_sent_last &&
+        up->out.bytes == 0 && up->peer->slot && up->peer->slot->request_timeout > 0) {
+        if (up->deadline == 0) up->deadline = gw_up_now(up) + up->peer->slot->request_timeout;
         double left = up->deadline - gw_up_now(up);
         if (after > left) after = left > 0.001 ? left : 0.001;
     }

@@ -155,7 +155,7 @@ static void note_waiting(gw_pool *p)
 START_TEST(test_pools_share_a_backend_count)
 {
     char *a_specs[] = {"127.0.0.1:3000", "127.0.0.1:3001"};
-    char *b_specs[] = {"127.0.0.1:3001", "127.0.0.1:3002"};
+    char *b_specs[] = {"localhost:3001", "127.0.0.1:3002"}; /* (3001: one backend) */
     gw_pool *a = gw_pool_new("a", NULL, &gw_balance_rr, a_specs, 2, 1, NULL);
     gw_pool *b = gw_pool_new("b", NULL, &gw_balance_rr, b_specs, 2, 1, NULL);
     ck_assert_ptr_nonnull(a);
@@ -172,8 +172,12 @@ START_TEST(test_pools_share_a_backend_count)
     ck_assert(gw_pool_sharers_wait(&a->peers[1]));
     ck_assert(!gw_pool_sharers_wait(&a->peers[0])); /* (b does not name 3000) */
     ck_assert(!gw_pool_sharers_wait(&b->peers[0])); /* (its own pool is not another) */
+    waited_for = NULL;
     gw_pool_each_waiting_sharer(a, note_waiting);
     ck_assert_ptr_eq(waited_for, b);
+    waited_for = NULL;
+    gw_pool_each_waiting_sharer(b, note_waiting); /* (a waits for nothing) */
+    ck_assert_ptr_null(waited_for);
     b->backlog.len = 0;
     a->peers[1].count->inflight = 0;
     gw_pool_free(a);
