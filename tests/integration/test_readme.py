@@ -1,4 +1,5 @@
-"""The commands of README.md and examples/rails/README.md, run as written.
+"""The commands of README.md, examples/rails/README.md and examples/php/README.md, run as
+written.
 
 Every ```sh block of each README is taken in order, as a user would type it: each block is
 one shell started at the top of a copy of the source tree (a `cd` lasts to the end of its
@@ -38,12 +39,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from harness import BUILDDIR, PORTICO, SRCDIR, sanitizer_report  # noqa: E402
 
-READMES = ("README.md", "examples/rails/README.md")
+READMES = ("README.md", "examples/rails/README.md", "examples/php/README.md")
 
 # What each README needs installed; a missing one skips that README's test.
 NEEDS = {
     "README.md": ("bash", "curl", "make", "dpkg-query"),
     "examples/rails/README.md": ("bash", "curl", "cmp", "head", "ruby", "puma"),
+    "examples/php/README.md": ("bash", "curl", "cmp", "head", "php-cgi", "php-fpm8.2"),
 }
 RUBY_LIBS = ("rails", "action_controller/railtie", "rack/handler/fastcgi")
 
@@ -99,6 +101,7 @@ CHECKED_NOT_RUN = {
         "make install": check_make_install,
     },
     "examples/rails/README.md": {},
+    "examples/php/README.md": {},
 }
 
 
@@ -401,7 +404,8 @@ def fixed_ports():
     """The 127.0.0.1 ports the READMEs and the example configs name."""
     ports = set()
     for name in READMES + ("examples/quickstart.conf", "examples/rails/portico.conf",
-                           "examples/rails/portico-fastcgi.conf"):
+                           "examples/rails/portico-fastcgi.conf", "examples/php/portico.conf",
+                           "examples/php/php-fpm.conf"):
         with open(os.path.join(SRCDIR, name)) as f:
             text = f.read()
         ports |= {int(x) for x in re.findall(r"127\.0\.0\.1:(\d{2,5})\b", text)}
@@ -493,6 +497,9 @@ class ReadmeCommands(unittest.TestCase):
 
     def test_examples_rails(self):
         self.run_readme("examples/rails/README.md")
+
+    def test_examples_php(self):
+        self.run_readme("examples/php/README.md")
 
 
 if __name__ == "__main__":
