@@ -184,25 +184,46 @@ static void count_detach(gw_peer *peer)
     pthread_mutex_unlock(&count_lock);
 }
 
+void gw_pool_backlog_changed(gw_pool *pool, size_t before)
+{
+    size_t now = pool->backlog.len;
+    if ((before == 0) == (now == 0)) return;
+    for (unsigned i = 0; i < pool->npeers; i++)
+        if (pool->peers[i].count)
+            __atomic_add_fetch(&pool->peers[i].count->pools_waiting, now ? 1u : -1u,
+                               __ATOMIC_SEQ_CST);
+}
+
 int gw_pool_sharers_wait(const gw_peer *p)
 {
-    int waits = 0;
-    pthread_mutex_lock(&count_lock);
-    const gw_peer_count *c = p->count;
-    for (size_t i = 0; c && i < c->nusers && !waits; i++)
-        waits = c->users[i]->pool != p->pool && gw_atomic_get(&c->users[i]->pool->backlog.len) > 0;
-    pthread_mutex_unlock(&count_lock);
-    return waits;
+    if (p->count == NULL) return 0;
+    unsigned own = __atomic_load_n(&p->pool->backlog.len, __ATOMIC_SEQ_CST) > 0;
+    return __atomic_load_n(&p->count->pools_waiting, __ATOMIC_SEQ_CST) > own;
+}
+
+int gw_pool_any_sharer_waits(const gw_pool *pool)
+{
+    for (unsigned i = 0; i < pool->npeers; i++)
+        if (gw_pool_sharers_wait(&pool->peers[i])) return 1;
+    return 0;
 }
 
 void gw_pool_each_waiting_sharer(const gw_pool *pool, void (*fn)(gw_pool *))
 {
+    if (!gw_pool_any_sharer_waits(pool)) return; /* (the common case: no lock) */
+    gw_pool *done[16];
+    size_t ndone = 0;
     pthread_mutex_lock(&count_lock);
     for (unsigned k = 0; k < pool->npeers; k++) {
         const gw_peer_count *c = pool->peers[k].count;
         for (size_t i = 0; c && i < c->nusers; i++) {
             gw_pool *other = c->users[i]->pool;
-            if (other != pool && gw_atomic_get(&other->backlog.len) > 0) fn(other);
+            if (other == pool || gw_atomic_get(&other->backlog.len) == 0) continue;
+            size_t j = 0;
+            while (j < ndone && done[j] != other) j++;
+            if (j < ndone) continue; /* (once per pool) */
+            if (ndone < sizeof(done) / sizeof(done[0])) done[ndone++] = other;
+            fn(other);
         }
     }
     pthread_mutex_unlock(&count_lock);

@@ -37,10 +37,11 @@ void gw_hist_copy(gw_hist *to, const gw_hist *from);
  * send it more than max-pool-size together. Shared by the peers in `users` (pool.c's registry
  * lock); the counts are atomics. */
 typedef struct gw_peer_count {
-    char *key;         /* owned: "protocol|address" */
-    unsigned inflight; /* (atomic) requests in flight, over the peers whose pool sets a cap */
-    unsigned conns;    /* (atomic) connections, busy or idle (a pinning protocol's cap) */
-    unsigned idle;     /* (atomic) idle connections */
+    char *key;              /* owned: "protocol|address" */
+    unsigned inflight;      /* (atomic) requests in flight, over the peers whose pool sets a cap */
+    unsigned conns;         /* (atomic) connections, busy or idle (a pinning protocol's cap) */
+    unsigned idle;          /* (atomic) idle connections */
+    unsigned pools_waiting; /* (atomic) pools naming it whose backlog is not empty */
     struct gw_peer **users;
     size_t nusers;
     struct gw_peer_count *next;
@@ -170,8 +171,13 @@ gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const struct gw
 gw_pool *gw_pool_new_app(const char *key, const gw_backend_ops *ops,
                          const struct gw_balancer_ops *bal, const char *name, unsigned nslots);
 void gw_pool_free(gw_pool *p);
-/* Do requests of another pool wait for the capacity of `p`'s backend? (Any thread.) */
+/* The pool's backlog went from `before` requests to its length now (under the pool's lock):
+ * its backends' counts learn whether it waits. */
+void gw_pool_backlog_changed(gw_pool *pool, size_t before);
+/* Do requests of another pool wait for the capacity of `p`'s backend? Of any backend of
+ * `pool`? (Any thread, no lock.) */
 int gw_pool_sharers_wait(const gw_peer *p);
+int gw_pool_any_sharer_waits(const gw_pool *pool);
 /* Call `fn` for every other pool sharing a backend count with `pool` that has requests
  * waiting, under the registry lock (any thread; `fn` must not take it). */
 void gw_pool_each_waiting_sharer(const gw_pool *pool, void (*fn)(gw_pool *));

@@ -196,7 +196,8 @@ void gw_up_dispatch(gw_exchange *up)
      * what is left */
     if (!woken && !up->pin &&
         (__atomic_load_n(&pool->backlog.len, __ATOMIC_SEQ_CST) > 0 ||
-         __atomic_load_n(&pool->in_transit, __ATOMIC_SEQ_CST) > 0) &&
+         __atomic_load_n(&pool->in_transit, __ATOMIC_SEQ_CST) > 0 ||
+         (gw_atomic_get(&pool->shares) && gw_pool_any_sharer_waits(pool))) &&
         (any_waitable(pool, up->tried, t) || (pool->app && gw_up_app_waitable(pool->app)))) {
         gw_up_enqueue(up, t);
         return;

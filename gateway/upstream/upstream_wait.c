@@ -125,7 +125,7 @@ static int wake_pass(gw_pool *pool, int defer)
     gw_exchange *mine = NULL, **tail = &mine;
     pthread_mutex_lock(&pool->lock);
     unsigned reserved = __atomic_load_n(&pool->in_transit, __ATOMIC_SEQ_CST);
-    size_t n = pool->backlog.len;
+    size_t n = pool->backlog.len, before = n;
     for (gw_backlog_node *nd = pool->backlog.head, *next; nd && n > 0; nd = next, n--) {
         next = nd->next;
         gw_exchange *w = of_node(nd);
@@ -136,6 +136,7 @@ static int wake_pass(gw_pool *pool, int defer)
         gw_backlog_remove(&pool->backlog, nd);
         hand_over(w, &tail, defer);
     }
+    gw_pool_backlog_changed(pool, before);
     pthread_mutex_unlock(&pool->lock);
     int again = 0;
     wake_depth++;
@@ -192,6 +193,7 @@ void gw_up_gift(gw_pool *pool, gw_upconn *uc)
     }
     if (w) {
         gw_backlog_remove(&pool->backlog, &w->bl);
+        gw_pool_backlog_changed(pool, pool->backlog.len + 1);
         w->gift = uc;
         hand_over(w, NULL, 1);
     }
@@ -315,6 +317,7 @@ void gw_up_enqueue(gw_exchange *up, double t)
     } else { /* a re-queue keeps its deadline and its place */
         gw_backlog_insert(&pool->backlog, &up->bl, up->queued_at);
     }
+    gw_pool_backlog_changed(pool, pool->backlog.len - 1);
     pthread_mutex_unlock(&pool->lock);
     gw_up_set_timer(up, queue_wait(up, t, cold_wait(pool)));
     if (pool->app) { /* (starts processes; calls no op) */
@@ -341,7 +344,9 @@ int gw_up_unqueue(gw_exchange *up)
 {
     pthread_mutex_lock(&up->pool->lock);
     int q = up->bl.queued;
+    size_t before = up->pool->backlog.len;
     gw_backlog_remove(&up->pool->backlog, &up->bl);
+    gw_pool_backlog_changed(up->pool, before);
     pthread_mutex_unlock(&up->pool->lock);
     return q;
 }

@@ -169,7 +169,10 @@ START_TEST(test_pools_share_a_backend_count)
     ck_assert(gw_peer_has_room(&b->peers[1]));
     ck_assert(!gw_pool_sharers_wait(&a->peers[1])); /* nobody waits */
     b->backlog.len = 1;
+    gw_pool_backlog_changed(b, 0);
     ck_assert(gw_pool_sharers_wait(&a->peers[1]));
+    ck_assert(gw_pool_any_sharer_waits(a));
+    ck_assert(!gw_pool_any_sharer_waits(b));
     ck_assert(!gw_pool_sharers_wait(&a->peers[0])); /* (b does not name 3000) */
     ck_assert(!gw_pool_sharers_wait(&b->peers[0])); /* (its own pool is not another) */
     waited_for = NULL;
@@ -179,6 +182,8 @@ START_TEST(test_pools_share_a_backend_count)
     gw_pool_each_waiting_sharer(b, note_waiting); /* (a waits for nothing) */
     ck_assert_ptr_null(waited_for);
     b->backlog.len = 0;
+    gw_pool_backlog_changed(b, 1);
+    ck_assert(!gw_pool_any_sharer_waits(a));
     a->peers[1].count->inflight = 0;
     gw_pool_free(a);
     ck_assert_int_eq(b->shares, 0);
