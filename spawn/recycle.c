@@ -61,6 +61,7 @@ static void drain(spawn_slot *s)
 {
     int was = s->usable;
     s->draining = 1;
+    s->drain_since = spawn_now();
     spawn_set_usable(s, 0); /* (before the count is read: spawn_slot_acquire) */
     if (spawn_g.hooks.stopping) spawn_g.hooks.stopping(s);
     if (was) spawn_owe_changed(s->app);
@@ -70,10 +71,18 @@ static void drain(spawn_slot *s)
     s->app->recycles++;
 }
 
-/* A draining process with nothing in flight stops (at once when it was stuck). */
+/* A draining process with nothing in flight stops (at once when it was stuck), and one with
+ * requests still in it (an upgraded connection, a long poll) once drain-timeout is over. */
 static void stop_drained(spawn_slot *s)
 {
-    if (!s->draining || s->state == SPAWN_SLOT_STOPPING || spawn_slot_inflight(s) > 0) return;
+    if (!s->draining || s->state == SPAWN_SLOT_STOPPING) return;
+    if (spawn_slot_inflight(s) > 0) {
+        if (spawn_now() < s->drain_since + s->app->conf.drain_timeout) return;
+        gw_log(GW_LOG_WARN,
+               "app %s[%ld]: %u requests still in it %.0f s after it was replaced "
+               "(drain-timeout): stopped anyway",
+               s->app->conf.name, (long)s->pid, spawn_slot_inflight(s), s->app->conf.drain_timeout);
+    }
     int hard = s->recycle == WHY_TIMEOUT;
     gw_log(GW_LOG_INFO, "app %s[%ld]: replaced (%s): stopping", s->app->conf.name, (long)s->pid,
            s->recycle ? s->recycle : "recycled");

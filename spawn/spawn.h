@@ -38,6 +38,7 @@ typedef struct spawn_conf {
     char *restart_file;     /* NULL: none; a change of its mtime replaces every process */
     unsigned restart_surge; /* replacements started at a time (extra slots beyond max-procs) */
     double request_timeout; /* a request longer than this: 504, and its process is replaced */
+    double drain_timeout;   /* a replaced process still busy after this long is stopped anyway */
     char *fingerprint;      /* every setting in one string: equal strings are the same app */
 } spawn_conf;
 
@@ -102,6 +103,7 @@ typedef struct spawn_slot {
     struct spawn_slot *replacing; /* (of a replacement) the slot it replaces */
     int draining;                 /* replaced: takes nothing new, stops when nothing is in it */
     double marked_at;             /* when `recycle` was set (the first marked goes first) */
+    double drain_since;           /* when it began to drain */
     uint64_t recycle_after;       /* max-requests for this process, jitter included */
     double recycle_at;            /* max-lifetime for this process: when (0: never) */
     uint64_t rss;                 /* bytes resident at the last look (max-rss) */

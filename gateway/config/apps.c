@@ -26,7 +26,8 @@ static const char *const known[] = {
     "bin-path",     "socket",           "pass-socket",   "concurrency",  "min-procs",
     "max-procs",    "idle-timeout",     "start-timeout", "stop-timeout", "kill-signal",
     "environment",  "copy-environment", "user",          "group",        "max-requests",
-    "max-lifetime", "request-timeout",  "max-rss",       "restart-file", "restart-surge"};
+    "max-lifetime", "request-timeout",  "max-rss",       "restart-file", "restart-surge",
+    "drain-timeout"};
 
 static int where(const gw_val *v, char **err, const char *fmt, const char *app, const char *what)
 {
@@ -127,6 +128,7 @@ static spawn_conf *app_conf(const char *name, const gw_val *m, const char *const
     c->stop_timeout = 10;
     c->kill_signal = 15;
     c->restart_surge = 1;
+    c->drain_timeout = 60;
     const gw_val *bin = NULL, *sock = NULL;
     long long n = 0;
     for (size_t i = 0; i < m->n; i++) {
@@ -269,6 +271,7 @@ static spawn_conf *app_conf(const char *name, const gw_val *m, const char *const
             if (strcmp(k, "start-timeout") == 0) c->start_timeout = (double)n;
             if (strcmp(k, "stop-timeout") == 0) c->stop_timeout = (double)n;
             if (strcmp(k, "request-timeout") == 0) c->request_timeout = (double)n;
+            if (strcmp(k, "drain-timeout") == 0) c->drain_timeout = (double)n;
             if (strcmp(k, "restart-surge") == 0) c->restart_surge = (unsigned)n;
         }
     }
@@ -309,6 +312,7 @@ static spawn_conf *app_conf(const char *name, const gw_val *m, const char *const
                     c->min_procs, c->max_procs, c->idle_timeout, c->start_timeout, c->stop_timeout,
                     c->kill_signal, (unsigned long long)c->max_requests, c->max_lifetime,
                     (unsigned long long)c->max_rss, c->restart_surge, c->request_timeout);
+    gw_bufq_appendf(&fp, "|%g", c->drain_timeout);
     c->fingerprint = gw_xmalloc(fp.bytes + 1);
     gw_bufq_copyout(&fp, 0, c->fingerprint, fp.bytes);
     c->fingerprint[fp.bytes] = '\0';

@@ -125,6 +125,29 @@ class Recycle(SpawnTest):
         self.assertNotIn(stuck[0], [p["pid"] for p in app["processes"]])
         self.assertTrue(self.log_lines(pt, "past the app's request-timeout (1 s)"))
 
+    def test_drain_timeout_stops_a_replaced_process_that_stays_busy(self):
+        restart = self.write("restart.txt", "")
+        pt = self.start_fe(**{"min-procs": 1, "max-procs": 1, "restart-file": restart,
+                              "drain-timeout": 1})
+        self.wait_procs(pt, "fe", 1)
+        old = self.pid_of(pt)
+        time.sleep(1.2)
+        c = Client(pt.port, timeout=10)
+        try:
+            c.send(request_bytes("GET", "/fe/long?delay_ms=6000"))  # (a long poll, say)
+            time.sleep(0.2)
+            os.utime(restart, None)
+            t0 = time.monotonic()
+            self.wait_for(lambda: self.log_lines(pt, "after it was replaced (drain-timeout): "
+                                                     "stopped anyway"), 6, "drain-timeout", pt)
+            took = time.monotonic() - t0
+            self.wait_for(lambda: not alive(old), 5, "the old process gone", pt)
+        finally:
+            c.close()
+        self.assertGreater(took, 0.9)
+        self.assertLess(took, 4.5)
+        self.assertNotEqual(self.pid_of(pt, "/fe/after"), old)
+
     def test_max_lifetime_under_load(self):
         if not WRK:
             self.skipTest(NO_WRK)
