@@ -286,40 +286,64 @@ int spawn_budget_allows(spawn_app *app)
 
 /* ---- max-rss: the resident size of each process and everything it started ---- */
 
-/* Every spawned process leads its own process group: sum the resident pages of each group. */
+#define RSS_TREE_MAX 256 /* processes counted under one slot's process, at most */
+
+/* Resident bytes of `pid` (statm's second field, in pages). */
+static uint64_t rss_of(pid_t pid, long page)
+{
+    char path[64];
+    unsigned long size = 0, resident = 0;
+    snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) return 0;
+    int ok = fscanf(f, "%lu %lu", &size, &resident) == 2;
+    fclose(f);
+    return ok ? (uint64_t)resident * (uint64_t)page : 0;
+}
+
+/* The resident size of a slot's process and everything it started (php-cgi's children, a
+ * forking server's workers): its tree, through each thread's children list. Only the apps'
+ * own processes are read, never the whole of /proc. */
+static uint64_t rss_of_tree(pid_t root, long page)
+{
+    pid_t todo[RSS_TREE_MAX];
+    size_t n = 0, seen = 0;
+    uint64_t sum = 0;
+    todo[n++] = root;
+    while (n > 0 && seen < RSS_TREE_MAX) {
+        pid_t pid = todo[--n];
+        seen++;
+        sum += rss_of(pid, page);
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+        DIR *d = opendir(path);
+        if (d == NULL) continue;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (!isdigit((unsigned char)e->d_name[0])) continue;
+            char cpath[300];
+            snprintf(cpath, sizeof(cpath), "/proc/%ld/task/%s/children", (long)pid, e->d_name);
+            FILE *f = fopen(cpath, "re");
+            if (f == NULL) continue;
+            long child;
+            while (n < RSS_TREE_MAX && fscanf(f, "%ld", &child) == 1) todo[n++] = (pid_t)child;
+            fclose(f);
+        }
+        closedir(d);
+    }
+    return sum;
+}
+
 static void read_rss(void)
 {
-    DIR *d = opendir("/proc");
-    if (d == NULL) return;
     long page = sysconf(_SC_PAGESIZE);
-    struct dirent *e;
-    for (spawn_app *a = spawn_g.apps; a; a = a->next)
-        for (unsigned i = 0; i < a->nslots; i++) a->slots[i].rss = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (!isdigit((unsigned char)e->d_name[0])) continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "re");
-        if (f == NULL) continue;
-        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        const char *p = strrchr(buf, ')'); /* (the command name may hold anything) */
-        long pgrp = 0, rss = 0;
-        /* state ppid pgrp ... field 24 (rss) is the 22nd after the name */
-        if (p == NULL || sscanf(p + 2,
-                                "%*c %*d %ld %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d "
-                                "%*d %*d %*d %*d %*d %*u %*u %ld",
-                                &pgrp, &rss) != 2)
-            continue;
-        for (spawn_app *a = spawn_g.apps; a; a = a->next) {
-            if (a->conf.max_rss == 0) continue;
-            for (unsigned i = 0; i < a->nslots; i++)
-                if (a->slots[i].pid == (pid_t)pgrp && spawn_slot_live(&a->slots[i]))
-                    a->slots[i].rss += (uint64_t)rss * (uint64_t)page;
+    for (spawn_app *a = spawn_g.apps; a; a = a->next) {
+        if (a->conf.max_rss == 0) continue;
+        for (unsigned i = 0; i < a->nslots; i++) {
+            spawn_slot *s = &a->slots[i];
+            s->rss = spawn_slot_live(s) && s->pid > 0 ? rss_of_tree(s->pid, page) : 0;
         }
     }
-    closedir(d);
 }
 
 void spawn_recycle_rss(double now)
@@ -327,9 +351,5 @@ void spawn_recycle_rss(double now)
     static double last;
     if (now < last + RSS_PERIOD) return;
     last = now;
-    for (spawn_app *a = spawn_g.apps; a; a = a->next)
-        if (a->conf.max_rss) {
-            read_rss();
-            return;
-        }
+    read_rss();
 }
