@@ -11,7 +11,7 @@ import time
 
 from harness import Client, base_conf, conf_str, free_port, request_bytes
 from test_spawn import APPS, PUMA, SpawnTest, alive, apps_conf, spawn_route
-from test_workers import WRK, run_wrk
+from test_workers import WRK, assert_clean_load, run_wrk
 
 NO_WRK = "wrk not installed"
 
@@ -30,20 +30,21 @@ class Recycle(SpawnTest):
         return int(r.json()["backend"].split(":")[1])
 
     def assert_clean(self, res, what, minimum=300):
-        print("%s: %s" % (what, res.summary()))
-        self.diag.append("wrk output (%s):\n%s" % (what, res.text))
-        self.assertGreater(res.requests, minimum, "too little load to mean anything")
-        self.assertEqual(res.non2xx, 0, "non-2xx responses under load")
-        self.assertEqual(sum(res.errors.values()), 0, "socket errors under load: %r" % res.errors)
+        assert_clean_load(self, res, what, minimum)
 
-    def test_max_requests_under_load(self):
+    def recycled_under_load(self, what, **settings):
+        """wrk for 3 s against 2 processes recycled by `settings`: nothing fails."""
         if not WRK:
             self.skipTest(NO_WRK)
-        pt = self.start_fe(**{"max-requests": 100})
+        pt = self.start_fe(**settings)
         self.wait_procs(pt, "fe", 2)
         res = run_wrk(pt.port, "/fe/load", seconds=3, connections=16)
-        self.assert_clean(res, "max-requests 100, 2 processes")
-        app = self.app(pt, "fe")
+        self.assert_clean(res, what)
+        return pt, res, self.app(pt, "fe")
+
+    def test_max_requests_under_load(self):
+        pt, res, app = self.recycled_under_load("max-requests 100, 2 processes",
+                                                **{"max-requests": 100})
         print("max-requests 100: %d requests, %d processes replaced, %d started"
               % (res.requests, app["recycles"], app["starts"]))
         # each process served 100 to 110 requests (jitter); the tick that replaces it comes up to
@@ -149,24 +150,14 @@ class Recycle(SpawnTest):
         self.assertNotEqual(self.pid_of(pt, "/fe/after"), old)
 
     def test_max_lifetime_under_load(self):
-        if not WRK:
-            self.skipTest(NO_WRK)
-        pt = self.start_fe(**{"max-lifetime": 1})
-        self.wait_procs(pt, "fe", 2)
-        res = run_wrk(pt.port, "/fe/load", seconds=3, connections=16)
-        self.assert_clean(res, "max-lifetime 1 s, 2 processes")
-        app = self.app(pt, "fe")
+        pt, _, app = self.recycled_under_load("max-lifetime 1 s, 2 processes",
+                                              **{"max-lifetime": 1})
         self.assertGreaterEqual(app["recycles"], 2, app)
         self.assertTrue(self.log_lines(pt, "replaced (max-lifetime)"))
 
     def test_max_rss_under_load(self):
-        if not WRK:
-            self.skipTest(NO_WRK)
-        pt = self.start_fe(**{"max-rss": 1})  # (1 MiB: every process is above it)
-        self.wait_procs(pt, "fe", 2)
-        res = run_wrk(pt.port, "/fe/load", seconds=3, connections=16)
-        self.assert_clean(res, "max-rss 1 MiB, 2 processes")
-        app = self.app(pt, "fe")
+        # (1 MiB: every process is above it)
+        pt, _, app = self.recycled_under_load("max-rss 1 MiB, 2 processes", **{"max-rss": 1})
         self.assertGreaterEqual(app["recycles"], 2, app)
         self.assertTrue(all("rss" in p for p in app["processes"]), app)
         self.assertTrue(self.log_lines(pt, "MiB resident, above max-rss (1 MiB)"))

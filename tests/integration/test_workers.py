@@ -69,6 +69,15 @@ class WrkResult:
             self.requests, self.non2xx, self.errors, self.p50 * 1e3, self.p99 * 1e3)
 
 
+def assert_clean_load(test, res, what, minimum=300):
+    """wrk's run had enough requests to mean anything, and not one failed."""
+    print("%s: %s" % (what, res.summary()))
+    test.diag.append("wrk output (%s):\n%s" % (what, res.text))
+    test.assertGreater(res.requests, minimum, "too little load to mean anything")
+    test.assertEqual(res.non2xx, 0, "non-2xx responses under load")
+    test.assertEqual(sum(res.errors.values()), 0, "socket errors under load: %r" % res.errors)
+
+
 def run_wrk(port, path="/", seconds=3, threads=2, connections=32):
     p = subprocess.run([WRK, "-t%d" % threads, "-c%d" % connections, "-d%ds" % seconds,
                         "--latency", "--timeout", "5s", "http://127.0.0.1:%d%s" % (port, path)],
@@ -206,11 +215,7 @@ class Workers(GatewayTest):
         return res, watch
 
     def assert_clean_load(self, res, what, minimum=300):
-        print("%s: %s" % (what, res.summary()))
-        self.diag.append("wrk output (%s):\n%s" % (what, res.text))
-        self.assertGreater(res.requests, minimum, "too little load to mean anything")
-        self.assertEqual(res.non2xx, 0, "non-2xx responses under load")
-        self.assertEqual(sum(res.errors.values()), 0, "socket errors under load: %r" % res.errors)
+        assert_clean_load(self, res, what, minimum)
 
     def assert_nothing_queued(self, watch, res, what):
         """A connection waiting in a socket that no process accepted is one portico opened on
