@@ -253,7 +253,7 @@ void spawn_read_pressure(double now)
         gw_log(spawn_g.pressured ? GW_LOG_WARN : GW_LOG_INFO,
                "memory pressure %.1f%% (spawn.memory-pressure %u%%): %s", avg10,
                spawn_g.pressure_limit,
-               spawn_g.pressured ? "idle app processes above min-procs stop at once"
+               spawn_g.pressured ? "app processes above min-procs stop after a second idle"
                                  : "over, idle processes stop after idle-timeout again");
 }
 
