@@ -167,7 +167,7 @@ void spawn_sync_commit(spawn_plan *plan);
  * processes, replacements aside; an app that needs one while the budget is full gets another
  * app's longest-idle process above its min-procs stopped first. spawn.memory-pressure
  * `pressure` (percent, 0: ignored): while the kernel's memory pressure (PSI "some avg10") is at
- * or above it, idle processes above min-procs stop at once. */
+ * or above it, processes above min-procs stop after a second idle. */
 void spawn_set_host_limits(unsigned max_total, unsigned pressure);
 void spawn_sync_abort(spawn_plan *plan);
 
