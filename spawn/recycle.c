@@ -130,8 +130,6 @@ static void mark(spawn_slot *s, const char *why)
     gw_log(GW_LOG_INFO, "app %s[%ld]: to be replaced (%s)", s->app->conf.name, (long)s->pid, why);
 }
 
-/* An empty slot for a replacement; NULL, with *soon set when a process is still stopping (its
- * slot is free in a moment). */
 void spawn_recycle_all(spawn_app *app, const char *why)
 {
     gw_log(GW_LOG_INFO, "app %s: %s: replacing %u processes, %u at a time", app->conf.name, why,
@@ -149,6 +147,8 @@ void spawn_recycle_all(spawn_app *app, const char *why)
     }
 }
 
+/* An empty slot for a replacement; NULL, with *soon set when a process is on its way out (its
+ * slot is free in a moment). */
 static spawn_slot *free_slot(spawn_app *app, int *soon)
 {
     *soon = 0;
