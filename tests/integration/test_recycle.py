@@ -298,13 +298,41 @@ class ReloadRestart(SpawnTest):
                                              "environment": {"APP_VERSION": version}}})
                          + spawn_route("fe", "fastcgi", '$HTTP["url"] =^ "/fe/"'))
 
-    def reload(self, pt, version):
+    def php_text(self, port, version):
+        return base_conf(port, 'server.state-dir = %s\nstatus.status-url = "/portico/status"\n'
+                         'server.workers = 2\nserver.document-root = %s\n'
+                         % (conf_str(self.state_dir), conf_str(self.php_docroot()))
+                         + apps_conf({"php": self.php_conf(**{
+                             "min-procs": 2, "max-procs": 2,
+                             "environment": {"PHP_FCGI_MAX_REQUESTS": "10000",
+                                             "APP_VERSION": version}})})
+                         + spawn_route("php", "fastcgi", '$HTTP["url"] =$ ".php"'))
+
+    def reload(self, pt, version, text=None):
         n = pt.stderr_text().count("configuration reloaded")
         with open(pt.conf_path, "w") as f:
-            f.write(self.conf(pt.port, version))
+            f.write((text or self.conf)(pt.port, version))
         pt.send_signal(signal.SIGHUP)
         self.wait_for(lambda: pt.stderr_text().count("configuration reloaded") > n, 5,
                       "the reload", pt)
+
+    def test_php_cgi_rolling_restart_by_sighup_under_load(self):
+        if not WRK:
+            self.skipTest(NO_WRK)
+        port = free_port()
+        pt = self.start_portico(self.php_text(port, "1"), port=port, raw=True)
+        self.watch.add_root(pt.pid)
+        old = set(self.wait_procs(pt, "php", 2).values())
+        timer = threading.Timer(0.8, self.reload, (pt, "2", self.php_text))
+        timer.start()
+        res = run_wrk(pt.port, "/index.php", seconds=4, connections=8)
+        timer.join()
+        assert_clean_load(self, res, "php-cgi, 2 processes, SIGHUP with a changed environment "
+                                     "under load")
+        self.wait_for(lambda: (lambda s: s if len(s) == 2 and not set(s.values()) & old
+                               else None)(self.slots(pt, "php")), 30, "every process replaced",
+                      pt)
+        self.assertTrue(self.log_lines(pt, "app php: reload: replacing 2 processes, 1 at a time"))
 
     def test_a_broken_change_leaves_the_old_processes_serving(self):
         port = free_port()
