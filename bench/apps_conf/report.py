@@ -17,7 +17,7 @@ LEGEND = {
     "dynamic": "php-fpm pm = dynamic, max_children 4 (start 2, spare 1-3: 2 run before the"
                " first request), behind nginx",
     "puma": "config.ru on puma -t 1:1 spawned by portico (listen-fds, min-procs 0, max-procs 4),"
-            " HTTP, a new connection per request",
+            " HTTP (kept connections, at most its concurrency per process)",
     "passenger": "the same config.ru under Apache (mpm_event) + mod_passenger, max pool 4",
 }
 
