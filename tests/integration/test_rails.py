@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -610,3 +611,106 @@ class RailsFastCGI(RailsBase):
 
 
 del RailsBase  # only its subclasses are test cases
+
+
+class RailsSpawned(GatewayTest):
+    """examples/rails/portico-spawn.conf as shipped: portico starts the app itself, puma over
+    HTTP (listen-fds) and script/fastcgi over FastCGI (fd 0) under /fcgi; a restart-file
+    touched under load replaces every process with no failed request."""
+
+    def setUp(self):
+        for b in ("ruby", "puma"):
+            if not shutil.which(b):
+                raise unittest.SkipTest("%s not installed (apt-get install ruby-rails puma "
+                                        "ruby-fcgi)" % b)
+        why = ruby_missing(("rails", "action_controller/railtie", "rack/handler/fastcgi"))
+        if why:
+            raise unittest.SkipTest(why)
+        super().setUp()
+
+    def status_app(self, pt, name):
+        r = self.get(pt.port, "/portico/status")
+        self.assertEqual(r.status, 200, r)
+        return [a for a in r.json()["apps"] if a["name"] == name and not a.get("retired")][0]
+
+    def test_spawned_two_ways_and_restarted_under_load(self):
+        files = os.path.join(self.tmp, "files")
+        os.makedirs(files)
+        data = random.Random(7).randbytes(FILE_SIZE)
+        with open(os.path.join(files, "sample.bin"), "wb") as f:
+            f.write(data)
+        restart = os.path.join(self.tmp, "restart.txt")
+        with open(os.path.join(APP, "portico-spawn.conf")) as f:
+            text = f.read()
+        port = free_port()
+        for old, new in (("server.port = 8080", "server.port = %d" % port),
+                         ('var.app   = env.PWD + "/examples/rails"', "var.app = %s" % conf_str(APP)),
+                         ('var.files = "/tmp/portico-rails-files"', "var.files = %s" % conf_str(files)),
+                         ('var.restart = var.app + "/restart.txt"', "var.restart = %s" % conf_str(restart))):
+            self.assertIn(old, text, "examples/rails/portico-spawn.conf changed")
+            text = text.replace(old, new)
+        pt = self.start_portico(text, port=port, raw=True)
+
+        def ready_pids(name, n):
+            procs = self.status_app(pt, name)["processes"]
+            ok = len(procs) == n and all(p["state"] in ("idle", "ready", "busy") for p in procs)
+            return {p["pid"] for p in procs} if ok else None
+
+        deadline = time.monotonic() + 60
+        while not ready_pids("puma", 2):
+            self.assertLess(time.monotonic(), deadline, "puma not ready:\n" + pt.stderr_text()[-3000:])
+            time.sleep(0.1)
+        # over HTTP from puma
+        env = self.get(pt.port, "/env").json()["env"]
+        self.assertEqual((env["SCRIPT_NAME"], env["PATH_INFO"]), ("", "/env"))
+        body, ctype = multipart([("note", "hi")], [("file", "sample.bin", data)])
+        r = self.get(pt.port, "/form", method="POST", body=body,
+                     headers=[("Content-Type", ctype)], timeout=20)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["files"]["file"]["size"], FILE_SIZE)
+        for prefix in ("", "/fcgi"):  # the file through X-Sendfile, from both
+            r = self.get(pt.port, prefix + "/download", timeout=30)
+            self.assertEqual((r.status, r.body == data), (200, True), prefix)
+        # over FastCGI from script/fastcgi, started by the first request, mounted under /fcgi
+        env = self.get(pt.port, "/fcgi/env", timeout=30).json()["env"]
+        self.assertEqual((env["SCRIPT_NAME"], env["PATH_INFO"]), ("/fcgi", "/env"))
+        r = self.get(pt.port, "/fcgi/go-route")
+        self.assertEqual(r.status, 302, r)
+        self.assertTrue(r.header("Location").endswith("/fcgi/env"), r)
+        # a deploy: touch the restart-file while clients keep asking
+        before = ready_pids("puma", 2)
+        stop = threading.Event()
+        results = []
+
+        def client(target):
+            while not stop.is_set():
+                try:
+                    results.append(self.get(pt.port, target, timeout=30).status)
+                except Exception as e:  # refused, reset, cut: all failures
+                    results.append(repr(e))
+        ts = [threading.Thread(target=client, args=(t,)) for t in ("/", "/env", "/fcgi/")]
+        for t in ts:
+            t.start()
+        try:
+            time.sleep(1.2)  # (the file is looked at every second)
+            with open(restart, "w"):
+                pass
+            deadline = time.monotonic() + 60
+            while True:
+                now = ready_pids("puma", 2)
+                if now and not now & before:
+                    break
+                self.assertLess(time.monotonic(), deadline, "puma not replaced:\n"
+                                + pt.stderr_text()[-3000:])
+                time.sleep(0.1)
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in ts:
+                t.join(40)
+        failed = [x for x in results if x != 200]
+        print("Rails spawned by portico, restart-file touched under load: %d requests, %d failed"
+              % (len(results), len(failed)))
+        self.assertEqual(failed, [])
+        self.assertGreater(len(results), 20)
+        self.assertIn("app puma: restart-file: replacing 2 processes", pt.stderr_text())
