@@ -6,11 +6,11 @@ import os
 import re
 import sys
 
+import wrk_output  # (bench/wrk_output.py, beside this file)
+
 GATEWAYS = ["nginx", "haproxy", "lighttpd", "h2o", "caddy", "portico"]
 PEERS = GATEWAYS[:-1]
 PROTOS = [("http", "HTTP keep-alive"), ("fastcgi", "FastCGI"), ("scgi", "SCGI")]
-UNIT_S = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
-UNIT_B = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 
 work = sys.argv[1]
 verdicts = []
@@ -26,29 +26,11 @@ def read(name):
 
 def parse_wrk(text):
     """requests/s, p50 and p99 in ms, request count, error count (non-2xx + socket errors)."""
-    if not text:
+    w = wrk_output.parse(text)
+    if w["rps"] is None:
         return None
-    r = {}
-    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    if not m:
-        return None
-    r["rps"] = float(m.group(1))
-    for pct in ("50", "99"):
-        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s|m)\s*$" % pct, text, re.M)
-        r["p" + pct] = float(m.group(1)) * UNIT_S[m.group(2)] * 1e3 if m else None
-    m = re.search(r"(\d+) requests in", text)
-    r["requests"] = int(m.group(1)) if m else 0
-    errors = 0
-    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-    if m:
-        errors += int(m.group(1))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    if m:
-        errors += sum(int(x) for x in m.groups())
-    r["errors"] = errors
-    m = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB|TB)", text)
-    r["mibps"] = float(m.group(1)) * UNIT_B[m.group(2)] / 1024**2 if m else None
-    return r
+    return {"rps": w["rps"], "p50": w["p50"], "p99": w["p99"], "requests": w["requests"] or 0,
+            "errors": w["non2xx"] + wrk_output.socket_errors(w), "mibps": w["mibps"]}
 
 
 def fmt(v, spec):

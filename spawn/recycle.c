@@ -306,12 +306,12 @@ static uint64_t rss_of(pid_t pid, long page)
  * own processes are read, never the whole of /proc. */
 static uint64_t rss_of_tree(pid_t root, long page)
 {
-    pid_t todo[RSS_TREE_MAX];
+    pid_t pending[RSS_TREE_MAX];
     size_t n = 0, seen = 0;
     uint64_t sum = 0;
-    todo[n++] = root;
+    pending[n++] = root;
     while (n > 0 && seen < RSS_TREE_MAX) {
-        pid_t pid = todo[--n];
+        pid_t pid = pending[--n];
         seen++;
         sum += rss_of(pid, page);
         char path[64];
@@ -326,7 +326,7 @@ static uint64_t rss_of_tree(pid_t root, long page)
             FILE *f = fopen(cpath, "re");
             if (f == NULL) continue;
             long child;
-            while (n < RSS_TREE_MAX && fscanf(f, "%ld", &child) == 1) todo[n++] = (pid_t)child;
+            while (n < RSS_TREE_MAX && fscanf(f, "%ld", &child) == 1) pending[n++] = (pid_t)child;
             fclose(f);
         }
         closedir(d);

@@ -84,13 +84,13 @@ def cmdline(pid):
 
 
 def procs(root, regex):
-    found, todo = [], children(root)
-    while todo:
-        p = todo.pop()
+    found, pending = [], children(root)
+    while pending:
+        p = pending.pop()
         if regex.search(cmdline(p)):
             found.append(p)
         else:
-            todo += children(p)
+            pending += children(p)
     return found
 
 

@@ -6,6 +6,9 @@ import re
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import wrk_output  # noqa: E402  (bench/wrk_output.py)
+
 work = sys.argv[1]
 PHP = [("portico", "portico"), ("ondemand", "fpm-ondemand"), ("dynamic", "fpm-dynamic")]
 RACK = [("puma", "puma@portico"), ("passenger", "passenger")]
@@ -30,37 +33,16 @@ def read(name):
         return None
 
 
-def ms(value):
-    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
-    if not m:
-        return None
-    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[m.group(2)]
-
-
 def wrk(name):
     """requests (answered, any status), req/s, p99 ms, socket errors, failed (non-2xx +
     socket errors) of one wrk output"""
     text = read(name)
     if text is None:
         return None
-    r = {"requests": 0, "rps": None, "p99": None, "socket": 0, "failed": 0}
-    m = re.search(r"(\d+) requests in", text)
-    if m:
-        r["requests"] = int(m.group(1))
-    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    if m:
-        r["rps"] = float(m.group(1))
-    m = re.search(r"^\s+99%\s+(\S+)", text, re.M)
-    if m:
-        r["p99"] = ms(m.group(1))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    if m:
-        r["socket"] = sum(int(x) for x in m.groups())
-        r["failed"] += r["socket"]
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    if m:
-        r["failed"] += int(m.group(1))
-    return r
+    w = wrk_output.parse(text)
+    sock = wrk_output.socket_errors(w)
+    return {"requests": w["requests"] or 0, "rps": w["rps"], "p99": w["p99"], "socket": sock,
+            "failed": sock + w["non2xx"]}
 
 
 def cold(s):

@@ -8,36 +8,17 @@ wrk's failures). A row passes when wrk saw no failed request (non-2xx responses 
 errors) and every check is ok."""
 
 import os
-import re
 import sys
 
-UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
-
-
-def ms(text):
-    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
-    return float(m.group(1)) * UNITS[m.group(2)] if m else None
-
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import wrk_output  # noqa: E402  (bench/wrk_output.py)
 
 def parse_wrk(text):
-    r = {"requests": None, "non2xx": 0, "errors": 0, "p50": None, "p99": None, "max": None}
-    m = re.search(r"^\s*(\d+) requests in ([\d.]+\w+)", text, re.M)
-    if m:
-        r["requests"] = int(m.group(1))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    if m:
-        r["errors"] = sum(int(x) for x in m.groups())
-        r["socket"] = "connect %s, read %s, write %s, timeout %s" % m.groups()
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    if m:
-        r["non2xx"] = int(m.group(1))
-    m = re.search(r"^\s*Latency\s+\S+\s+\S+\s+(\S+)", text, re.M)
-    if m:
-        r["max"] = ms(m.group(1))
-    for pct in ("50", "99"):
-        m = re.search(r"^\s*%s(?:\.000)?%%\s+(\S+)" % pct, text, re.M)
-        if m:
-            r["p" + pct] = ms(m.group(1))
+    w = wrk_output.parse(text)
+    r = {"requests": w["requests"], "non2xx": w["non2xx"], "errors": wrk_output.socket_errors(w),
+         "p50": w["p50"], "p99": w["p99"], "max": w["max"]}
+    if w["socket"]:
+        r["socket"] = "connect %d, read %d, write %d, timeout %d" % w["socket"]
     return r
 
 

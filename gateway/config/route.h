@@ -70,7 +70,7 @@ typedef struct gw_rt {
     size_t napps;
     unsigned max_procs_total; /* spawn.max-procs-total; 0 = none */
     unsigned memory_pressure; /* spawn.memory-pressure (percent); 0 = ignored */
-    gw_route_table *table; /* every compiled route, immutable once loaded */
+    gw_route_table *table;    /* every compiled route, immutable once loaded */
     char *warning; /* set when combinations were cut by GW_RT_MAX_COMBOS: "FILE:LINE: ..." */
     uint64_t generation;
 } gw_rt;

@@ -119,30 +119,22 @@ static gw_peer_count *counts;
 
 /* `peer` counts against its backend's count, made on first use. Every pair of peers of two
  * pools sharing one raises both pools' `shares`. */
+/* Is `c` the count of the backend `peer` names, spoken to with `ops`? (By the parsed address:
+ * "localhost:9000" and "127.0.0.1:9000" are one backend; gw_peer_parse zeroes the rest.) */
+static int same_backend(const gw_peer_count *c, const gw_peer *peer, const gw_backend_ops *ops)
+{
+    const gw_peer *u = c->users[0]; /* (a count in the registry has a user) */
+    return u->pool->ops == ops && u->salen == peer->salen &&
+           memcmp(&u->sa, &peer->sa, peer->salen) == 0;
+}
+
 static void count_attach(gw_peer *peer, const gw_backend_ops *ops)
 {
-    /* (by the parsed address: "localhost:9000" and "127.0.0.1:9000" are one backend) */
-    char key[320], host[INET6_ADDRSTRLEN] = "";
-    const struct sockaddr_storage *sa = &peer->sa;
-    if (sa->ss_family == AF_UNIX) {
-        snprintf(key, sizeof(key), "%s|unix:%s", ops ? ops->name : "",
-                 ((const struct sockaddr_un *)sa)->sun_path);
-    } else {
-        const void *a = sa->ss_family == AF_INET6
-                            ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
-                            : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
-        unsigned port =
-            ntohs(sa->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
-                                            : ((const struct sockaddr_in *)sa)->sin_port);
-        inet_ntop(sa->ss_family, a, host, sizeof(host));
-        snprintf(key, sizeof(key), "%s|[%s]:%u", ops ? ops->name : "", host, port);
-    }
     pthread_mutex_lock(&count_lock);
     gw_peer_count *c = counts;
-    while (c && strcmp(c->key, key) != 0) c = c->next;
+    while (c && !same_backend(c, peer, ops)) c = c->next;
     if (c == NULL) {
         c = gw_xcalloc(1, sizeof(*c));
-        c->key = gw_xstrdup(key);
         c->next = counts;
         counts = c;
     }
@@ -177,7 +169,6 @@ static void count_detach(gw_peer *peer)
         while (*pp != c) pp = &(*pp)->next;
         *pp = c->next;
         free(c->users);
-        free(c->key);
         free(c);
     }
     peer->count = NULL;

@@ -37,7 +37,6 @@ void gw_hist_copy(gw_hist *to, const gw_hist *from);
  * send it more than max-pool-size together. Shared by the peers in `users` (pool.c's registry
  * lock); the counts are atomics. */
 typedef struct gw_peer_count {
-    char *key;              /* owned: "protocol|address" */
     unsigned inflight;      /* (atomic) requests in flight, over the peers whose pool sets a cap */
     unsigned conns;         /* (atomic) connections, busy or idle (a pinning protocol's cap) */
     unsigned idle;          /* (atomic) idle connections */

@@ -189,17 +189,20 @@ void gw_upstream_pool_release(gw_pool *pool)
     for (unsigned i = 0; i < pool->npeers; i++) gw_up_close_idle(&pool->peers[i]);
 }
 
-/* Do requests wait for the capacity of pinning peer `p` (in its pool, or for its process slot
- * in any pool of `pools`)? */
-static int capacity_wanted(const gw_peer *p, gw_pool *const *pools, size_t n)
+/* Do requests of another pool wait for pinning peer `p` (a process of the same spawned app, or
+ * the same backend through another route or generation)? */
+static int another_pool_waits(gw_pool *pool, const gw_peer *p)
 {
-    if (gw_atomic_get(&p->pool->backlog.len) > 0) return 1;
-    if (p->slot == NULL) return gw_atomic_get(&p->pool->shares) && gw_pool_sharers_wait(p);
-    for (size_t i = 0; i < n; i++)
-        if (pools[i]->app && pools[i]->app == p->pool->app &&
-            gw_atomic_get(&pools[i]->backlog.len) > 0)
-            return 1;
-    return 0;
+    if (p->slot)
+        return gw_atomic_get(&pool->app_siblings) && gw_upstream_app_waiting &&
+               gw_upstream_app_waiting(pool->app) > 0;
+    return gw_atomic_get(&pool->shares) && gw_pool_sharers_wait(p);
+}
+
+/* Do requests wait for the capacity of pinning peer `p` (in its pool, or in another)? */
+static int capacity_wanted(const gw_peer *p)
+{
+    return gw_atomic_get(&p->pool->backlog.len) > 0 || another_pool_waits(p->pool, p);
 }
 
 void gw_upstream_reclaim(gw_pool *const *pools, size_t n)
@@ -209,7 +212,7 @@ void gw_upstream_reclaim(gw_pool *const *pools, size_t n)
         for (unsigned k = 0; k < pool->npeers; k++) {
             gw_peer *p = &pool->peers[k];
             if (p->idle[gw_self->index].n == 0) continue;
-            if (idle_unwanted(p) || (p->pins && capacity_wanted(p, pools, n))) gw_up_close_idle(p);
+            if (idle_unwanted(p) || (p->pins && capacity_wanted(p))) gw_up_close_idle(p);
         }
     }
 }
@@ -483,16 +486,6 @@ static void early_close(gw_exchange *up, const char *why)
         }
     }
     gw_up_fail(up, 502, why);
-}
-
-/* Do requests of another pool wait for pinning peer `p` (a process of the same spawned app, or
- * the same backend through another route or generation)? */
-static int another_pool_waits(gw_pool *pool, const gw_peer *p)
-{
-    if (p->slot)
-        return gw_atomic_get(&pool->app_siblings) && gw_upstream_app_waiting &&
-               gw_upstream_app_waiting(pool->app) > 0;
-    return gw_atomic_get(&pool->shares) && gw_pool_sharers_wait(p);
 }
 
 static void finish(gw_exchange *up)

@@ -229,34 +229,30 @@ class StatusAccess(GatewayTest):
     block can turn them off for clients outside a network (before: status.* was refused inside
     a block, and the pages answered whoever asked)."""
 
-    def get(self, pt, path):
-        with Client(pt.port) as c:
-            c.send(request_bytes("GET", path))
-            return c.read_response()
+    def start_with_block(self, op):
+        """Both pages at the top level, turned off in a `$HTTP["remote-ip"] OP 127.0.0.0/8`
+        block; a route under /app/."""
+        a = self.start_backend("http_echo")
+        return self.start_portico('status.status-url = "/portico/status"\n'
+                                  'status.metrics-url = "/portico/metrics"\n'
+                                  '$HTTP["remote-ip"] %s "127.0.0.0/8" {\n'
+                                  '  status.status-url = ""\n  status.metrics-url = ""\n}\n' % op +
+                                  route([a], cond='$HTTP["url"] =^ "/app/"'))
 
     def test_a_remote_ip_block_turns_the_pages_off(self):
-        a = self.start_backend("http_echo")
-        pt = self.start_portico('status.status-url = "/portico/status"\n'
-                                'status.metrics-url = "/portico/metrics"\n'
-                                '$HTTP["remote-ip"] == "127.0.0.0/8" {\n'
-                                '  status.status-url = ""\n  status.metrics-url = ""\n}\n' +
-                                route([a], cond='$HTTP["url"] =^ "/app/"'))
-        self.assertEqual(self.get(pt, "/portico/status").status, 404)
-        self.assertEqual(self.get(pt, "/portico/metrics").status, 404)
-        self.assertEqual(self.get(pt, "/app/x").status, 200)
+        pt = self.start_with_block("==")
+        self.assertEqual(self.get(pt.port, "/portico/status").status, 404)
+        self.assertEqual(self.get(pt.port, "/portico/metrics").status, 404)
+        self.assertEqual(self.get(pt.port, "/app/x").status, 200)
 
     def test_pages_answer_the_allowed_network(self):
-        a = self.start_backend("http_echo")
-        pt = self.start_portico('status.status-url = "/portico/status"\n'
-                                'status.metrics-url = "/portico/metrics"\n'
-                                '$HTTP["remote-ip"] != "127.0.0.0/8" {\n'
-                                '  status.status-url = ""\n  status.metrics-url = ""\n}\n' +
-                                route([a], cond='$HTTP["url"] =^ "/app/"'))
-        r = self.get(pt, "/portico/status")
+        pt = self.start_with_block("!=")
+        r = self.get(pt.port, "/portico/status")
         self.assertEqual(r.status, 200)
         self.assertIn("pools", r.json())
-        self.assertEqual(self.get(pt, "/portico/metrics").status, 200)
+        self.assertEqual(self.get(pt.port, "/portico/metrics").status, 200)
         # a page set only inside a block exists only there
         pt2 = self.start_portico('$HTTP["url"] =^ "/admin/" {\n'
-                                 '  status.status-url = "/admin/status"\n}\n' + route([a]))
-        self.assertEqual(self.get(pt2, "/admin/status").status, 200)
+                                 '  status.status-url = "/admin/status"\n}\n'
+                                 + route([self.start_backend("http_echo")]))
+        self.assertEqual(self.get(pt2.port, "/admin/status").status, 200)
