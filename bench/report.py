@@ -6,7 +6,7 @@ import os
 import re
 import sys
 
-import wrk_output  # (bench/wrk_output.py, beside this file)
+import report_common  # (bench/report_common.py, beside this file)
 
 GATEWAYS = ["nginx", "haproxy", "lighttpd", "h2o", "caddy", "portico"]
 PEERS = GATEWAYS[:-1]
@@ -17,20 +17,16 @@ verdicts = []
 
 
 def read(name):
-    try:
-        with open(os.path.join(work, name)) as f:
-            return f.read()
-    except OSError:
-        return None
+    return report_common.read(work, name)
 
 
 def parse_wrk(text):
     """requests/s, p50 and p99 in ms, request count, error count (non-2xx + socket errors)."""
-    w = wrk_output.parse(text)
+    w = report_common.parse(text)
     if w["rps"] is None:
         return None
     return {"rps": w["rps"], "p50": w["p50"], "p99": w["p99"], "requests": w["requests"] or 0,
-            "errors": w["non2xx"] + wrk_output.socket_errors(w), "mibps": w["mibps"]}
+            "errors": w["non2xx"] + report_common.socket_errors(w), "mibps": w["mibps"]}
 
 
 def fmt(v, spec):

@@ -7,7 +7,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import wrk_output  # noqa: E402  (bench/wrk_output.py)
+import report_common  # noqa: E402  (bench/report_common.py)
 
 work = sys.argv[1]
 PHP = [("portico", "portico"), ("ondemand", "fpm-ondemand"), ("dynamic", "fpm-dynamic")]
@@ -26,11 +26,7 @@ LEGEND = {
 
 
 def read(name):
-    try:
-        with open(os.path.join(work, name)) as f:
-            return f.read()
-    except OSError:
-        return None
+    return report_common.read(work, name)
 
 
 def wrk(name):
@@ -39,8 +35,8 @@ def wrk(name):
     text = read(name)
     if text is None:
         return None
-    w = wrk_output.parse(text)
-    sock = wrk_output.socket_errors(w)
+    w = report_common.parse(text)
+    sock = report_common.socket_errors(w)
     return {"requests": w["requests"] or 0, "rps": w["rps"], "p99": w["p99"], "socket": sock,
             "failed": sock + w["non2xx"]}
 

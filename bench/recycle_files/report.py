@@ -11,11 +11,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import wrk_output  # noqa: E402  (bench/wrk_output.py)
+import report_common  # noqa: E402  (bench/report_common.py)
 
 def parse_wrk(text):
-    w = wrk_output.parse(text)
-    r = {"requests": w["requests"], "non2xx": w["non2xx"], "errors": wrk_output.socket_errors(w),
+    w = report_common.parse(text)
+    r = {"requests": w["requests"], "non2xx": w["non2xx"], "errors": report_common.socket_errors(w),
          "p50": w["p50"], "p99": w["p99"], "max": w["max"]}
     if w["socket"]:
         r["socket"] = "connect %d, read %d, write %d, timeout %d" % w["socket"]

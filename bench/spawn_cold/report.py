@@ -8,6 +8,9 @@ import os
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import report_common  # noqa: E402  (bench/report_common.py)
+
 work = sys.argv[1]
 SETUPS = [
     ("alone", "php-cgi alone (fd 0, request queued)"),
@@ -18,11 +21,7 @@ TARGET_MS = 2.0
 
 
 def read(name):
-    try:
-        with open(os.path.join(work, name)) as f:
-            return f.read()
-    except OSError:
-        return None
+    return report_common.read(work, name)
 
 
 def figures(name):

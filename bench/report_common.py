@@ -1,10 +1,20 @@
-"""wrk's `--latency` output, read once for every report of bench/ (report.py,
-apps_conf/report.py, recycle_files/report.py)."""
+"""What the reports of bench/ (report.py, apps_conf/report.py, spawn_cold/report.py,
+recycle_files/report.py) share: reading a raw file of a run, and wrk's `--latency` output."""
 
+import os
 import re
 
 UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 UNIT_B = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+
+def read(work, name):
+    """The text of a raw file of the run in `work`, or None."""
+    try:
+        with open(os.path.join(work, name)) as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def ms(text):
