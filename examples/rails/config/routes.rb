@@ -5,4 +5,7 @@ Rails.application.routes.draw do
   get "download" => "probe#download"
   get "go" => "probe#go"
   get "go-route" => "probe#go_route"
+  get "page" => "probe#page"
+  get "stream" => "probe#stream", as: :probe_stream
+  get "slow" => "probe#slow"
 end

@@ -62,4 +62,42 @@ class ProbeController < ApplicationController
   def go_route
     redirect_to probe_env_url
   end
+
+  # GET /page: an HTML page whose links are built by route helpers, so they carry the mount
+  # prefix (SCRIPT_NAME) the app runs under: a path (probe_env_path) and a URL (probe_env_url).
+  def page
+    links = [helpers.link_to("env", probe_env_path, id: "env-path"),
+             helpers.link_to("env", probe_env_url, id: "env-url"),
+             helpers.link_to("stream", probe_stream_path, id: "stream-path")]
+    render html: helpers.safe_join(["<!DOCTYPE html>\n<html><body>\n".html_safe,
+                                    helpers.safe_join(links, "\n"),
+                                    "\n</body></html>\n".html_safe])
+  end
+
+  # GET /stream?n=N&gap=S: N lines (default 5, at most 20) made S seconds apart (default 0.5,
+  # at most 2), each handed to the server as soon as it is made and saying when it was made
+  # ("2 of 5 at 1700000000.123456"), so a client can tell a streamed answer from a buffered
+  # one. The body is an Enumerator: the server writes each line as the enumerator yields it.
+  def stream
+    n = params.fetch(:n, 5).to_i.clamp(1, 20)
+    gap = params.fetch(:gap, 0.5).to_f.clamp(0.0, 2.0)
+    # Rack::ETag digests a body (reading all of it first) unless the response has an ETag or a
+    # Last-Modified; with one it passes the body through as it comes.
+    response.headers["Last-Modified"] = Time.now.httpdate
+    response.headers["Cache-Control"] = "no-cache"
+    self.content_type = "text/plain"
+    self.response_body = Enumerator.new do |out|
+      n.times do |i|
+        sleep gap if i.positive?
+        out << format("%d of %d at %.6f\n", i + 1, n, Time.now.to_f)
+      end
+    end
+  end
+
+  # GET /slow?s=N: answers after sleeping N seconds (default 1, at most 10).
+  def slow
+    s = params.fetch(:s, 1).to_f.clamp(0.0, 10.0)
+    sleep s
+    render plain: format("slept %g\n", s)
+  end
 end
