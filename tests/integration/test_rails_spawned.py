@@ -175,7 +175,10 @@ class SpawnedWay(SpawnedBase):
     def test_text_env_and_links(self):
         for prefix in ("", "/shop"):
             with self.subTest(mount=prefix or "/"):
-                for target, query in ((prefix + "/", ""), (prefix + "/?q=1", "q=1")):
+                targets = [(prefix + "/", ""), (prefix + "/?q=1", "q=1")]
+                if prefix:  # the mount itself, PATH_INFO "" (which Rails reads as "/")
+                    targets += [(prefix, ""), (prefix + "?q=2", "q=2")]
+                for target, query in targets:
                     r = self.fetch(target)
                     self.assertEqual(r.status, 200, (target, r))
                     self.assertEqual(r.header("Content-Type"), "text/plain; charset=utf-8")
@@ -274,6 +277,15 @@ class SpawnedWay(SpawnedBase):
                 self.assertIn('filename="sample.bin"', r.header("Content-Disposition") or "")
                 self.assertEqual(sha(r.body), sha(self.data), prefix)
         self.assertEqual(self.sent_files(self.pt) - before, n)
+        # a range and a HEAD are answered from the file too
+        r = self.fetch("/shop/download", headers=[("Range", "bytes=1000-1999")])
+        self.assertEqual((r.status, r.header("Content-Range")),
+                         (206, "bytes 1000-1999/%d" % FILE_SIZE), r)
+        self.assertEqual(r.body, self.data[1000:2000])
+        r = self.fetch("/download", method="HEAD")
+        self.assertEqual((r.status, r.header("Content-Length"), r.body),
+                         (200, str(FILE_SIZE), b""), r)
+        self.assertIsNone(r.header("X-Sendfile"), r)
         self.assertEqual(self.fetch("/download?name=missing.bin").status, 404)
 
     def stream_times(self, target):

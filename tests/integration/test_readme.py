@@ -44,7 +44,7 @@ READMES = ("README.md", "examples/rails/README.md", "examples/php/README.md")
 # What each README needs installed; a missing one skips that README's test.
 NEEDS = {
     "README.md": ("bash", "curl", "make", "dpkg-query"),
-    "examples/rails/README.md": ("bash", "curl", "cmp", "head", "ruby", "puma"),
+    "examples/rails/README.md": ("bash", "curl", "cmp", "head", "ruby", "puma", "uwsgi-core"),
     "examples/php/README.md": ("bash", "curl", "cmp", "head", "php-cgi", "php-fpm8.2"),
 }
 RUBY_LIBS = ("rails", "action_controller/railtie", "rack/handler/fastcgi")
