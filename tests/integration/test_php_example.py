@@ -10,7 +10,6 @@ import hashlib
 import os
 import random
 import shutil
-import threading
 import time
 
 from harness import (SRCDIR, Client, GatewayTest, Proc, chunked, conf_str, free_port, multipart,
@@ -180,19 +179,7 @@ class PhpExample(GatewayTest):
     def test_restart_file_under_load(self):
         self.assertEqual(self.text("/hello/a"), "hello a\n")
         before = {p["pid"] for p in self.php_processes()}
-        stop = threading.Event()
-        results = []
-
-        def client():
-            while not stop.is_set():
-                try:
-                    results.append(self.fetch("/hello/load").status)
-                except Exception as e:  # refused, reset, cut: all failures
-                    results.append(repr(e))
-        ts = [threading.Thread(target=client) for _ in range(3)]
-        for t in ts:
-            t.start()
-        try:
+        with self.load(self.pt.port, ["/hello/load"] * 3) as results:
             time.sleep(1.2)  # (the file is looked at every second)
             with open(self.restart, "w"):
                 pass
@@ -204,10 +191,6 @@ class PhpExample(GatewayTest):
                 self.assertLess(time.monotonic(), deadline, self.pt.stderr_text()[-3000:])
                 time.sleep(0.1)
             time.sleep(0.5)
-        finally:
-            stop.set()
-            for t in ts:
-                t.join(40)
         failed = [x for x in results if x != 200]
         print("examples/php, restart-file touched under load: %d requests, %d failed"
               % (len(results), len(failed)))

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 import urllib.parse
@@ -688,19 +687,7 @@ class RailsSpawned(GatewayTest):
         self.assertTrue(r.header("Location").endswith("/fcgi/env"), r)
         # a deploy: touch the restart-file while clients keep asking
         before = ready_pids("puma", 2)
-        stop = threading.Event()
-        results = []
-
-        def client(target):
-            while not stop.is_set():
-                try:
-                    results.append(self.get(pt.port, target, timeout=30).status)
-                except Exception as e:  # refused, reset, cut: all failures
-                    results.append(repr(e))
-        ts = [threading.Thread(target=client, args=(t,)) for t in ("/", "/env", "/fcgi/")]
-        for t in ts:
-            t.start()
-        try:
+        with self.load(pt.port, ("/", "/env", "/fcgi/")) as results:
             time.sleep(1.2)  # (the file is looked at every second)
             with open(restart, "w"):
                 pass
@@ -713,10 +700,6 @@ class RailsSpawned(GatewayTest):
                                 + pt.stderr_text()[-3000:])
                 time.sleep(0.1)
             time.sleep(0.5)
-        finally:
-            stop.set()
-            for t in ts:
-                t.join(40)
         failed = [x for x in results if x != 200]
         print("Rails spawned by portico, restart-file touched under load: %d requests, %d failed"
               % (len(results), len(failed)))
