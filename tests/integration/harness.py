@@ -681,7 +681,7 @@ class GatewayTest(unittest.TestCase):
             return c.read_response(method)
 
     @contextlib.contextmanager
-    def load(self, port, targets, timeout=30.0):
+    def requests_during(self, port, targets, timeout=30.0):
         """Clients asking in a loop, one per target, for as long as the with-block runs (a
         deploy, a reload). Yields the list of results: each response's status, or the repr of
         the exception that failed the request (refused, reset, cut)."""

@@ -179,7 +179,7 @@ class PhpExample(GatewayTest):
     def test_restart_file_under_load(self):
         self.assertEqual(self.text("/hello/a"), "hello a\n")
         before = {p["pid"] for p in self.php_processes()}
-        with self.load(self.pt.port, ["/hello/load"] * 3) as results:
+        with self.requests_during(self.pt.port, ["/hello/load"] * 3) as results:
             time.sleep(1.2)  # (the file is looked at every second)
             with open(self.restart, "w"):
                 pass

@@ -687,7 +687,7 @@ class RailsSpawned(GatewayTest):
         self.assertTrue(r.header("Location").endswith("/fcgi/env"), r)
         # a deploy: touch the restart-file while clients keep asking
         before = ready_pids("puma", 2)
-        with self.load(pt.port, ("/", "/env", "/fcgi/")) as results:
+        with self.requests_during(pt.port, ("/", "/env", "/fcgi/")) as results:
             time.sleep(1.2)  # (the file is looked at every second)
             with open(restart, "w"):
                 pass
