@@ -575,6 +575,15 @@ class RailsFastCGI(RailsBase):
         r = self.get(pt.port, "/download", host=host, timeout=15)
         self.assertEqual(sha(r.body), sha(self.app.data))
 
+    def test_native_library(self):
+        """script/fastcgi makes ruby-fcgi's native library load (script/fcgi_compat.c,
+        preloaded): the process runs with it and without the pure-Ruby fallback's notice."""
+        self.assertEqual(self.fetch("/env").status, 200)
+        with open("/proc/%d/environ" % self.app.proc.p.pid, "rb") as f:
+            env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+        self.assertIn(b"fcgi_compat", env.get(b"LD_PRELOAD", b""), self.app.output()[-2000:])
+        self.assertNotIn("running pure ruby", self.app.output())
+
     def test_survives_empty_connection(self):
         """A connection closed before a whole FastCGI request (a port probe, an aborted
         dispatch) stops `rackup -s fastcgi` with the pure-Ruby FCGI; script/fastcgi goes on."""
@@ -610,4 +619,3 @@ class RailsFastCGI(RailsBase):
 
 
 del RailsBase  # only its subclasses are test cases
-
