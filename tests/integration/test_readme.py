@@ -48,6 +48,10 @@ NEEDS = {
     "examples/php/README.md": ("bash", "curl", "cmp", "head", "php-cgi", "php-fpm8.2"),
 }
 RUBY_LIBS = ("rails", "action_controller/railtie", "rack/handler/fastcgi")
+# Files a README's programs load, beside the programs themselves.
+NEEDS_FILES = {
+    "examples/rails/README.md": ("/usr/lib/uwsgi/plugins/rack_plugin.so",),  # uWSGI's rack plugin
+}
 
 START_TIMEOUT = 60  # seconds for a command to end or to listen (a Rails boot on a busy machine)
 STOP_TIMEOUT = 10
@@ -453,6 +457,7 @@ class ReadmeCommands(unittest.TestCase):
 
     def run_readme(self, readme):
         missing = [t for t in NEEDS[readme] if not shutil.which(t)]
+        missing += [f for f in NEEDS_FILES.get(readme, ()) if not os.path.exists(f)]
         if missing:
             raise unittest.SkipTest("%s needs %s, not installed" % (readme, ", ".join(missing)))
         if "ruby" in NEEDS[readme]:
