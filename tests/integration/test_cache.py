@@ -15,7 +15,7 @@ from harness import SRCDIR, Client, GatewayTest, Proc, free_port, request_bytes,
 
 EXAMPLE = os.path.join(SRCDIR, "examples", "cache")
 NAMES = ("cache1", "cache2", "cache3")
-START_TIMEOUT = 60  # varnishd compiles its VCL with cc at start: seconds on a loaded machine
+START_TIMEOUT = 40  # varnishd compiles its VCL with cc at start: seconds on a loaded machine
 
 
 def varnishd_path():
