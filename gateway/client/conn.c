@@ -609,10 +609,12 @@ static void x_head(void *ctx, gw_resp *rsp)
         gw_exchange_discard(c->up);
         c->resp_own = 1;
         int st = gw_xsendfile_start(c, rsp, xs);
-        if (st)
+        if (st) {
             send_error(c, st);
-        else
+        } else {
+            gw_exchange_sent_file(c->up);
             flush(c);
+        }
         goto out;
     }
     gw_conn_decide_close(c);

@@ -72,6 +72,7 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
         {"portico_backend_requests_total", "counter", "Requests sent to the backend."},
         {"portico_backend_failures_total", "counter", "Failed connects and exchanges."},
         {"portico_backend_retries_total", "counter", "Requests re-dispatched away from it."},
+        {"portico_backend_x_sendfile_total", "counter", "Answers sent as the file it named."},
         {"portico_backend_inflight", "gauge", "Requests in flight."},
         {"portico_backend_up", "gauge", "1 when the backend takes traffic."},
         {"portico_backend_idle_connections", "gauge", "Kept-alive idle connections."},
@@ -86,8 +87,9 @@ void gw_status_metrics(const gw_rt *rt, gw_bufq *out)
                 unsigned long long v = f == 0   ? gw_atomic_get(&p->requests)
                                        : f == 1 ? gw_atomic_get(&p->failures)
                                        : f == 2 ? gw_atomic_get(&p->retries)
-                                       : f == 3 ? gw_atomic_get(&p->inflight)
-                                       : f == 4 ? strcmp(peer_state(p, now), "up") == 0
+                                       : f == 3 ? gw_atomic_get(&p->x_sendfile)
+                                       : f == 4 ? gw_atomic_get(&p->inflight)
+                                       : f == 5 ? strcmp(peer_state(p, now), "up") == 0
                                                 : gw_atomic_get(&p->nidle);
                 put_series(out, fams[f][0], pool, p);
                 gw_bufq_appendf(out, "} %llu\n", v);
@@ -182,7 +184,8 @@ void gw_status_json(const gw_rt *rt, gw_bufq *out)
             gw_bufq_append_escaped(out, p->name);
             gw_bufq_appendf(out,
                             "\",\"state\":\"%s\",\"inflight\":%u,\"idle\":%u,\"requests\":%llu,"
-                            "\"failures\":%llu,\"retries\":%llu,\"responses\":{\"1xx\":%llu,"
+                            "\"failures\":%llu,\"retries\":%llu,\"x_sendfile\":%llu,"
+                            "\"responses\":{\"1xx\":%llu,"
                             "\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},"
                             "\"last_error\":\"",
                             peer_state(p, now), gw_atomic_get(&p->inflight),
@@ -190,6 +193,7 @@ void gw_status_json(const gw_rt *rt, gw_bufq *out)
                             (unsigned long long)gw_atomic_get(&p->requests),
                             (unsigned long long)gw_atomic_get(&p->failures),
                             (unsigned long long)gw_atomic_get(&p->retries),
+                            (unsigned long long)gw_atomic_get(&p->x_sendfile),
                             (unsigned long long)gw_atomic_get(&p->responses[1]),
                             (unsigned long long)gw_atomic_get(&p->responses[2]),
                             (unsigned long long)gw_atomic_get(&p->responses[3]),

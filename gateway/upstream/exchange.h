@@ -81,6 +81,8 @@ int gw_exchange_tunnel_send(gw_exchange *x, gw_bufq *data);
 /* Drop the rest of the response body (the answer is made without it: X-Sendfile, X-Rewrite);
  * done still comes when the backend finished, so the connection can be kept. */
 void gw_exchange_discard(gw_exchange *x);
+/* The answer is the file the response named (X-Sendfile): counted for the peer's status. */
+void gw_exchange_sent_file(gw_exchange *x);
 /* The starter found the response unusable (called in head or body): the backend is at fault,
  * so the exchange ends with error(502, why) from the loop. `why` is copied. */
 void gw_exchange_reject(gw_exchange *x, const char *why);

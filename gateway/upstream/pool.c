@@ -292,6 +292,7 @@ void gw_pool_inherit(gw_pool *to, const gw_pool *from)
             t->requests = gw_atomic_get(&f->requests);
             t->failures = gw_atomic_get(&f->failures);
             t->retries = gw_atomic_get(&f->retries);
+            t->x_sendfile = gw_atomic_get(&f->x_sendfile);
             for (int c = 0; c < 6; c++) t->responses[c] = gw_atomic_get(&f->responses[c]);
             gw_hist_copy(&t->connect_time, &f->connect_time);
             gw_hist_copy(&t->response_time, &f->response_time);

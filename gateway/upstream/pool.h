@@ -81,9 +81,10 @@ typedef struct gw_peer {
 
     /* counters for status and metrics (atomic) */
     uint64_t requests, failures, retries, responses[6]; /* responses[status / 100] */
-    gw_hist connect_time;                               /* connect() to established */
-    gw_hist response_time;                              /* request sent to response complete */
-    char last_error[96];                                /* (the pool's lock) */
+    uint64_t x_sendfile;   /* answers sent as the file its X-Sendfile named */
+    gw_hist connect_time;  /* connect() to established */
+    gw_hist response_time; /* request sent to response complete */
+    char last_error[96];   /* (the pool's lock) */
 } gw_peer;
 
 typedef struct gw_pool {

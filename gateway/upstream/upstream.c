@@ -443,6 +443,11 @@ void gw_exchange_discard(gw_exchange *up)
     gw_bufq_clear(&up->rsp.body);
 }
 
+void gw_exchange_sent_file(gw_exchange *up)
+{
+    if (up->peer) gw_atomic_add(&up->peer->x_sendfile, 1);
+}
+
 void gw_exchange_reject(gw_exchange *up, const char *why)
 {
     if (up->dead || up->rejected) return;

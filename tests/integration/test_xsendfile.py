@@ -51,7 +51,7 @@ class XSendfile(GatewayTest):
                          "  proxy-core.protocol = %s\n"
                          "  proxy-core.backends = %s\n%s}\n"
                          % (p, conf_str(proto), conf_list([addr]), extra))
-        self.pt = self.start_portico(conf)
+        self.pt = self.start_portico('status.status-url = "/portico/status"\n' + conf)
 
     def put(self, path, data):
         with open(path, "wb") as f:
@@ -126,6 +126,34 @@ class XSendfile(GatewayTest):
                 self.assertLess(time.monotonic() - t0, 15)
                 c.send(request_bytes("GET", "/%s/after" % prefix))
                 self.assertEqual(c.read_response().status, 200)
+
+    def sent_files(self):
+        """Each backend's x_sendfile count in the status (by its address)."""
+        st = self.fetch("/portico/status").json()
+        counts = {}
+        for p in st["pools"]:
+            for b in p["backends"]:
+                counts[b["name"]] = counts.get(b["name"], 0) + b["x_sendfile"]
+        return counts
+
+    def test_counted_in_status(self):
+        data = os.urandom(5000)
+        path = self.file("counted.bin", data)
+        for prefix, _, _ in PROTOS:
+            with self.subTest(proto=prefix):
+                addr = self.addrs[prefix]
+                before = self.sent_files()
+                for _ in range(3):
+                    self.assertFileAnswer(self.fetch(xs_target(prefix, path)), data)
+                # not a 2xx, refused (outside the root), not allowed on the route: not counted
+                self.assertEqual(self.fetch(xs_target(prefix, path, extra="&status=304")).status,
+                                 304)
+                self.assertEqual(self.fetch(xs_target(prefix, "/etc/passwd")).status, 403)
+                r = self.fetch(xs_target("n" + prefix, path))
+                self.assertEqual(r.status, 200)
+                self.assertNoXs(r)  # (taken off, never passed on)
+                after = self.sent_files()
+                self.assertEqual(after[addr] - before[addr], 3, after)
 
     def test_lighttpd_header_name(self):
         data = b"lighttpd style\n"
