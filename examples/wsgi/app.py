@@ -13,7 +13,8 @@ or SCGI. Routes (under whatever SCRIPT_NAME the server gives):
   GET  /go                302 to an absolute URL of /env built from the request
   GET  /stream?n=N        N pieces of text, each sent as it is made, 0.3 s apart (pause=S);
                           gate=NAME holds the last piece until $DOWNLOAD_DIR/NAME exists
-  GET  /slow?s=N          sleeps N seconds (at most 60), then answers
+  GET  /slow?s=N          sleeps N seconds (at most 20: a gunicorn sync worker busy for 30 s
+                          is killed), then answers
 """
 
 import hashlib
@@ -144,10 +145,15 @@ def download(environ, start_response, query):
     return []
 
 
-def stream(query):
-    n = min(int(query.get("n", "5")), 100)
-    pause = min(float(query.get("pause", "0.3")), 5.0)
-    gate = query.get("gate")
+def number(query, key, default, top):
+    """query[key] as a number from 0 to top (default when absent); ValueError when it is not."""
+    value = float(query.get(key, default))
+    if not 0 <= value <= top:
+        raise ValueError("%s must be from 0 to %g" % (key, top))
+    return value
+
+
+def stream(n, pause, gate):
     for i in range(n):
         if i:
             time.sleep(pause)
@@ -179,11 +185,15 @@ def application(environ, start_response):
         url = "%s://%s%s/env" % (environ["wsgi.url_scheme"], host_of(environ),
                                  urllib.parse.quote(script))
         return reply(start_response, "302 Found", "see %s\n" % url, headers=[("Location", url)])
-    if path == "/stream":
-        start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
-        return stream(query)
-    if path == "/slow":
-        seconds = min(float(query.get("s", "1")), 60.0)
-        time.sleep(seconds)
-        return reply(start_response, "200 OK", "slept %g\n" % seconds)
+    try:
+        if path == "/stream":
+            n, pause = int(number(query, "n", 5, 100)), number(query, "pause", 0.3, 5)
+            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+            return stream(n, pause, query.get("gate"))
+        if path == "/slow":
+            seconds = number(query, "s", 1, 20)
+            time.sleep(seconds)
+            return reply(start_response, "200 OK", "slept %g\n" % seconds)
+    except ValueError as e:
+        return reply(start_response, "400 Bad Request", "%s\n" % e)
     return reply(start_response, "404 Not Found", "no route for %s\n" % path)

@@ -204,6 +204,8 @@ class WsgiSpawned(GatewayTest):
                 self.assertEqual((r.status, r.body), (404, b"no route for /no/such/route\n"))
                 r = self.call(prefix + "/slow?s=0.2")
                 self.assertEqual((r.status, r.body), (200, b"slept 0.2\n"))
+                r = self.call(prefix + "/slow?s=99")
+                self.assertEqual((r.status, r.body), (400, b"s must be from 0 to 20\n"))
                 r = self.call(prefix + "/form")
                 self.assertEqual((r.status, r.header("Allow")), (405, "POST"))
 
