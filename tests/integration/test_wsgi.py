@@ -321,21 +321,36 @@ class WsgiSpawned(GatewayTest):
                 self.assertEqual(socket_inodes(pid) & tcp, set(),
                                  "gunicorn process %d listens on TCP" % pid)
         self.assertNotIn("127.0.0.1:8000", log)
-        # both processes serve (sqf spreads two requests in flight at once)
-        pids = set()
-        lock = threading.Lock()
+        # Four requests at once: each process takes two (its concurrency, its two sync
+        # workers), and each of the four is being answered before any of them ends: every
+        # one has its first piece out while the app holds the last until the gate opens.
+        gate = os.path.join(self.files, "gate-concurrent")
+        clients = []
+        try:
+            for _ in range(4):
+                c = Client(self.pt.port, timeout=30)
+                clients.append(c)
+                c.send(request_bytes("GET", "/stream?n=2&pause=0&gate=gate-concurrent"))
+            for c in clients:
+                r = c.read_head()
+                self.assertEqual(r.status, 200, r)
+                while b"piece 1 of 2\n" not in c.buf:
+                    self.assertTrue(c._fill(), "the connection closed before the first piece")
+            inflight = [p["inflight"] for p in self.app_status("gunicorn")["processes"]]
+            self.assertEqual(inflight, [2, 2])
+            with open(gate, "w"):
+                pass
+            for c in clients:
+                self.assertIn(b"piece 2 of 2\n", self._rest(c))
+        finally:
+            for c in clients:
+                c.close()
 
-        def one():
-            j = self.env("/env", timeout=60)
-            with lock:
-                pids.add(j["pid"])
-        for _ in range(3):
-            ts = [threading.Thread(target=one) for _ in range(4)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join(60)
-        self.assertGreaterEqual(len(pids), 2)
+    def _rest(self, client):
+        """What is left of a chunked stream's body, up to its last chunk."""
+        while b"\r\n0\r\n\r\n" not in client.buf:
+            self.assertTrue(client._fill(), "the connection closed before the last chunk")
+        return bytes(client.buf)
 
     def test_first_request_starts_uwsgi(self):
         self.start()
