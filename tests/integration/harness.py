@@ -6,6 +6,7 @@ test when portico exits non-zero or its stderr carries a sanitizer report. Stand
 only; knows nothing of portico's internals, only its command line, config and sockets.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -678,6 +679,30 @@ class GatewayTest(unittest.TestCase):
         with Client(port, timeout=timeout) as c:
             c.send(request_bytes(method, target, host, headers, body, version))
             return c.read_response(method)
+
+    @contextlib.contextmanager
+    def requests_during(self, port, targets, timeout=30.0):
+        """Clients asking in a loop, one per target, for as long as the with-block runs (a
+        deploy, a reload). Yields the list of results: each response's status, or the repr of
+        the exception that failed the request (refused, reset, cut)."""
+        stop = threading.Event()
+        results = []
+
+        def client(target):
+            while not stop.is_set():
+                try:
+                    results.append(self.get(port, target, timeout=timeout).status)
+                except Exception as e:
+                    results.append(repr(e))
+        ts = [threading.Thread(target=client, args=(t,)) for t in targets]
+        for t in ts:
+            t.start()
+        try:
+            yield results
+        finally:
+            stop.set()
+            for t in ts:
+                t.join(timeout + 10)
 
     def assertClosed(self, client, msg=None):
         self.assertTrue(client.is_closed(), msg or "connection not closed after the response")

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 import urllib.parse
@@ -576,6 +575,15 @@ class RailsFastCGI(RailsBase):
         r = self.get(pt.port, "/download", host=host, timeout=15)
         self.assertEqual(sha(r.body), sha(self.app.data))
 
+    def test_native_library(self):
+        """script/fastcgi makes ruby-fcgi's native library load (script/fcgi_compat.c,
+        preloaded): the process runs with it and without the pure-Ruby fallback's notice."""
+        self.assertEqual(self.fetch("/env").status, 200)
+        with open("/proc/%d/environ" % self.app.proc.p.pid, "rb") as f:
+            env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+        self.assertIn(b"fcgi_compat", env.get(b"LD_PRELOAD", b""), self.app.output()[-2000:])
+        self.assertNotIn("running pure ruby", self.app.output())
+
     def test_survives_empty_connection(self):
         """A connection closed before a whole FastCGI request (a port probe, an aborted
         dispatch) stops `rackup -s fastcgi` with the pure-Ruby FCGI; script/fastcgi goes on."""
@@ -679,19 +687,7 @@ class RailsSpawned(GatewayTest):
         self.assertTrue(r.header("Location").endswith("/fcgi/env"), r)
         # a deploy: touch the restart-file while clients keep asking
         before = ready_pids("puma", 2)
-        stop = threading.Event()
-        results = []
-
-        def client(target):
-            while not stop.is_set():
-                try:
-                    results.append(self.get(pt.port, target, timeout=30).status)
-                except Exception as e:  # refused, reset, cut: all failures
-                    results.append(repr(e))
-        ts = [threading.Thread(target=client, args=(t,)) for t in ("/", "/env", "/fcgi/")]
-        for t in ts:
-            t.start()
-        try:
+        with self.requests_during(pt.port, ("/", "/env", "/fcgi/")) as results:
             time.sleep(1.2)  # (the file is looked at every second)
             with open(restart, "w"):
                 pass
@@ -704,10 +700,6 @@ class RailsSpawned(GatewayTest):
                                 + pt.stderr_text()[-3000:])
                 time.sleep(0.1)
             time.sleep(0.5)
-        finally:
-            stop.set()
-            for t in ts:
-                t.join(40)
         failed = [x for x in results if x != 200]
         print("Rails spawned by portico, restart-file touched under load: %d requests, %d failed"
               % (len(results), len(failed)))
