@@ -11,7 +11,6 @@ import hashlib
 import os
 import random
 import socket
-import threading
 import time
 import unittest
 import urllib.parse
@@ -410,25 +409,8 @@ class WsgiSpawned(GatewayTest):
             self.env(prefix + "/env", timeout=BOOT_TIMEOUT)  # uWSGI starts on demand
         before = {name: self.ready_pids(name) for _, name, _ in WAYS}
         self.assertTrue(all(before.values()), before)
-        stop = threading.Event()
-        results = []
-        targets = ("/", "/env", "/stream?n=3&pause=0.1", "/fcgi/env", "/fcgi/download",
-                   "/scgi/", "/scgi/stream?n=2&pause=0.1")
-
-        def client(target):
-            while not stop.is_set():
-                try:
-                    r = self.call(target, timeout=60)
-                    ok = r.status == 200 and (not target.endswith("/download")
-                                              or r.body == self.data)
-                    results.append(200 if ok else (target, r.status))
-                except Exception as e:  # refused, reset, cut: all failures
-                    results.append((target, repr(e)))
-                stop.wait(0.02)  # a little load, not a flood
-        ts = [threading.Thread(target=client, args=(t,)) for t in targets]
-        for t in ts:
-            t.start()
-        try:
+        targets = ("/", "/stream?n=3&pause=0.1", "/fcgi/download", "/scgi/stream?n=2&pause=0.1")
+        with self.requests_during(pt.port, targets) as results:
             time.sleep(1.2)  # (the file is looked at every second)
             with open(self.restart, "w"):
                 pass
@@ -443,10 +425,6 @@ class WsgiSpawned(GatewayTest):
                                 % (sorted(waiting), pt.stderr_text()[-3000:]))
                 time.sleep(0.1)
             time.sleep(0.5)
-        finally:
-            stop.set()
-            for t in ts:
-                t.join(60)
         failed = [x for x in results if x != 200]
         print("WSGI apps spawned by portico, restart-file touched under load: %d requests, "
               "%d failed" % (len(results), len(failed)))
