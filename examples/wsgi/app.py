@@ -122,7 +122,8 @@ def form(environ, start_response):
         except ValueError as e:
             return reply(start_response, "400 Bad Request", "%s\n" % e)
     elif ctype.startswith("application/x-www-form-urlencoded"):
-        fields = dict(urllib.parse.parse_qsl(body.decode("latin-1"), keep_blank_values=True))
+        fields = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"),
+                                             keep_blank_values=True))
     return as_json(start_response, {
         "fields": fields,
         "files": files,
@@ -136,7 +137,7 @@ def form(environ, start_response):
 def download(environ, start_response, query):
     name = query.get("name", "sample.bin")
     path = os.path.join(DOWNLOAD_DIR, name)
-    if "/" in name or name.startswith(".") or not os.path.isfile(path):
+    if "/" in name or "\0" in name or name.startswith(".") or not os.path.isfile(path):
         return reply(start_response, "404 Not Found", "no such file\n")
     # The gateway sends the file and drops this header; the app writes no body at all.
     start_response("200 OK", [("Content-Type", "application/octet-stream"),

@@ -283,8 +283,9 @@ class WsgiSpawned(GatewayTest):
                 self.assertEqual((r.status, r.body), (206, self.data[1000:2000]), r)
                 # both answers were files portico sent from the app's X-Sendfile header
                 self.assertEqual(self.x_sendfile(name), before + 2)
-                r = self.call(prefix + "/download?name=missing.bin")
-                self.assertEqual(r.status, 404, r)
+                for bad in ("missing.bin", "..%2Fapp.py", "%2Fetc%2Fpasswd", "a%00b"):
+                    r = self.call(prefix + "/download?name=" + bad)
+                    self.assertEqual((r.status, r.body), (404, b"no such file\n"), bad)
                 self.assertEqual(self.x_sendfile(name), before + 2)
                 # HEAD gets the file's headers, a known ETag gets 304
                 r = self.call(prefix + "/download", method="HEAD")
