@@ -402,6 +402,44 @@ class WsgiSpawned(GatewayTest):
                 said = "app %s[%d]: %s" % (name, j["pid"], said)
                 self.assertTrue(said in log, "no line %r in the error log" % said)
 
+    def test_uwsgi_scales_to_max_procs(self):
+        """A uWSGI process serves one request at a time: three requests held open at once
+        make portico run three processes (max-procs), each with one in flight; a fourth
+        waits for one of them and is answered once they end."""
+        self.start()
+        for prefix, name, _ in WAYS[1:]:
+            with self.subTest(way=name):
+                gate = "gate-scale-" + name
+                target = prefix + "/stream?n=2&pause=0&gate=" + gate
+                clients = []
+                try:
+                    for _ in range(3):
+                        c = Client(self.pt.port, timeout=BOOT_TIMEOUT)
+                        clients.append(c)
+                        c.send(request_bytes("GET", target))
+                    for c in clients:
+                        r = c.read_head()
+                        self.assertEqual(r.status, 200, r)
+                        while b"piece 1 of 2\n" not in c.buf:
+                            self.assertTrue(c._fill(), "closed before the first piece")
+                    procs = self.app_status(name)["processes"]
+                    self.assertEqual(sorted(p["inflight"] for p in procs), [1, 1, 1], procs)
+                    fourth = Client(self.pt.port, timeout=BOOT_TIMEOUT)
+                    clients.append(fourth)
+                    fourth.send(request_bytes("GET", prefix + "/env"))
+                    time.sleep(0.3)
+                    self.assertEqual(len(self.app_status(name)["processes"]), 3)
+                    with open(os.path.join(self.files, gate), "w"):
+                        pass
+                    for c in clients[:3]:
+                        self.assertIn(b"piece 2 of 2\n", self._rest(c))
+                    r = fourth.read_response()
+                    self.assertEqual(r.status, 200, r)
+                    self.assertIn(r.json()["pid"], {p["pid"] for p in procs})
+                finally:
+                    for c in clients:
+                        c.close()
+
     def test_rolling_restart_under_load(self):
         """Touching the restart-file replaces every process of the three apps while clients
         keep asking each of them: no request fails."""
