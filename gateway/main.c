@@ -41,8 +41,9 @@ static void pool_release(gw_pool *pool)
 }
 
 /* A backend's health is one state for every pool of the generation that reaches it without a
- * check of its own (another route, a block without the check): what a check decides, each of
- * them follows. (A pool with its own check, on another path, follows that one.) */
+ * check of its own (another route, a block without the check) or with the same check: what a
+ * check decides, each of them follows. (A pool with another check, on another path, follows
+ * that one.) */
 static void share_health(const gw_rt *rt, const gw_peer *from)
 {
     int h = gw_atomic_get(&from->health);
@@ -51,7 +52,10 @@ static void share_health(const gw_rt *rt, const gw_peer *from)
         int changed = 0;
         for (unsigned k = 0; k < pool->npeers; k++) {
             gw_peer *p = &pool->peers[k];
-            if (pool->hc_path || p->is_spawn || strcmp(p->name, from->name) != 0) continue;
+            int same = p->count ? p->count == from->count : strcmp(p->name, from->name) == 0;
+            if (!same || p == from || p->is_spawn ||
+                (pool->hc_path && !gw_health_same_check(pool, from->pool)))
+                continue;
             if (gw_atomic_get(&p->health) == h) continue;
             gw_atomic_set(&p->health, h);
             char why[sizeof(p->last_error)]; /* (one pool's lock at a time) */

@@ -35,6 +35,7 @@ static const struct keydef keydefs[] = {
     {"proxy-core.protocol", KT_STR, KS_ANY},
     {"proxy-core.balancer", KT_STR, KS_ANY},
     {"proxy-core.max-pool-size", KT_INT, KS_ANY},
+    {"proxy-core.hash-balance-factor", KT_INT, KS_ANY},
     {"proxy-core.max-keep-alive-requests", KT_INT, KS_ANY},
     {"proxy-core.max-backlog-size", KT_INT, KS_ANY},
     {"proxy-core.backlog-timeout", KT_INT, KS_ANY},
@@ -162,6 +163,14 @@ gw_val *gw_conf_check_type(parser *P, const struct keydef *kd, gw_val *v, const 
         }
         if (v->num < 0 || (strcmp(kd->name, "server.port") == 0 && v->num > 65535)) {
             gw_conf_perr(P, file, line, "%s is out of range (%lld)", kd->name, v->num);
+            return P->poison;
+        }
+        if (strcmp(kd->name, "proxy-core.hash-balance-factor") == 0 && v->num != 0 &&
+            (v->num < 100 || v->num > 100000)) {
+            gw_conf_perr(P, file, line,
+                         "proxy-core.hash-balance-factor must be 0 (no load bound) or a "
+                         "percentage of the mean load from 100 to 100000, not %lld",
+                         v->num);
             return P->poison;
         }
         return v;

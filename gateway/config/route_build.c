@@ -19,6 +19,7 @@ static const char *const rkey_names[R_NKEYS] = {
     [R_BACKENDS] = "proxy-core.backends",
     [R_PROTOCOL] = "proxy-core.protocol",
     [R_BALANCER] = "proxy-core.balancer",
+    [R_HASH_FACTOR] = "proxy-core.hash-balance-factor",
     [R_MAX_POOL] = "proxy-core.max-pool-size",
     [R_KA_REQ] = "proxy-core.max-keep-alive-requests",
     [R_BACKLOG_SIZE] = "proxy-core.max-backlog-size",
@@ -327,8 +328,8 @@ static char *derived_name(const gw_rt *rt, const gw_val *where)
 }
 
 static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_ops *bal,
-                        char **specs, size_t n, unsigned max_pool, const health_conf *hc,
-                        const char *name, const gw_val *where, char **err)
+                        unsigned hash_factor, char **specs, size_t n, unsigned max_pool,
+                        const health_conf *hc, const char *name, const gw_val *where, char **err)
 {
     const char *hc_path = hc->path;
     size_t len = strlen(ops->name) + strlen(bal->name) + 80 + (hc_path ? strlen(hc_path) : 0) +
@@ -337,9 +338,9 @@ static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_
     char *key = gw_xmalloc(len);
     /* (an explicit name is part of the pool's identity; a derived one is not, so that routes
      * to the same backends share one pool and its caps) */
-    int k = snprintf(key, len, "%s|%s|%u|%s|%lld|%d|%s|", ops->name, bal->name, max_pool,
-                     hc_path ? hc_path : "", hc_path ? hc->interval : 0, hc_path ? hc->status : 0,
-                     name ? name : "");
+    int k = snprintf(key, len, "%s|%s|%u|%u|%s|%lld|%d|%s|", ops->name, bal->name, hash_factor,
+                     max_pool, hc_path ? hc_path : "", hc_path ? hc->interval : 0,
+                     hc_path ? hc->status : 0, name ? name : "");
     for (size_t i = 0; i < n; i++) k += snprintf(key + k, len - (size_t)k, "%s,", specs[i]);
     for (size_t i = 0; i < rt->npools; i++) {
         if (strcmp(rt->pools[i]->key, key) == 0) {
@@ -372,6 +373,7 @@ static gw_pool *rt_pool(gw_rt *rt, const gw_backend_ops *ops, const gw_balancer_
         free(msg);
         return NULL;
     }
+    p->hash_factor = hash_factor;
     if (hc_path) {
         p->hc_path = gw_xstrdup(hc_path);
         p->hc_interval = (double)hc->interval;
@@ -427,6 +429,9 @@ static int build(gw_rt *rt, const gw_eff *e, gw_route *r, char **err)
      * known and docroots are directories; what is left here are the rules across keys) */
     r->ops = gw_backend_find(val_str(&e->v[R_PROTOCOL], "http"));
     const gw_balancer_ops *bal = gw_balancer_find(val_str(&e->v[R_BALANCER], "sqf"));
+    /* (only the hash balancer reads it: other pools do not split over it) */
+    unsigned hash_factor =
+        bal == &gw_balance_hash ? (unsigned)val_int(&e->v[R_HASH_FACTOR], GW_HASH_FACTOR) : 0;
 
     r->xs_roots = val_strlist(&e->v[R_XSENDFILE_ROOT], &r->nxs_roots);
     if (r->allow_xsendfile && r->nxs_roots == 0)
@@ -448,7 +453,7 @@ static int build(gw_rt *rt, const gw_eff *e, gw_route *r, char **err)
                      where_file(e->v[R_BACKENDS].base), where_line(e->v[R_BACKENDS].base),
                      MAX_BACKENDS);
     } else if (nb > 0) {
-        r->pool = rt_pool(rt, r->ops, bal, specs, nb, r->max_pool_size, &hc,
+        r->pool = rt_pool(rt, r->ops, bal, hash_factor, specs, nb, r->max_pool_size, &hc,
                           val_str(&e->v[R_NAME], NULL), e->v[R_BACKENDS].base, err);
         if (r->pool == NULL) rc = GW_ERR;
     }

@@ -10,6 +10,7 @@ enum gw_rkey {
     R_BACKENDS,
     R_PROTOCOL,
     R_BALANCER,
+    R_HASH_FACTOR,
     R_MAX_POOL,
     R_KA_REQ,
     R_BACKLOG_SIZE,

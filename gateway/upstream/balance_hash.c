@@ -28,8 +28,10 @@ static void *hash_init(gw_pool *pool)
 static void hash_destroy(void *state) {}
 
 /* Bounded load (consistent hashing with bounded loads, Mirrokni et al.): a peer may take the
- * request only while its in-flight count stays within ceil(1.25 * (pool in-flight + 1) / number
- * of available peers); a hot URL then spills to its runner-up instead of piling onto one peer.
+ * request only while its in-flight count stays within ceil(f * (pool in-flight + 1) / number
+ * of available peers), f = hash_factor / 100 (1.25 by default); a hot URL then spills to its
+ * runner-up instead of piling onto one peer. hash_factor 0: no bound, a URL stays on its peer
+ * while that one can take it (caches: every spill is a miss and a second copy).
  * One pass keeps the best score within the bound and the best score overall: the first is the
  * answer when it exists; otherwise (the bound cannot be met among the peers left, e.g. the others
  * were tried) the highest-scoring peer with room still serves rather than failing. */
@@ -41,9 +43,14 @@ static gw_peer *hash_pick(void *state, gw_pool *pool, gw_str key, const uint8_t 
         navail += gw_peer_available(&pool->peers[i], now) != 0;
     if (navail == 0) return NULL;
 
-    /* ceil(5 * (m + 1) / (4 * navail)) in integers: exact, no rounding surprises */
-    uint64_t den = 4ull * navail;
-    uint64_t bound = (5ull * ((uint64_t)gw_atomic_get(&pool->inflight) + 1) + den - 1) / den;
+    /* ceil(factor * (m + 1) / (100 * navail)) in integers: exact, no rounding surprises */
+    uint64_t den = 100ull * navail;
+    uint64_t bound =
+        pool->hash_factor
+            ? ((uint64_t)pool->hash_factor * ((uint64_t)gw_atomic_get(&pool->inflight) + 1) + den -
+               1) /
+                  den
+            : UINT64_MAX;
 
     gw_peer *in_bound = NULL, *any = NULL;
     uint64_t in_bound_s = 0, any_s = 0;

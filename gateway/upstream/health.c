@@ -1,6 +1,12 @@
 /* Active health checks: per peer, a timer that starts one exchange (exchange.h) with a synthetic
  * GET pinned to the peer, and judges the answer in the exchange's done and error ops. Sockets,
- * protocol bytes and timeouts are the exchange engine's; the verdict goes into peer->health. */
+ * protocol bytes and timeouts are the exchange engine's; the verdict goes into peer->health.
+ *
+ * A backend is checked once however many pools reach it with the same check (two routes with
+ * other balancers, the old and the new generation during a reload): the first peer to start
+ * checking it leads, the others follow (no timer; gw_health_changed spreads the verdict), and
+ * when the leader's pool stops, a follower takes the checks over with the streak so far. All on
+ * the main thread. */
 #include "config.h"
 
 #include "gateway/upstream/health.h"
@@ -34,6 +40,7 @@ typedef struct hc_peer {
     gw_body body;   /* empty */
     gw_arena arena; /* the request's and the response's strings */
     int fails, passes;
+    int leads; /* runs the checks of its backend (else another pool's peer does) */
 } hc_peer;
 
 struct hc_pool {
@@ -44,9 +51,12 @@ struct hc_pool {
     gw_str path, query;
     gw_header host_hdr;
     gw_endpoint client, server;
+    hc_pool *next; /* every pool being checked (checks_running) */
     unsigned npeers;
     hc_peer peers[];
 };
+
+static hc_pool *checks_running;
 
 static void on_hc_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -226,6 +236,26 @@ static void on_hc_timer(struct ev_loop *loop, ev_timer *w, int revents)
     verdict(hc, 0, why);
 }
 
+int gw_health_same_check(const gw_pool *a, const gw_pool *b)
+{
+    return a->hc_path && b->hc_path && a->ops == b->ops && strcmp(a->hc_path, b->hc_path) == 0 &&
+           a->hc_interval == b->hc_interval && a->hc_status == b->hc_status;
+}
+
+/* Another pool's peer that checks (or may check: `leads` as asked) the same backend in the
+ * same way as `hc`. */
+static hc_peer *same_backend_checker(const hc_peer *hc, int leads)
+{
+    if (hc->peer->count == NULL) return NULL;
+    for (hc_pool *hp = checks_running; hp; hp = hp->next) {
+        if (hp == hc->hp || !gw_health_same_check(hp->pool, hc->hp->pool)) continue;
+        for (unsigned i = 0; i < hp->npeers; i++)
+            if (hp->peers[i].peer->count == hc->peer->count && hp->peers[i].leads == leads)
+                return &hp->peers[i];
+    }
+    return NULL;
+}
+
 static void endpoint_set(gw_endpoint *e, const char *addr, const char *port)
 {
     memset(e, 0, sizeof(*e));
@@ -267,17 +297,39 @@ void gw_health_start(struct ev_loop *loop, gw_pool *pool)
         hc->timer.data = hc;
         /* spawned apps have no address until their supervisor starts them: not checked here */
         if (hc->peer->is_spawn || hc->peer->sa.ss_family == AF_UNSPEC) continue;
+        if (same_backend_checker(hc, 1)) continue;
+        hc->leads = 1;
         ev_timer_set(&hc->timer, 0, 0);
         ev_timer_start(loop, &hc->timer);
     }
+    hp->next = checks_running;
+    checks_running = hp;
+}
+
+/* The leader's pool stops: a follower goes on where it was (its streak, its next round). */
+static void hand_over(hc_peer *hc)
+{
+    hc_peer *to = same_backend_checker(hc, 0);
+    if (to == NULL) return;
+    to->leads = 1;
+    to->fails = hc->fails;
+    to->passes = hc->passes;
+    to->t_start = hc->t_start;
+    schedule_next(to);
 }
 
 void gw_health_stop(gw_pool *pool)
 {
     hc_pool *hp = pool->health;
     if (hp == NULL) return;
+    for (hc_pool **pp = &checks_running; *pp; pp = &(*pp)->next)
+        if (*pp == hp) {
+            *pp = hp->next;
+            break;
+        }
     for (unsigned i = 0; i < hp->npeers; i++) {
         hc_peer *hc = &hp->peers[i];
+        if (hc->leads) hand_over(hc);
         gw_exchange_free(hc->x);
         hc->x = NULL;
         ev_timer_stop(hp->loop, &hc->timer);

@@ -17,6 +17,9 @@
 void gw_health_start(struct ev_loop *loop, gw_pool *pool);
 /* Stop and free the pool's checks (before the pool is freed). No-op if none run. */
 void gw_health_stop(gw_pool *pool);
+/* Whether two pools check their backends the same way (protocol, path, interval, status): a
+ * backend both reach is checked once, and both follow that check's verdict. */
+int gw_health_same_check(const gw_pool *a, const gw_pool *b);
 
 /* Called when a peer changes state (set by the upstream engine: a peer that comes up frees
  * capacity for the backlog). */

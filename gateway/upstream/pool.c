@@ -228,6 +228,7 @@ gw_pool *gw_pool_new(const char *key, const gw_backend_ops *ops, const gw_balanc
     p->name = gw_xstrdup(key); /* (the config layer names it) */
     p->ops = ops;
     p->balancer = bal;
+    p->hash_factor = GW_HASH_FACTOR;
     pthread_mutex_init(&p->lock, NULL);
     p->peers = gw_xcalloc(n, sizeof(gw_peer));
     for (size_t i = 0; i < n; i++) {
@@ -259,6 +260,7 @@ gw_pool *gw_pool_new_app(const char *key, const gw_backend_ops *ops, const gw_ba
     p->name = gw_xstrdup(key); /* (the config layer names it) */
     p->ops = ops;
     p->balancer = bal;
+    p->hash_factor = GW_HASH_FACTOR;
     p->app_name = gw_xstrdup(name);
     pthread_mutex_init(&p->lock, NULL);
     p->peers = gw_xcalloc(nslots, sizeof(gw_peer));

@@ -87,6 +87,8 @@ typedef struct gw_peer {
     char last_error[96];   /* (the pool's lock) */
 } gw_peer;
 
+#define GW_HASH_FACTOR 125
+
 typedef struct gw_pool {
     char *key;  /* owned: "protocol|backend,backend,..."; identity for sharing */
     char *name; /* owned: proxy-core.name, or where its backends are set ("FILE:LINE"); unique
@@ -102,6 +104,8 @@ typedef struct gw_pool {
     int all_down_logged;  /* (atomic) */
     unsigned in_transit;  /* (atomic) waiters handed capacity, in a worker's mailbox: new
                              requests leave that capacity to them */
+    unsigned hash_factor; /* the hash balancer's load bound, in percent of the mean in flight
+                             (proxy-core.hash-balance-factor, default GW_HASH_FACTOR); 0: none */
     /* active health checks (proxy-core.health-check): hc_path NULL = none */
     char *hc_path;      /* owned */
     double hc_interval; /* seconds */

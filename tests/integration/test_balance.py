@@ -326,6 +326,26 @@ class Balance(GatewayTest):
         # its URLs spread over the others rather than piling onto one
         self.assertGreater(len({after[i] for i in moved}), 1)
 
+    def test_hash_balance_factor(self):
+        """Eight slow requests for one URL at once: by default (bounded load, 125) they spill
+        over to other backends; with hash-balance-factor 0 they all stay on the URL's own."""
+        addrs = [self.echo()[0] for _ in range(4)]
+        for extra, spread in (("", True), ("  proxy-core.hash-balance-factor = 0\n", False)):
+            with self.subTest(extra=extra):
+                pt = self.portico(addrs, "hash", extra)
+                own = self.backend_of(pt.port, "/hot?delay_ms=800")
+                bgs = [concurrent_bg(pt.port, "/hot?delay_ms=800") for _ in range(8)]
+                seen = []
+                for bg in bgs:
+                    status, r, _ = bg.result()
+                    self.assertEqual(status, 200, r)
+                    seen.append(r.json()["backend"])
+                self.assertIn(own, seen)
+                if spread:
+                    self.assertGreater(len(set(seen)), 1, seen)
+                else:
+                    self.assertEqual(set(seen), {own}, seen)
+
     # ---- static ----
 
     def test_static_primary_then_standby_then_primary(self):

@@ -279,6 +279,49 @@ class HealthPerBackend(GatewayTest):
             for p in pool["backends"]:
                 self.assertEqual((p["name"], p["state"], p["last_error"]), (p["name"], "up", ""))
 
+    def test_same_check_runs_once_per_backend(self):
+        """Two pools reach the same backends with the same check (other balancers): each
+        backend gets one check an interval, its state changes are logged once, both pools
+        follow it; after reloads (old and new generation side by side, then the old one gone)
+        the checks go on, still once."""
+        a, b = self.add_proc(PyBackend()), self.add_proc(PyBackend())
+        pt = self.start_portico(
+            'status.status-url = "/portico/status"\n' + hc() +
+            'proxy-core.backends = ( "%s", "%s" )\n'
+            'proxy-core.balancer = "round-robin"\n'
+            '$HTTP["url"] =^ "/h/" {\n  proxy-core.balancer = "hash"\n}\n' % (a.addr, b.addr))
+
+        def pings_in(seconds):
+            before = len(a.pings)
+            time.sleep(seconds)
+            return len(a.pings) - before
+        time.sleep(0.5)
+        n = pings_in(4.0)
+        self.assertTrue(3 <= n <= 5, "%d checks of one backend in 4 s at interval 1" % n)
+        a.ping_status = 500
+        Health.wait_log(self, pt, "backend %s: health check failed twice" % a.addr, 5)
+        time.sleep(0.5)
+        self.assertEqual(pt.stderr_text().count("backend %s: health check failed" % a.addr), 1)
+        for prefix in ("/", "/h/"):
+            for i in range(4):
+                self.assertEqual(self.get(pt.port, "%sx%d" % (prefix, i)).json()["backend"],
+                                 b.addr)
+        st = self.get(pt.port, "/portico/status").json()
+        states = [p["state"] for pool in st["pools"] for p in pool["backends"]
+                  if p["name"] == a.addr]
+        self.assertEqual(states, ["down", "down"], st)
+        for i in range(2):
+            pt.send_signal(signal.SIGHUP)
+            Health.wait_log(self, pt, "configuration reloaded", 3, count=i + 1)
+        time.sleep(1.0)
+        n = pings_in(4.0)
+        self.assertTrue(3 <= n <= 5, "%d checks in 4 s after the reloads" % n)
+        a.ping_status = 200
+        Health.wait_log(self, pt, "backend %s: health check passed twice; up" % a.addr, 5)
+        self.assertEqual(pt.stderr_text().count("backend %s: health check passed" % a.addr), 1)
+        backends = {self.get(pt.port, "/h/y%d" % i).json()["backend"] for i in range(12)}
+        self.assertEqual(backends, {a.addr, b.addr})
+
     def test_expected_status(self):
         """"status" => N: that status passes, and only that one (a 302 fails it)."""
         echo = self.start_backend("http_echo")

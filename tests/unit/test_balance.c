@@ -37,6 +37,7 @@ static tpool *tpool_new(unsigned n, const gw_balancer_ops *ops)
     t->pool.peers = t->peers;
     t->pool.npeers = n;
     t->pool.balancer = ops;
+    t->pool.hash_factor = GW_HASH_FACTOR;
     t->pool.bal_state = ops->init(&t->pool);
     return t;
 }
@@ -460,6 +461,35 @@ START_TEST(test_hash_bounded_load_spreads)
 }
 END_TEST
 
+START_TEST(test_hash_balance_factor)
+{
+    /* 200: a peer may hold twice the mean; 0: no bound at all, a hot key stays on its peer
+     * while it has room (and then goes to the runner-up, as max_inflight says) */
+    tpool *t = tpool_new(4, &gw_balance_hash);
+    char key[64];
+    int second;
+    find_key(t, 2, key, sizeof(key), &second);
+    t->pool.hash_factor = 200;
+    /* 7 in flight over 4 peers: bound = ceil(2 * 8 / 4) = 4 */
+    for (unsigned i = 0; i < 4; i++) set_inflight(t, i, i == 2 ? 3 : (i == 0 ? 2 : 1));
+    ck_assert_int_eq(pick(t, key, NULL), 2);
+    set_inflight(t, 2, 4); /* 8 in flight: bound = ceil(2 * 9 / 4) = 5 */
+    ck_assert_int_eq(pick(t, key, NULL), 2);
+    set_inflight(t, 2, 5); /* 9 in flight: bound = ceil(2 * 10 / 4) = 5, and 5 + 1 > 5 */
+    ck_assert_int_eq(pick(t, key, NULL), second);
+
+    t->pool.hash_factor = 0;
+    for (unsigned i = 0; i < 4; i++) set_inflight(t, i, 0);
+    for (int k = 0; k < 400; k++) {
+        ck_assert_int_eq(pick(t, key, NULL), 2);
+        set_inflight(t, 2, t->peers[2].inflight + 1);
+    }
+    t->peers[2].max_inflight = 400;
+    ck_assert_int_eq(pick(t, key, NULL), second);
+    tpool_free(t);
+}
+END_TEST
+
 START_TEST(test_hash_many_peers)
 {
     tpool *t = tpool_new(MAXP, &gw_balance_hash);
@@ -684,6 +714,7 @@ static Suite *balance_suite(void)
     tcase_add_test(tc, test_hash_two_pools_agree);
     tcase_add_test(tc, test_hash_bounded_load);
     tcase_add_test(tc, test_hash_bounded_load_spreads);
+    tcase_add_test(tc, test_hash_balance_factor);
     tcase_add_test(tc, test_hash_many_peers);
     tcase_add_test(tc, test_hash_none);
     tcase_add_test(tc, test_static_order);

@@ -454,6 +454,9 @@ static const struct {
     {"server.port = \"eighty\"\n", "test.conf:1: server.port must be an integer, not a string"},
     {"server.port = 70000\n", "test.conf:1: server.port is out of range (70000)"},
     {"proxy-core.max-retries = -1\n", "test.conf:1: proxy-core.max-retries is out of range (-1)"},
+    {"proxy-core.hash-balance-factor = 99\n",
+     "test.conf:1: proxy-core.hash-balance-factor must be 0 (no load bound) or a percentage of the "
+     "mean load from 100 to 100000, not 99"},
     {"server.tag = 5\n", "test.conf:1: server.tag must be a string, not an integer"},
     {"proxy-core.allow-x-sendfile = \"yes\"\n",
      "test.conf:1: proxy-core.allow-x-sendfile must be \"enable\" or \"disable\""},
