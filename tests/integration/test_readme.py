@@ -1,5 +1,5 @@
-"""The commands of README.md, examples/rails/README.md and examples/php/README.md, run as
-written.
+"""The commands of README.md and the READMEs of examples/rails, examples/php and
+examples/wsgi, run as written.
 
 Every ```sh block of each README is taken in order, as a user would type it: each block is
 one shell started at the top of a copy of the source tree (a `cd` lasts to the end of its
@@ -39,13 +39,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from harness import BUILDDIR, PORTICO, SRCDIR, sanitizer_report  # noqa: E402
 
-READMES = ("README.md", "examples/rails/README.md", "examples/php/README.md")
+READMES = ("README.md", "examples/rails/README.md", "examples/php/README.md",
+           "examples/wsgi/README.md")
 
 # What each README needs installed; a missing one skips that README's test.
 NEEDS = {
     "README.md": ("bash", "curl", "make", "dpkg-query"),
     "examples/rails/README.md": ("bash", "curl", "cmp", "head", "ruby", "puma", "uwsgi-core"),
     "examples/php/README.md": ("bash", "curl", "cmp", "head", "php-cgi", "php-fpm8.2"),
+    "examples/wsgi/README.md": ("bash", "curl", "cmp", "head", "grep", "gunicorn", "uwsgi-core"),
+}
+# Files a README needs beyond programs (a plugin); a missing one skips it too.
+NEEDS_FILES = {
+    "examples/wsgi/README.md": ("/usr/lib/uwsgi/plugins/python3_plugin.so",),
 }
 RUBY_LIBS = ("rails", "action_controller/railtie", "rack/handler/fastcgi")
 # Files a README's programs load, beside the programs themselves.
@@ -106,6 +112,7 @@ CHECKED_NOT_RUN = {
     },
     "examples/rails/README.md": {},
     "examples/php/README.md": {},
+    "examples/wsgi/README.md": {},
 }
 
 
@@ -409,7 +416,7 @@ def fixed_ports():
     ports = set()
     for name in READMES + ("examples/quickstart.conf", "examples/rails/portico.conf",
                            "examples/rails/portico-fastcgi.conf", "examples/php/portico.conf",
-                           "examples/php/php-fpm.conf"):
+                           "examples/php/php-fpm.conf", "examples/wsgi/portico.conf"):
         with open(os.path.join(SRCDIR, name)) as f:
             text = f.read()
         ports |= {int(x) for x in re.findall(r"127\.0\.0\.1:(\d{2,5})\b", text)}
@@ -505,6 +512,9 @@ class ReadmeCommands(unittest.TestCase):
 
     def test_examples_php(self):
         self.run_readme("examples/php/README.md")
+
+    def test_examples_wsgi(self):
+        self.run_readme("examples/wsgi/README.md")
 
 
 if __name__ == "__main__":
