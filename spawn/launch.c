@@ -136,9 +136,10 @@ int spawn_launcher_launch(int ctl, const spawn_launch *l, char **err)
     return rc;
 }
 
-int spawn_launcher_kill(int ctl, pid_t pid, int sig)
+int spawn_launcher_kill(int ctl, pid_t pid, int sig, int group)
 {
-    spawn_msg h = {.type = SPAWN_MSG_KILL, .pid = pid, .sig = sig};
+    spawn_msg h = {
+        .type = SPAWN_MSG_KILL, .pid = pid, .sig = sig, .flags = group ? SPAWN_MSG_KILL_GROUP : 0};
     struct iovec iov = {.iov_base = &h, .iov_len = sizeof(h)};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
     return ctl_send(ctl, &mh, NULL);
@@ -294,7 +295,8 @@ static int ctl_read(launcher *L)
     spawn_msg h;
     if ((size_t)n >= sizeof(h) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
         memcpy(&h, L->buf, sizeof(h));
-        if (h.type == SPAWN_MSG_KILL && h.pid > 0 && kid_find(L, h.pid) >= 0) kill(-h.pid, h.sig);
+        if (h.type == SPAWN_MSG_KILL && h.pid > 0 && kid_find(L, h.pid) >= 0)
+            kill(h.flags & SPAWN_MSG_KILL_GROUP ? -h.pid : h.pid, h.sig);
         if (h.type == SPAWN_MSG_START) {
             do_start(L, &h, (size_t)n, fds, nfd);
             return 0;

@@ -57,9 +57,9 @@ int spawn_launcher_start(int *ctl, pid_t *pid, char **err);
  * for at most a second. */
 int spawn_launcher_launch(int ctl, const spawn_launch *l, char **err);
 
-/* Send `sig` to the process group led by `pid`, if pid is a live (unreaped) child of the
- * launcher. Returns 0, or -1 when the launcher is gone. */
-int spawn_launcher_kill(int ctl, pid_t pid, int sig);
+/* Send `sig` to the process group led by `pid` (group) or to pid alone, if pid is a live
+ * (unreaped) child of the launcher. Returns 0, or -1 when the launcher is gone. */
+int spawn_launcher_kill(int ctl, pid_t pid, int sig, int group);
 
 /* One event from the launcher: 0 (ev filled), 1 (nothing yet: EAGAIN), -1 (launcher gone). */
 int spawn_launcher_recv(int ctl, spawn_event *ev);

@@ -20,6 +20,8 @@ enum {
     SPAWN_MSG_USER = 8,
     SPAWN_MSG_GROUP = 16,
 };
+/* spawn_msg.flags of a KILL: the signal goes to the whole process group, not the process alone */
+enum { SPAWN_MSG_KILL_GROUP = 1 };
 
 /* The fixed head of every message; a START is followed by argc + envc + options NUL-terminated
  * strings, nothing else. */
@@ -29,7 +31,7 @@ typedef struct spawn_msg {
     int32_t pid;    /* KILL */
     int32_t sig;    /* KILL */
     int32_t pass;   /* START: enum spawn_pass */
-    uint32_t flags; /* START */
+    uint32_t flags; /* START; KILL: SPAWN_MSG_KILL_GROUP */
     uint32_t argc;  /* START: at least 1 */
     uint32_t envc;  /* START */
 } spawn_msg;

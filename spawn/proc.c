@@ -405,6 +405,12 @@ int spawn_take_idle(spawn_slot *s)
 
 /* ---- stop ---- */
 
+/* SIGKILL takes the whole group; kill-signal only the process under kill-mode "main". */
+static int kill_group(const spawn_slot *s, int sig)
+{
+    return sig == SIGKILL || !s->app->conf.kill_main;
+}
+
 void spawn_proc_stop(spawn_slot *s, int sig)
 {
     if (s->state != SPAWN_SLOT_STOPPING) {
@@ -419,7 +425,7 @@ void spawn_proc_stop(spawn_slot *s, int sig)
         s->kill_owed = sig;
         return;
     }
-    if (spawn_g.ctl >= 0) spawn_launcher_kill(spawn_g.ctl, s->pid, sig);
+    if (spawn_g.ctl >= 0) spawn_launcher_kill(spawn_g.ctl, s->pid, sig, kill_group(s, sig));
 }
 
 /* ---- exit ---- */
@@ -543,7 +549,8 @@ void spawn_proc_on_ctl(struct ev_loop *loop, ev_io *w, int revents)
             if (s->app->last_start.launch_id == s->launch_id) s->app->last_start.pid = ev.pid;
             gw_log(GW_LOG_INFO, "app %s[%ld]: started on %s", s->app->conf.name, (long)ev.pid,
                    s->addr);
-            if (s->kill_owed) spawn_launcher_kill(spawn_g.ctl, s->pid, s->kill_owed);
+            if (s->kill_owed)
+                spawn_launcher_kill(spawn_g.ctl, s->pid, s->kill_owed, kill_group(s, s->kill_owed));
         } else if (ev.type == SPAWN_EV_FAILED) {
             char why[160];
             snprintf(why, sizeof(why), "%s: %s", ev.what[0] ? ev.what : "setup", strerror(ev.err));

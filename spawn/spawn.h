@@ -27,6 +27,8 @@ typedef struct spawn_conf {
     unsigned concurrency, min_procs, max_procs;
     double idle_timeout, start_timeout, stop_timeout;
     int kill_signal;
+    int kill_main;   /* kill-mode "main": kill-signal to the process alone (a pre-fork server
+                        stops its own workers); else to its whole process group */
     char **env;      /* "NAME=value" from "environment", NULL-terminated */
     char **copy_env; /* names from "copy-environment", NULL-terminated; NULL: PATH only */
     char *user, *group;

@@ -23,11 +23,11 @@
 static const char *const cgroup_keys[] = {"memory-max", "cpu-max", "pids-max"};
 
 static const char *const known[] = {
-    "bin-path",     "socket",           "pass-socket",   "concurrency",  "min-procs",
-    "max-procs",    "idle-timeout",     "start-timeout", "stop-timeout", "kill-signal",
-    "environment",  "copy-environment", "user",          "group",        "max-requests",
-    "max-lifetime", "request-timeout",  "max-rss",       "restart-file", "restart-surge",
-    "drain-timeout"};
+    "bin-path",      "socket",           "pass-socket",   "concurrency",  "min-procs",
+    "max-procs",     "idle-timeout",     "start-timeout", "stop-timeout", "kill-signal",
+    "environment",   "copy-environment", "user",          "group",        "max-requests",
+    "max-lifetime",  "request-timeout",  "max-rss",       "restart-file", "restart-surge",
+    "drain-timeout", "kill-mode"};
 
 static int where(const gw_val *v, char **err, const char *fmt, const char *app, const char *what)
 {
@@ -171,6 +171,13 @@ static spawn_conf *app_conf(const char *name, const gw_val *m, const char *const
                 where(v, err, "\"bin-path\" is an empty list", name, "");
                 goto fail;
             }
+        } else if (strcmp(k, "kill-mode") == 0) {
+            if (v->type != GW_VAL_STR ||
+                (strcmp(v->str, "group") != 0 && strcmp(v->str, "main") != 0)) {
+                where(v, err, "\"kill-mode\" must be \"group\" or \"main\"", name, "");
+                goto fail;
+            }
+            c->kill_main = strcmp(v->str, "main") == 0;
         } else if (strcmp(k, "socket") == 0 || strcmp(k, "user") == 0 || strcmp(k, "group") == 0 ||
                    strcmp(k, "pass-socket") == 0 || strcmp(k, "kill-signal") == 0) {
             if (v->type != GW_VAL_STR &&
@@ -312,7 +319,7 @@ static spawn_conf *app_conf(const char *name, const gw_val *m, const char *const
                     c->min_procs, c->max_procs, c->idle_timeout, c->start_timeout, c->stop_timeout,
                     c->kill_signal, (unsigned long long)c->max_requests, c->max_lifetime,
                     (unsigned long long)c->max_rss, c->restart_surge, c->request_timeout);
-    gw_bufq_appendf(&fp, "|%g", c->drain_timeout);
+    gw_bufq_appendf(&fp, "|%g|%d", c->drain_timeout, c->kill_main);
     c->fingerprint = gw_xmalloc(fp.bytes + 1);
     gw_bufq_copyout(&fp, 0, c->fingerprint, fp.bytes);
     c->fingerprint[fp.bytes] = '\0';

@@ -838,6 +838,24 @@ class SpawnStop(SpawnTest):
         self.assertTrue(self.log_lines(pt, "spawn_app: SIGINT"), "SIGINT not seen by the app")
 
 
+    def test_kill_mode(self):
+        """kill-mode "group" (default): kill-signal reaches the app's whole process group;
+        "main": the process alone (a pre-fork master stops its own workers), and what is left of
+        its group goes with it by SIGKILL. Either way nothing is left."""
+        for mode in ("group", "main"):
+            with self.subTest(mode=mode):
+                pt = self.start_spawn(
+                    {"k": self.py_app("k", "--term-child", **{"min-procs": 1, "max-procs": 1,
+                                                              "kill-mode": mode})},
+                    spawn_route("k", "http", '$HTTP["url"] =^ "/"'))
+                self.wait_procs(pt, "k", 1)
+                child = self.get(pt.port, "/").json()["children"][0]
+                pt.send_signal(signal.SIGTERM)
+                self.assertEqual(pt.p.wait(10), 0)
+                self.wait_for(lambda: not alive(child), 5, "the app's child gone", pt)
+                seen = self.log_lines(pt, "spawn_app child: SIGTERM")
+                self.assertEqual(len(seen), 1 if mode == "group" else 0, pt.stderr_text()[-2000:])
+
     def test_app_signals_are_default(self):
         """An app starts with default signal dispositions and nothing blocked, even when portico
         itself was started with signals ignored (`portico &` in a script ignores SIGINT and
@@ -1185,6 +1203,7 @@ class SpawnConfig(SpawnTest):
                                   '"concurrency" => 2', '"min-procs" => 1', '"max-procs" => 3',
                                   '"idle-timeout" => 5', '"start-timeout" => 5',
                                   '"stop-timeout" => 2', '"kill-signal" => "SIGINT"',
+                                  '"kill-mode" => "main"',
                                   '"environment" => ( "A" => "b" )',
                                   '"copy-environment" => ( "PATH", "HOME" )',
                                   # later-issue keys at their defaults are accepted
@@ -1223,7 +1242,8 @@ class SpawnConfig(SpawnTest):
         for key, value, why in (("restart-file", '"tmp/restart.txt"', "absolute path"),
                                 ("restart-surge", "0", "from 1 to 256"),
                                 ("max-requests", "-1", "from 0 to"),
-                                ("max-rss", '"1G"', "from 0 to 1048576")):
+                                ("max-rss", '"1G"', "from 0 to 1048576"),
+                                ("kill-mode", '"mixed"', '"group" or "main"')):
             with self.subTest(key=key, value=value):
                 line = '"%s" => %s' % (key, value)
                 text, n = self.app_block(['"bin-path" => "/bin/cat"', line])

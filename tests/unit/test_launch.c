@@ -300,26 +300,33 @@ START_TEST(launch_kill_group)
     pid_t pid = ev.pid;
     pid_t kid = (pid_t)log_num(&t, "kid=", 2000);
     /* pids that are not the launcher's live children are ignored: the grandchild, ourselves */
-    ck_assert_int_eq(spawn_launcher_kill(t.ctl, kid, SIGSTOP), 0);
-    ck_assert_int_eq(spawn_launcher_kill(t.ctl, getpid(), SIGKILL), 0);
-    ck_assert_int_eq(spawn_launcher_kill(t.ctl, 0, SIGKILL), 0);
-    ck_assert_int_eq(spawn_launcher_kill(t.ctl, -1, SIGKILL), 0);
+    ck_assert_int_eq(spawn_launcher_kill(t.ctl, kid, SIGSTOP, 1), 0);
+    ck_assert_int_eq(spawn_launcher_kill(t.ctl, getpid(), SIGKILL, 1), 0);
+    ck_assert_int_eq(spawn_launcher_kill(t.ctl, 0, SIGKILL, 1), 0);
+    ck_assert_int_eq(spawn_launcher_kill(t.ctl, -1, SIGKILL, 1), 0);
     barrier(&t);
     ck_assert_int_ne(proc_state(kid), 'T');
     /* the signal reaches the whole process group */
-    ck_assert_int_eq(spawn_launcher_kill(t.ctl, pid, SIGSTOP), 0);
+    ck_assert_int_eq(spawn_launcher_kill(t.ctl, pid, SIGSTOP, 1), 0);
     wait_state(pid, 1, 2000);
     wait_state(kid, 1, 2000);
-    ck_assert_int_eq(spawn_launcher_kill(t.ctl, pid, SIGCONT), 0);
+    ck_assert_int_eq(spawn_launcher_kill(t.ctl, pid, SIGCONT, 1), 0);
     wait_state(pid, 0, 2000);
     wait_state(kid, 0, 2000);
-    ck_assert_int_eq(spawn_launcher_kill(t.ctl, pid, SIGTERM), 0);
+    /* or the process alone (kill-mode "main") */
+    ck_assert_int_eq(spawn_launcher_kill(t.ctl, pid, SIGSTOP, 0), 0);
+    wait_state(pid, 1, 2000);
+    barrier(&t);
+    ck_assert_int_ne(proc_state(kid), 'T');
+    ck_assert_int_eq(spawn_launcher_kill(t.ctl, pid, SIGCONT, 0), 0);
+    wait_state(pid, 0, 2000);
+    ck_assert_int_eq(spawn_launcher_kill(t.ctl, pid, SIGTERM, 1), 0);
     expect(&t, SPAWN_EV_EXITED, 1, &ev, 2000);
     ck_assert_int_eq(ev.pid, pid);
     ck_assert(WIFSIGNALED(ev.status) && WTERMSIG(ev.status) == SIGTERM);
     wait_gone(kid, 1000);
     /* a reaped child is no longer a target */
-    ck_assert_int_eq(spawn_launcher_kill(t.ctl, pid, SIGKILL), 0);
+    ck_assert_int_eq(spawn_launcher_kill(t.ctl, pid, SIGKILL, 1), 0);
     barrier(&t);
     lt_stop(&t);
 }
@@ -476,7 +483,7 @@ START_TEST(launcher_process)
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, p), 0);
     close(p[1]);
     ck_assert_int_eq(spawn_launcher_recv(p[0], &ev), -1);
-    ck_assert_int_eq(spawn_launcher_kill(p[0], 1, SIGTERM), -1);
+    ck_assert_int_eq(spawn_launcher_kill(p[0], 1, SIGTERM, 1), -1);
     spawn_launch l = {.argv = SH("exit 0"),
                       .envp = plain_env,
                       .pass = SPAWN_PASS_ARGUMENT,

@@ -9,7 +9,9 @@ one line to stderr first.
 
 --child starts a `sleep` in its own process group (a grandchild of the launcher);
 --escaped-child starts one that leaves the group and the session (setsid), the way a daemonising
-helper would; both must be gone when portico stops. --say TEXT writes TEXT to stderr and to
+helper would; both must be gone when portico stops. --term-child starts a python child in the
+group that writes "spawn_app child: SIGTERM" to stderr when it gets SIGTERM (this process does
+not pass SIGTERM on: the line shows who signalled the group). --say TEXT writes TEXT to stderr and to
 stdout at start. --ignore-term ignores SIGTERM (so only a SIGKILL stops it); SIGINT always ends
 it at once with exit status 0, after a line on stderr. Standard library only.
 """
@@ -88,6 +90,7 @@ def main():
     ap.add_argument("--bind")
     ap.add_argument("--child", action="store_true")
     ap.add_argument("--escaped-child", action="store_true")
+    ap.add_argument("--term-child", action="store_true")
     ap.add_argument("--say")
     ap.add_argument("--ignore-term", action="store_true")
     a = ap.parse_args()
@@ -121,6 +124,14 @@ def main():
         children.append(subprocess.Popen(["sleep", "600"]).pid)
     if a.escaped_child:
         children.append(subprocess.Popen(["sleep", "601"], start_new_session=True).pid)
+    if a.term_child:
+        children.append(subprocess.Popen([sys.executable, "-c", (
+            "import os, signal, time\n"
+            "def term(*_):\n"
+            "    os.write(2, b'spawn_app child: SIGTERM\\n')\n"
+            "    os._exit(0)\n"
+            "signal.signal(signal.SIGTERM, term)\n"
+            "time.sleep(600)\n")]).pid)
 
     if a.say:
         sys.stderr.write("%s (stderr)\n" % a.say)
