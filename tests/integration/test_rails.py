@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import struct
 import tempfile
 import time
 import unittest
@@ -532,6 +533,7 @@ class RailsFastCGI(RailsBase):
                 '$HTTP["url"] =^ "/" {\n'
                 '  proxy-core.protocol = "fastcgi"\n'
                 "  proxy-core.backends = %s\n"
+                "  proxy-core.max-keep-alive-requests = 0\n"  # (as the examples: README.md)
                 '  proxy-core.script-name = ""\n%s}\n'
                 '$HTTP["url"] =^ "/fapp/" {\n'
                 '  proxy-core.script-name = "/fapp"\n'
@@ -595,6 +597,34 @@ class RailsFastCGI(RailsBase):
         time.sleep(0.2)
         self.assertTrue(self.app.proc.alive(), self.app.output()[-2000:])
         self.assertEqual(self.fetch("/env").status, 200)
+
+    def test_survives_clients_that_leave(self):
+        """A whole request whose connection closes before the answer (the answer's write
+        fails), and a client that leaves a streamed response halfway: the process serves on."""
+        host, _, port = self.app.addr.rpartition(":")
+
+        def record(rtype, content):
+            return struct.pack(">BBHHBx", 1, rtype, 1, len(content), 0) + content
+
+        def pair(name, value):
+            return bytes([len(name), len(value)]) + name + value
+        params = b"".join(pair(k, v) for k, v in (
+            (b"REQUEST_METHOD", b"GET"), (b"SCRIPT_NAME", b""), (b"PATH_INFO", b"/slow"),
+            (b"QUERY_STRING", b"s=0.3"), (b"SERVER_NAME", b"127.0.0.1"),
+            (b"SERVER_PORT", b"80"), (b"SERVER_PROTOCOL", b"HTTP/1.1"),
+            (b"REMOTE_ADDR", b"127.0.0.1")))
+        begin = record(1, struct.pack(">HB5x", 1, 0))
+        for what in (begin, begin + record(4, params) + record(4, b"") + record(5, b"")):
+            with socket.create_connection((host, int(port)), timeout=5) as s:
+                s.sendall(what)
+        with Client(self.pt.port, timeout=15) as c:
+            c.send(request_bytes("GET", "/stream?n=8&gap=0.3"))
+            r = c.read_head()
+            self.assertEqual(r.status, 200, r)
+        time.sleep(1.5)  # the rest of the stream meets the closed connection
+        self.assertTrue(self.app.proc.alive(), self.app.output()[-2000:])
+        self.assertEqual(self.fetch("/env").status, 200)
+        self.assertEqual(self.fetch("/slow?s=0").status, 200)
 
     def test_mounted_script_name(self):
         r = self.fetch("/fapp/")
