@@ -64,7 +64,7 @@ class PhpExample(GatewayTest):
                 ('var.app   = env.PWD + "/examples/php/app"',
                  "var.app = %s" % conf_str(os.path.join(EXAMPLE, "app"))),
                 ('var.files = "/tmp/portico-php-files"', "var.files = %s" % conf_str(self.files)),
-                ('"/tmp/portico-php-restart.txt"', conf_str(self.restart)),
+                ('env.PWD + "/examples/php/restart.txt"', conf_str(self.restart)),
                 ('"pass-socket"  => "fd0",', '"pass-socket"  => "fd0",\n'
                  '    "environment" => ( "FILES_DIR" => var.files ),'),
                 ('"127.0.0.1:9000"', '"127.0.0.1:%d"' % fpm_port)), "portico.conf")

@@ -119,7 +119,7 @@ class WsgiSpawned(GatewayTest):
                 ('var.app     = env.PWD + "/examples/wsgi"', "var.app = %s" % conf_str(APP)),
                 ('var.files   = "/tmp/portico-wsgi-files"',
                  "var.files = %s" % conf_str(self.files)),
-                ('var.restart = "/tmp/portico-wsgi-restart.txt"',
+                ('var.restart = var.app + "/restart.txt"',
                  "var.restart = %s" % conf_str(self.restart))):
             self.assertIn(old, text, "examples/wsgi/portico.conf changed")
             text = text.replace(old, new)
