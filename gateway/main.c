@@ -40,6 +40,13 @@ static void pool_release(gw_pool *pool)
     gw_spawned_unbind(pool);
 }
 
+/* Two peers are one backend: the same count (protocol and parsed address, shared by pools and
+ * generations), or the same name where there is none. */
+static int same_backend(const gw_peer *a, const gw_peer *b)
+{
+    return a->count ? a->count == b->count : strcmp(a->name, b->name) == 0;
+}
+
 /* A backend's health is one state for every pool of the generation that reaches it without a
  * check of its own (another route, a block without the check) or with the same check: what a
  * check decides, each of them follows. (A pool with another check, on another path, follows
@@ -52,8 +59,7 @@ static void share_health(const gw_rt *rt, const gw_peer *from)
         int changed = 0;
         for (unsigned k = 0; k < pool->npeers; k++) {
             gw_peer *p = &pool->peers[k];
-            int same = p->count ? p->count == from->count : strcmp(p->name, from->name) == 0;
-            if (!same || p == from || p->is_spawn ||
+            if (!same_backend(p, from) || p == from || p->is_spawn ||
                 (pool->hc_path && !gw_health_same_check(pool, from->pool)))
                 continue;
             if (gw_atomic_get(&p->health) == h) continue;
@@ -88,7 +94,7 @@ static void carry_health(gw_rt *rt, const gw_rt *old)
             for (size_t j = 0; j < old->npools; j++)
                 for (unsigned m = 0; m < old->pools[j]->npeers; m++) {
                     const gw_peer *o = &old->pools[j]->peers[m];
-                    if (old->pools[j]->hc_path && strcmp(o->name, pool->peers[k].name) == 0)
+                    if (old->pools[j]->hc_path && same_backend(o, &pool->peers[k]))
                         gw_atomic_set(&pool->peers[k].health, gw_atomic_get(&o->health));
                 }
     }
