@@ -49,15 +49,13 @@ NEEDS = {
     "examples/php/README.md": ("bash", "curl", "cmp", "head", "php-cgi", "php-fpm8.2"),
     "examples/wsgi/README.md": ("bash", "curl", "cmp", "head", "grep", "gunicorn", "uwsgi-core"),
 }
-# Files a README needs beyond programs (a plugin); a missing one skips it too.
+# Files a README's programs load, beside the programs themselves (uWSGI's plugins); a missing
+# one skips that README's test too.
 NEEDS_FILES = {
+    "examples/rails/README.md": ("/usr/lib/uwsgi/plugins/rack_plugin.so",),
     "examples/wsgi/README.md": ("/usr/lib/uwsgi/plugins/python3_plugin.so",),
 }
 RUBY_LIBS = ("rails", "action_controller/railtie", "rack/handler/fastcgi")
-# Files a README's programs load, beside the programs themselves.
-NEEDS_FILES = {
-    "examples/rails/README.md": ("/usr/lib/uwsgi/plugins/rack_plugin.so",),  # uWSGI's rack plugin
-}
 
 START_TIMEOUT = 60  # seconds for a command to end or to listen (a Rails boot on a busy machine)
 STOP_TIMEOUT = 10
