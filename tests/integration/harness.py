@@ -654,12 +654,12 @@ class GatewayTest(unittest.TestCase):
         self._procs.append(proc)
         return proc
 
-    def start_portico(self, body, port=None, extra_ports=(), raw=False):
-        """Write a config (base_conf + body unless raw) and start portico with it."""
+    def start_portico(self, body, port=None, extra_ports=(), raw=False, env=None):
+        """Write a config (base_conf + body unless raw) and start portico with it (in env)."""
         if port is None:
             port = free_port()
         text = body if raw else base_conf(port, body)
-        pt = Portico(self.tmp, text, port, extra_ports)
+        pt = Portico(self.tmp, text, port, extra_ports, env)
         self._porticos.append(pt)
         return pt
 

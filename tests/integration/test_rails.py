@@ -59,8 +59,10 @@ class RailsApp:
         self.data = rng.randbytes(FILE_SIZE)
         with open(os.path.join(self.files, "sample.bin"), "wb") as f:
             f.write(self.data)
+        # script/fastcgi keeps the compat library it compiles under $XDG_CACHE_HOME: the
+        # test's own directory, not the user's ~/.cache
         env = dict(os.environ, RAILS_ENV="production", DOWNLOAD_DIR=self.files,
-                   RAILS_LOG_LEVEL="warn")
+                   RAILS_LOG_LEVEL="warn", XDG_CACHE_HOME=os.path.join(self.tmp, "cache"))
         env.pop("DATABASE_URL", None)
         self.addr = addr
         self.proc = Proc(os.path.basename(argv[0]), argv, self.tmp, env=env,

@@ -60,6 +60,15 @@ def sample_text(name, port, files, restart):
     return text
 
 
+def portico_env(tmp):
+    """portico's environment with HOME in the test's directory tmp: script/fastcgi, which
+    gets HOME ("copy-environment"), keeps the compat library it compiles under HOME/.cache,
+    the test's then and not the user's."""
+    home = os.path.join(tmp, "home")
+    os.makedirs(home, exist_ok=True)
+    return dict(os.environ, HOME=home)
+
+
 def make_files(tmp):
     files = os.path.join(tmp, "files")
     os.makedirs(files)
@@ -139,7 +148,7 @@ class SpawnedWay(SpawnedBase):
         cls.files, cls.data = make_files(cls.tmpdir)
         port = free_port()
         text = sample_text(cls.conf, port, cls.files, os.path.join(cls.tmpdir, "restart.txt"))
-        cls.pt = Portico(cls.tmpdir, text, port)
+        cls.pt = Portico(cls.tmpdir, text, port, env=portico_env(cls.tmpdir))
         # The first request of each mount waits for its app's processes to boot.
         for prefix in ("", "/shop"):
             try:
@@ -398,7 +407,7 @@ class RailsSpawned(SpawnedBase):
         restart = os.path.join(self.tmp, "restart.txt")
         port = free_port()
         pt = self.start_portico(sample_text("portico-spawn.conf", port, files, restart),
-                                port=port, raw=True)
+                                port=port, raw=True, env=portico_env(self.tmp))
 
         def pids(name):
             """The app's processes: (all pids, those ready)."""
