@@ -442,16 +442,19 @@ class RailsSpawned(SpawnedBase):
             r = self.get(pt.port, prefix + "/go-route", timeout=30)
             self.assertEqual(r.status, 302, r)
             self.assertEqual(r.header("Location"), "http://test.local%s/env" % prefix)
-        # a deploy: touch the restart-file while clients keep asking
-        before = {name: pids(name)[0] for name in ("puma", "uwsgi")}
+        # a deploy: touch the restart-file while clients keep asking; each app is replaced
+        # once none of the processes it had at the touch is left and enough new ones are up
         with self.requests_during(pt.port, ("/", "/env"), timeout=60) as http, \
                 self.requests_during(pt.port, ("/fcgi/",), timeout=60) as fcgi, \
                 self.requests_during(pt.port, ("/scgi/", "/scgi/env"), timeout=60) as scgi:
             time.sleep(1.2)  # (the file is looked at every second)
+            before = {name: pids(name)[0] for name in ("puma", "fcgi", "uwsgi")}
+            fcgi_at_touch = len(fcgi)
             with open(restart, "w"):
                 pass
+            self.assertTrue(before["fcgi"], "no fcgi process at the touch")
             deadline = time.monotonic() + 60
-            for name, n in (("puma", 2), ("uwsgi", 1)):
+            for name, n in (("puma", 2), ("fcgi", 1), ("uwsgi", 1)):
                 while True:
                     every, ready = pids(name)
                     if len(ready) >= n and not every & before[name]:
@@ -459,7 +462,15 @@ class RailsSpawned(SpawnedBase):
                     self.assertLess(time.monotonic(), deadline, "%s not replaced:\n%s"
                                     % (name, pt.stderr_text()[-3000:]))
                     time.sleep(0.1)
+            # the fcgi clients asked all through its replacement: answers came before the
+            # touch, and keep coming from the new processes
+            fcgi_at_replaced = len(fcgi)
+            while len(fcgi) < fcgi_at_replaced + 2:
+                self.assertLess(time.monotonic(), deadline, "no fcgi answer after its "
+                                "replacement:\n%s" % pt.stderr_text()[-3000:])
+                time.sleep(0.1)
             time.sleep(0.5)
+        self.assertGreater(fcgi_at_touch, 0, "no fcgi answer before the touch")
         results = {"http": http, "fcgi": fcgi, "scgi": scgi}
         failed = {way: [x for x in r if x != 200] for way, r in results.items()}
         print("Rails spawned by portico three ways, restart-file touched under load: %s"
@@ -470,4 +481,5 @@ class RailsSpawned(SpawnedBase):
             self.assertGreater(len(r), 5, way)
         err = pt.stderr_text()
         self.assertIn("app puma: restart-file: replacing 2 processes", err)
+        self.assertIn("app fcgi: restart-file: replacing", err)
         self.assertIn("app uwsgi: restart-file: replacing", err)
