@@ -711,11 +711,23 @@ class GatewayTest(unittest.TestCase):
     # ---- talking ----
 
     def get(self, port, target, method="GET", headers=(), body=None, host="test.local",
-            version="HTTP/1.1", timeout=10.0):
-        """One request on a fresh connection; returns the response."""
+            version="HTTP/1.1", timeout=10.0, pieces=None):
+        """One request on a fresh connection: body with a Content-Length, or pieces chunked."""
         with Client(port, timeout=timeout) as c:
-            c.send(request_bytes(method, target, host, headers, body, version))
+            if pieces is not None:
+                headers = list(headers) + [("Transfer-Encoding", "chunked")]
+                c.send(request_bytes(method, target, host, headers, None, version))
+                c.send(chunked(pieces))
+            else:
+                c.send(request_bytes(method, target, host, headers, body, version))
             return c.read_response(method)
+
+    def post_json(self, port, target, body, ctype, pieces=None, host="test.local", timeout=10.0):
+        """POST body as ctype (in `pieces`, chunked, when given): a 200 whose JSON it returns."""
+        r = self.get(port, target, "POST", [("Content-Type", ctype)], body, host,
+                     timeout=timeout, pieces=pieces)
+        self.assertEqual(r.status, 200, r)
+        return r.json()
 
     @contextlib.contextmanager
     def requests_during(self, port, targets, timeout=30.0):

@@ -18,8 +18,8 @@ import time
 import unittest
 import urllib.parse
 
-from harness import (SRCDIR, Client, GatewayTest, Proc, chunked, conf_list, conf_str, multipart,
-                     free_port, request_bytes, wait_port)
+from harness import (SRCDIR, Client, GatewayTest, Proc, conf_list, conf_str, multipart, free_port,
+                     request_bytes, wait_port)
 
 APP = os.path.join(SRCDIR, "examples", "rails")
 FILE_SIZE = 300000
@@ -249,16 +249,7 @@ class RailsBase(GatewayTest):
             self.assertEqual(c.read_response().status, 200)
 
     def post_form(self, body, ctype, pieces=None, target="/form"):
-        with Client(self.pt.port, timeout=20) as c:
-            if pieces is None:
-                c.send(request_bytes("POST", target, self.host, [("Content-Type", ctype)], body))
-            else:
-                c.send(request_bytes("POST", target, self.host,
-                                     [("Content-Type", ctype), ("Transfer-Encoding", "chunked")]))
-                c.send(chunked(pieces))
-            r = c.read_response()
-        self.assertEqual(r.status, 200, r)
-        j = r.json()
+        j = self.post_json(self.pt.port, target, body, ctype, pieces, self.host, timeout=20)
         self.assertEqual(j["content_length"], len(body))
         return j
 

@@ -24,8 +24,8 @@ import time
 import unittest
 import urllib.parse
 
-from harness import (Client, GatewayTest, Portico, chunked, conf_str, free_port, multipart,
-                     request_bytes, sanitizer_report)
+from harness import (Client, GatewayTest, Portico, conf_str, free_port, multipart, request_bytes,
+                     sanitizer_report)
 from test_rails import APP, FILE_SIZE, ruby_missing, sha
 
 INSTALL = "apt-get install ruby-rails puma ruby-fcgi uwsgi-core uwsgi-plugin-rack-ruby3.1"
@@ -236,16 +236,7 @@ class SpawnedWay(SpawnedBase):
                                  % prefix)
 
     def post(self, target, body, ctype, pieces=None):
-        with Client(self.pt.port, timeout=60) as c:
-            if pieces is None:
-                c.send(request_bytes("POST", target, self.host, [("Content-Type", ctype)], body))
-            else:
-                c.send(request_bytes("POST", target, self.host,
-                                     [("Content-Type", ctype), ("Transfer-Encoding", "chunked")]))
-                c.send(chunked(pieces))
-            r = c.read_response()
-        self.assertEqual(r.status, 200, r)
-        j = r.json()
+        j = self.post_json(self.pt.port, target, body, ctype, pieces, self.host, timeout=60)
         self.assertEqual(j["content_length"], len(body))
         return j
 

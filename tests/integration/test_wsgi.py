@@ -15,7 +15,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import (SRCDIR, Client, GatewayTest, chunked, conf_str, free_port, group_pids,
+from harness import (SRCDIR, Client, GatewayTest, conf_str, free_port, group_pids,
                      listening_sockets, multipart, request_bytes, socket_inodes)
 
 APP = os.path.join(SRCDIR, "examples", "wsgi")
@@ -98,16 +98,8 @@ class WsgiSpawned(GatewayTest):
                     total += b["x_sendfile"]
         return total
 
-    def call(self, target, method="GET", headers=(), body=None, body_chunks=None, timeout=60,
-             host="test.local"):
-        with Client(self.pt.port, timeout=timeout) as c:
-            if body_chunks is not None:
-                c.send(request_bytes(method, target, host, list(headers)
-                                     + [("Transfer-Encoding", "chunked")]))
-                c.send(chunked(body_chunks))
-            else:
-                c.send(request_bytes(method, target, host, headers, body))
-            return c.read_response(method)
+    def call(self, target, method="GET", headers=(), body=None, timeout=60, host="test.local"):
+        return self.get(self.pt.port, target, method, headers, body, host, timeout=timeout)
 
     def env(self, target, **kw):
         r = self.call(target, **kw)
@@ -172,13 +164,10 @@ class WsgiSpawned(GatewayTest):
                 self.assertEqual(j["env"]["QUERY_STRING"], query)
 
     def check_form(self, prefix, ctype, body, use_chunked):
+        pieces = None
         if use_chunked:
             pieces = [body[i:i + 65000] for i in range(0, len(body), 65000)] or [b""]
-            j = self.env(prefix + "/form?g=1", method="POST", headers=[("Content-Type", ctype)],
-                         body_chunks=pieces)
-        else:
-            j = self.env(prefix + "/form?g=1", method="POST", headers=[("Content-Type", ctype)],
-                         body=body)
+        j = self.post_json(self.pt.port, prefix + "/form?g=1", body, ctype, pieces, timeout=60)
         # portico reads a chunked body whole and sends it with its length, to every protocol
         self.assertEqual((j["content_length"], j["body_size"], j["body_sha256"]),
                          (str(len(body)), len(body), sha(body)))
