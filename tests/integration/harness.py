@@ -29,16 +29,9 @@ BACKENDS = os.environ.get("PORTICO_BACKENDS") or os.path.join(BUILDDIR, "tests",
 # Per-test wall-clock bound (seconds); a test that takes longer fails.
 TEST_TIMEOUT = int(os.environ.get("PORTICO_TEST_TIMEOUT", "60"))
 
-SANITIZER_MARKS = (
-    "ERROR: AddressSanitizer",
-    "WARNING: ThreadSanitizer",
-    "ERROR: LeakSanitizer",
-    "AddressSanitizer:DEADLYSIGNAL",
-    "SUMMARY: UndefinedBehaviorSanitizer",
-    "runtime error:",
-    "WARNING: ThreadSanitizer",
-    "FATAL: ThreadSanitizer",
-)
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "WARNING: ThreadSanitizer", "ERROR: LeakSanitizer",
+                   "AddressSanitizer:DEADLYSIGNAL", "SUMMARY: UndefinedBehaviorSanitizer",
+                   "runtime error:", "FATAL: ThreadSanitizer")
 
 PATTERN = b"0123456789abcdef"  # what the echo backends send for ?bytes=N
 
@@ -99,6 +92,54 @@ def wait_port(port, timeout, alive=None, host="127.0.0.1"):
 
 def sanitizer_report(text):
     return any(m in text for m in SANITIZER_MARKS)
+
+
+# ---- processes, and the sockets they hold and listen on (/proc) ----
+
+def group_pids(pgid):
+    """The ids of the processes in process group pgid."""
+    pids = []
+    for d in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2:].split()[2]) == pgid:
+            pids.append(int(d))
+    return pids
+
+
+def socket_inodes(pid):
+    """The inodes of the sockets process pid holds open."""
+    found = set()
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            found.add(link[8:-1])
+    return found
+
+
+def listening_sockets():
+    """The listening sockets now: the inodes of the TCP ones (IPv4 and IPv6), and {inode:
+    path} of the unix ones (path None: one without)."""
+    rows = {}
+    for name in ("tcp", "tcp6", "unix"):
+        try:
+            with open("/proc/net/" + name) as f:
+                rows[name] = [line.split() for line in f.readlines()[1:]]
+        except OSError:
+            rows[name] = []
+    tcp = {r[9] for n in ("tcp", "tcp6") for r in rows[n] if r[3] == "0A"}  # TCP_LISTEN
+    return tcp, {r[6]: r[7] if len(r) > 7 else None for r in rows["unix"]
+                 if int(r[3], 16) & 0x10000}  # __SO_ACCEPTCON: listening
 
 
 class Proc:
@@ -317,12 +358,8 @@ class Response:
         return json.loads(self.body.decode("utf-8"))
 
     def __repr__(self):
-        return "<Response %s %d %r body=%r>" % (
-            self.version,
-            self.status,
-            self.headers,
-            self.body[:200],
-        )
+        return "<Response %s %d %r body=%r>" % (self.version, self.status, self.headers,
+                                                self.body[:200])
 
 
 def no_body_expected(method, status):
@@ -654,12 +691,12 @@ class GatewayTest(unittest.TestCase):
         self._procs.append(proc)
         return proc
 
-    def start_portico(self, body, port=None, extra_ports=(), raw=False):
-        """Write a config (base_conf + body unless raw) and start portico with it."""
+    def start_portico(self, body, port=None, extra_ports=(), raw=False, env=None):
+        """Write a config (base_conf + body unless raw) and start portico with it (in env)."""
         if port is None:
             port = free_port()
         text = body if raw else base_conf(port, body)
-        pt = Portico(self.tmp, text, port, extra_ports)
+        pt = Portico(self.tmp, text, port, extra_ports, env)
         self._porticos.append(pt)
         return pt
 
@@ -674,11 +711,23 @@ class GatewayTest(unittest.TestCase):
     # ---- talking ----
 
     def get(self, port, target, method="GET", headers=(), body=None, host="test.local",
-            version="HTTP/1.1", timeout=10.0):
-        """One request on a fresh connection; returns the response."""
+            version="HTTP/1.1", timeout=10.0, pieces=None):
+        """One request on a fresh connection: body with a Content-Length, or pieces chunked."""
         with Client(port, timeout=timeout) as c:
-            c.send(request_bytes(method, target, host, headers, body, version))
+            if pieces is not None:
+                headers = list(headers) + [("Transfer-Encoding", "chunked")]
+                c.send(request_bytes(method, target, host, headers, None, version))
+                c.send(chunked(pieces))
+            else:
+                c.send(request_bytes(method, target, host, headers, body, version))
             return c.read_response(method)
+
+    def post_json(self, port, target, body, ctype, pieces=None, host="test.local", timeout=10.0):
+        """POST body as ctype (in `pieces`, chunked, when given): a 200 whose JSON it returns."""
+        r = self.get(port, target, "POST", [("Content-Type", ctype)], body, host,
+                     timeout=timeout, pieces=pieces)
+        self.assertEqual(r.status, 200, r)
+        return r.json()
 
     @contextlib.contextmanager
     def requests_during(self, port, targets, timeout=30.0):

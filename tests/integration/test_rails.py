@@ -19,8 +19,8 @@ import time
 import unittest
 import urllib.parse
 
-from harness import (SRCDIR, Client, GatewayTest, Proc, chunked, conf_list, conf_str, multipart,
-                     free_port, request_bytes, wait_port)
+from harness import (SRCDIR, Client, GatewayTest, Proc, conf_list, conf_str, multipart, free_port,
+                     request_bytes, wait_port)
 
 APP = os.path.join(SRCDIR, "examples", "rails")
 FILE_SIZE = 300000
@@ -60,8 +60,10 @@ class RailsApp:
         self.data = rng.randbytes(FILE_SIZE)
         with open(os.path.join(self.files, "sample.bin"), "wb") as f:
             f.write(self.data)
+        # script/fastcgi keeps the compat library it compiles under $XDG_CACHE_HOME: the
+        # test's own directory, not the user's ~/.cache
         env = dict(os.environ, RAILS_ENV="production", DOWNLOAD_DIR=self.files,
-                   RAILS_LOG_LEVEL="warn")
+                   RAILS_LOG_LEVEL="warn", XDG_CACHE_HOME=os.path.join(self.tmp, "cache"))
         env.pop("DATABASE_URL", None)
         self.addr = addr
         self.proc = Proc(os.path.basename(argv[0]), argv, self.tmp, env=env,
@@ -248,16 +250,7 @@ class RailsBase(GatewayTest):
             self.assertEqual(c.read_response().status, 200)
 
     def post_form(self, body, ctype, pieces=None, target="/form"):
-        with Client(self.pt.port, timeout=20) as c:
-            if pieces is None:
-                c.send(request_bytes("POST", target, self.host, [("Content-Type", ctype)], body))
-            else:
-                c.send(request_bytes("POST", target, self.host,
-                                     [("Content-Type", ctype), ("Transfer-Encoding", "chunked")]))
-                c.send(chunked(pieces))
-            r = c.read_response()
-        self.assertEqual(r.status, 200, r)
-        j = r.json()
+        j = self.post_json(self.pt.port, target, body, ctype, pieces, self.host, timeout=20)
         self.assertEqual(j["content_length"], len(body))
         return j
 

@@ -24,8 +24,8 @@ import time
 import unittest
 import urllib.parse
 
-from harness import (Client, GatewayTest, Portico, chunked, conf_str, free_port, multipart,
-                     request_bytes, sanitizer_report)
+from harness import (Client, GatewayTest, Portico, conf_str, free_port, multipart, request_bytes,
+                     sanitizer_report)
 from test_rails import APP, FILE_SIZE, ruby_missing, sha
 
 INSTALL = "apt-get install ruby-rails puma ruby-fcgi uwsgi-core uwsgi-plugin-rack-ruby3.1"
@@ -58,6 +58,15 @@ def sample_text(name, port, files, restart):
             raise AssertionError("examples/rails/%s changed: no %r" % (name, old))
         text = text.replace(old, new)
     return text
+
+
+def portico_env(tmp):
+    """portico's environment with HOME in the test's directory tmp: script/fastcgi, which
+    gets HOME ("copy-environment"), keeps the compat library it compiles under HOME/.cache,
+    the test's then and not the user's."""
+    home = os.path.join(tmp, "home")
+    os.makedirs(home, exist_ok=True)
+    return dict(os.environ, HOME=home)
 
 
 def make_files(tmp):
@@ -139,7 +148,7 @@ class SpawnedWay(SpawnedBase):
         cls.files, cls.data = make_files(cls.tmpdir)
         port = free_port()
         text = sample_text(cls.conf, port, cls.files, os.path.join(cls.tmpdir, "restart.txt"))
-        cls.pt = Portico(cls.tmpdir, text, port)
+        cls.pt = Portico(cls.tmpdir, text, port, env=portico_env(cls.tmpdir))
         # The first request of each mount waits for its app's processes to boot.
         for prefix in ("", "/shop"):
             try:
@@ -227,16 +236,7 @@ class SpawnedWay(SpawnedBase):
                                  % prefix)
 
     def post(self, target, body, ctype, pieces=None):
-        with Client(self.pt.port, timeout=60) as c:
-            if pieces is None:
-                c.send(request_bytes("POST", target, self.host, [("Content-Type", ctype)], body))
-            else:
-                c.send(request_bytes("POST", target, self.host,
-                                     [("Content-Type", ctype), ("Transfer-Encoding", "chunked")]))
-                c.send(chunked(pieces))
-            r = c.read_response()
-        self.assertEqual(r.status, 200, r)
-        j = r.json()
+        j = self.post_json(self.pt.port, target, body, ctype, pieces, self.host, timeout=60)
         self.assertEqual(j["content_length"], len(body))
         return j
 
@@ -398,7 +398,7 @@ class RailsSpawned(SpawnedBase):
         restart = os.path.join(self.tmp, "restart.txt")
         port = free_port()
         pt = self.start_portico(sample_text("portico-spawn.conf", port, files, restart),
-                                port=port, raw=True)
+                                port=port, raw=True, env=portico_env(self.tmp))
 
         def pids(name):
             """The app's processes: (all pids, those ready)."""
@@ -433,16 +433,19 @@ class RailsSpawned(SpawnedBase):
             r = self.get(pt.port, prefix + "/go-route", timeout=30)
             self.assertEqual(r.status, 302, r)
             self.assertEqual(r.header("Location"), "http://test.local%s/env" % prefix)
-        # a deploy: touch the restart-file while clients keep asking
-        before = {name: pids(name)[0] for name in ("puma", "uwsgi")}
+        # a deploy: touch the restart-file while clients keep asking; each app is replaced
+        # once none of the processes it had at the touch is left and enough new ones are up
         with self.requests_during(pt.port, ("/", "/env"), timeout=60) as http, \
                 self.requests_during(pt.port, ("/fcgi/",), timeout=60) as fcgi, \
                 self.requests_during(pt.port, ("/scgi/", "/scgi/env"), timeout=60) as scgi:
             time.sleep(1.2)  # (the file is looked at every second)
+            before = {name: pids(name)[0] for name in ("puma", "fcgi", "uwsgi")}
+            fcgi_at_touch = len(fcgi)
             with open(restart, "w"):
                 pass
+            self.assertTrue(before["fcgi"], "no fcgi process at the touch")
             deadline = time.monotonic() + 60
-            for name, n in (("puma", 2), ("uwsgi", 1)):
+            for name, n in (("puma", 2), ("fcgi", 1), ("uwsgi", 1)):
                 while True:
                     every, ready = pids(name)
                     if len(ready) >= n and not every & before[name]:
@@ -450,7 +453,15 @@ class RailsSpawned(SpawnedBase):
                     self.assertLess(time.monotonic(), deadline, "%s not replaced:\n%s"
                                     % (name, pt.stderr_text()[-3000:]))
                     time.sleep(0.1)
+            # the fcgi clients asked all through its replacement: answers came before the
+            # touch, and keep coming from the new processes
+            fcgi_at_replaced = len(fcgi)
+            while len(fcgi) < fcgi_at_replaced + 2:
+                self.assertLess(time.monotonic(), deadline, "no fcgi answer after its "
+                                "replacement:\n%s" % pt.stderr_text()[-3000:])
+                time.sleep(0.1)
             time.sleep(0.5)
+        self.assertGreater(fcgi_at_touch, 0, "no fcgi answer before the touch")
         results = {"http": http, "fcgi": fcgi, "scgi": scgi}
         failed = {way: [x for x in r if x != 200] for way, r in results.items()}
         print("Rails spawned by portico three ways, restart-file touched under load: %s"
@@ -461,4 +472,5 @@ class RailsSpawned(SpawnedBase):
             self.assertGreater(len(r), 5, way)
         err = pt.stderr_text()
         self.assertIn("app puma: restart-file: replacing 2 processes", err)
+        self.assertIn("app fcgi: restart-file: replacing", err)
         self.assertIn("app uwsgi: restart-file: replacing", err)

@@ -37,7 +37,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from harness import BUILDDIR, PORTICO, SRCDIR, sanitizer_report  # noqa: E402
+from harness import (BUILDDIR, PORTICO, SRCDIR, group_pids, listening_sockets,  # noqa: E402
+                     sanitizer_report, socket_inodes)
 
 READMES = ("README.md", "examples/rails/README.md", "examples/php/README.md",
            "examples/wsgi/README.md")
@@ -49,15 +50,13 @@ NEEDS = {
     "examples/php/README.md": ("bash", "curl", "cmp", "head", "php-cgi", "php-fpm8.2"),
     "examples/wsgi/README.md": ("bash", "curl", "cmp", "head", "grep", "gunicorn", "uwsgi-core"),
 }
-# Files a README needs beyond programs (a plugin); a missing one skips it too.
+# Files a README's programs load, beside the programs themselves (uWSGI's plugins); a missing
+# one skips that README's test too.
 NEEDS_FILES = {
+    "examples/rails/README.md": ("/usr/lib/uwsgi/plugins/rack_plugin.so",),
     "examples/wsgi/README.md": ("/usr/lib/uwsgi/plugins/python3_plugin.so",),
 }
 RUBY_LIBS = ("rails", "action_controller/railtie", "rack/handler/fastcgi")
-# Files a README's programs load, beside the programs themselves.
-NEEDS_FILES = {
-    "examples/rails/README.md": ("/usr/lib/uwsgi/plugins/rack_plugin.so",),  # uWSGI's rack plugin
-}
 
 START_TIMEOUT = 60  # seconds for a command to end or to listen (a Rails boot on a busy machine)
 STOP_TIMEOUT = 10
@@ -169,61 +168,11 @@ def bare(cmd):
 
 # ---- which sockets a process group listens on ----
 
-def _listening_inodes():
-    inodes = set()
-    for name in ("tcp", "tcp6"):
-        try:
-            with open("/proc/net/" + name) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[3] == "0A":  # TCP_LISTEN
-                        inodes.add(fields[9])
-        except OSError:
-            pass
-    try:
-        with open("/proc/net/unix") as f:
-            next(f)
-            for line in f:
-                fields = line.split()
-                if int(fields[3], 16) & 0x10000:  # __SO_ACCEPTCON: listening
-                    inodes.add(fields[6])
-    except OSError:
-        pass
-    return inodes
-
-
-def group_pids(pgid):
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid:
-            pids.append(int(d))
-    return pids
-
-
 def group_listens(pgid):
-    socks = set()
-    for pid in group_pids(pgid):
-        try:
-            fds = os.listdir("/proc/%d/fd" % pid)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                socks.add(link[8:-1])
-    return bool(socks & _listening_inodes())
+    """Whether a process of group pgid holds a listening socket (TCP or unix)."""
+    tcp, unix = listening_sockets()
+    listening = tcp | set(unix)
+    return any(socket_inodes(pid) & listening for pid in group_pids(pgid))
 
 
 # ---- running the commands (in the namespaces or on the host) ----

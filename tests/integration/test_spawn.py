@@ -848,8 +848,11 @@ class SpawnStop(SpawnTest):
                     {"k": self.py_app("k", "--term-child", **{"min-procs": 1, "max-procs": 1,
                                                               "kill-mode": mode})},
                     spawn_route("k", "http", '$HTTP["url"] =^ "/"'))
-                self.wait_procs(pt, "k", 1)
+                pid = self.wait_procs(pt, "k", 1)[0]
                 child = self.get(pt.port, "/").json()["children"][0]
+                # the child's SIGTERM handler is in place (its stderr is the app's, logged)
+                ready = "app k[%d]: spawn_app child: ready" % pid
+                self.wait_for(lambda: self.log_lines(pt, ready), 10, "the child's %r" % ready, pt)
                 pt.send_signal(signal.SIGTERM)
                 self.assertEqual(pt.p.wait(10), 0)
                 self.wait_for(lambda: not alive(child), 5, "the app's child gone", pt)

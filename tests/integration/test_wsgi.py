@@ -15,8 +15,8 @@ import time
 import unittest
 import urllib.parse
 
-from harness import (SRCDIR, Client, GatewayTest, chunked, conf_str, free_port, multipart,
-                     request_bytes)
+from harness import (SRCDIR, Client, GatewayTest, conf_str, free_port, group_pids,
+                     listening_sockets, multipart, request_bytes, socket_inodes)
 
 APP = os.path.join(SRCDIR, "examples", "wsgi")
 GUNICORN = "/usr/bin/gunicorn"
@@ -32,65 +32,6 @@ WAYS = (("", "gunicorn", "http"), ("/fcgi", "uwsgi-fcgi", "fastcgi"),
 
 def sha(b):
     return hashlib.sha256(b).hexdigest()
-
-
-def tcp_listen_inodes():
-    inodes = set()
-    for name in ("tcp", "tcp6"):
-        try:
-            with open("/proc/net/" + name) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[3] == "0A":  # TCP_LISTEN
-                        inodes.add(fields[9])
-        except OSError:
-            pass
-    return inodes
-
-
-def unix_listen_paths():
-    """{inode: path} of the listening unix sockets."""
-    found = {}
-    with open("/proc/net/unix") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            if len(fields) >= 8 and int(fields[3], 16) & 0x10000:  # __SO_ACCEPTCON
-                found[fields[6]] = fields[7]
-    return found
-
-
-def socket_inodes(pid):
-    """The socket inodes a process holds open."""
-    found = set()
-    try:
-        fds = os.listdir("/proc/%d/fd" % pid)
-    except OSError:
-        return found
-    for fd in fds:
-        try:
-            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            found.add(link[8:-1])
-    return found
-
-
-def group_pids(pgid):
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2:].split()[2]) == pgid:
-            pids.append(int(d))
-    return pids
 
 
 class WsgiSpawned(GatewayTest):
@@ -157,16 +98,8 @@ class WsgiSpawned(GatewayTest):
                     total += b["x_sendfile"]
         return total
 
-    def call(self, target, method="GET", headers=(), body=None, body_chunks=None, timeout=60,
-             host="test.local"):
-        with Client(self.pt.port, timeout=timeout) as c:
-            if body_chunks is not None:
-                c.send(request_bytes(method, target, host, list(headers)
-                                     + [("Transfer-Encoding", "chunked")]))
-                c.send(chunked(body_chunks))
-            else:
-                c.send(request_bytes(method, target, host, headers, body))
-            return c.read_response(method)
+    def call(self, target, method="GET", headers=(), body=None, timeout=60, host="test.local"):
+        return self.get(self.pt.port, target, method, headers, body, host, timeout=timeout)
 
     def env(self, target, **kw):
         r = self.call(target, **kw)
@@ -231,13 +164,10 @@ class WsgiSpawned(GatewayTest):
                 self.assertEqual(j["env"]["QUERY_STRING"], query)
 
     def check_form(self, prefix, ctype, body, use_chunked):
+        pieces = None
         if use_chunked:
             pieces = [body[i:i + 65000] for i in range(0, len(body), 65000)] or [b""]
-            j = self.env(prefix + "/form?g=1", method="POST", headers=[("Content-Type", ctype)],
-                         body_chunks=pieces)
-        else:
-            j = self.env(prefix + "/form?g=1", method="POST", headers=[("Content-Type", ctype)],
-                         body=body)
+        j = self.post_json(self.pt.port, prefix + "/form?g=1", body, ctype, pieces, timeout=60)
         # portico reads a chunked body whole and sends it with its length, to every protocol
         self.assertEqual((j["content_length"], j["body_size"], j["body_sha256"]),
                          (str(len(body)), len(body), sha(body)))
@@ -330,8 +260,7 @@ class WsgiSpawned(GatewayTest):
         self.start()
         procs = self.app_status("gunicorn")["processes"]
         self.assertEqual(len(procs), 2)
-        tcp = tcp_listen_inodes()
-        unix = unix_listen_paths()
+        tcp, unix = listening_sockets()
         for p in procs:
             path = p["socket"][len("unix:"):]
             self.assertEqual(p["socket"], "unix:" + path)
@@ -344,7 +273,7 @@ class WsgiSpawned(GatewayTest):
             for pid in pids:  # the master and its workers
                 held = socket_inodes(pid)
                 self.assertEqual(held & tcp, set(), "gunicorn process %d listens on TCP" % pid)
-                self.assertEqual({i for i in held if i in unix}, passed,
+                self.assertEqual({i for i in held if unix.get(i)}, passed,
                                  "gunicorn process %d listens elsewhere" % pid)
         # Four requests at once: each process takes two (its concurrency, its two sync
         # workers), and each of the four is being answered before any of them ends: every

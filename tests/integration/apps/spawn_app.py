@@ -10,8 +10,9 @@ one line to stderr first.
 --child starts a `sleep` in its own process group (a grandchild of the launcher);
 --escaped-child starts one that leaves the group and the session (setsid), the way a daemonising
 helper would; both must be gone when portico stops. --term-child starts a python child in the
-group that writes "spawn_app child: SIGTERM" to stderr when it gets SIGTERM (this process does
-not pass SIGTERM on: the line shows who signalled the group). --say TEXT writes TEXT to stderr and to
+group that writes "spawn_app child: ready" to stderr once its SIGTERM handler is in place, and
+"spawn_app child: SIGTERM" when it gets SIGTERM (this process does not pass SIGTERM on: the
+line shows who signalled the group). --say TEXT writes TEXT to stderr and to
 stdout at start. --ignore-term ignores SIGTERM (so only a SIGKILL stops it); SIGINT always ends
 it at once with exit status 0, after a line on stderr. Standard library only.
 """
@@ -131,6 +132,7 @@ def main():
             "    os.write(2, b'spawn_app child: SIGTERM\\n')\n"
             "    os._exit(0)\n"
             "signal.signal(signal.SIGTERM, term)\n"
+            "os.write(2, b'spawn_app child: ready\\n')\n"
             "time.sleep(600)\n")]).pid)
 
     if a.say:
