@@ -52,7 +52,7 @@ def sample_text(name, port, files, restart):
     for old, new in (("server.port = 8080", "server.port = %d" % port),
                      ('var.app   = env.PWD + "/examples/rails"', "var.app = %s" % conf_str(APP)),
                      ('var.files = "/tmp/portico-rails-files"', "var.files = %s" % conf_str(files)),
-                     ('var.restart = var.app + "/restart.txt"',
+                     ('var.restart = var.app + "/tmp/restart.txt"',
                       "var.restart = %s" % conf_str(restart))):
         if old not in text:
             raise AssertionError("examples/rails/%s changed: no %r" % (name, old))
