@@ -224,6 +224,11 @@ class Session:
                     if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
                                  "PORTICO", "srcdir")}
         self.env["PATH"] = self.bin + ":" + os.environ.get("PATH", "/usr/bin:/bin")
+        # a home of its own: what the commands keep there (script/fastcgi's compiled compat
+        # library under ~/.cache) goes with the test
+        self.env["HOME"] = os.path.join(tmp, "home")
+        self.env.pop("XDG_CACHE_HOME", None)
+        os.makedirs(self.env["HOME"])
         self.cwd = self.root
         self.servers = []
         self.n = 0
