@@ -10,7 +10,7 @@ import threading
 import time
 
 from harness import Client, base_conf, conf_str, free_port, request_bytes
-from test_spawn import APPS, PUMA, SpawnTest, alive, apps_conf, spawn_route
+from spawn_base import APPS, PUMA, SpawnTest, alive, apps_conf, spawn_route
 from test_workers import WRK, assert_clean_load, run_wrk
 
 NO_WRK = "wrk not installed"
