@@ -45,12 +45,8 @@ static gw_peer *hash_pick(void *state, gw_pool *pool, gw_str key, const uint8_t 
 
     /* ceil(factor * (m + 1) / (100 * navail)) in integers: exact, no rounding surprises */
     uint64_t den = 100ull * navail;
-    uint64_t bound =
-        pool->hash_factor
-            ? ((uint64_t)pool->hash_factor * ((uint64_t)gw_atomic_get(&pool->inflight) + 1) + den -
-               1) /
-                  den
-            : UINT64_MAX;
+    uint64_t m1 = (uint64_t)gw_atomic_get(&pool->inflight) + 1;
+    uint64_t bound = pool->hash_factor ? (pool->hash_factor * m1 + den - 1) / den : UINT64_MAX;
 
     gw_peer *in_bound = NULL, *any = NULL;
     uint64_t in_bound_s = 0, any_s = 0;
