@@ -64,12 +64,12 @@ def descendants(root, procs=None):
     kids = {}
     for pid, st in procs.items():
         kids.setdefault(st[2], []).append(pid)
-    out, todo = set(), [root]
-    while todo:
-        for k in kids.get(todo.pop(), ()):
+    out, pending = set(), [root]
+    while pending:
+        for k in kids.get(pending.pop(), ()):
             if k not in out:
                 out.add(k)
-                todo.append(k)
+                pending.append(k)
     return out
 
 
